@@ -18,6 +18,7 @@ class CharAsTextClient extends pg.Client {
       for (const f of res.fields ?? []) if (f.dataTypeID === 18) f.dataTypeID = 25;
       return res;
     };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const out = (super.query as (...a: any[]) => Promise<pg.QueryResult>)(...args).then(fix);
     if (!cb) return out;
     out.then((r) => cb(null, r), (e: unknown) => cb(e));
@@ -45,7 +46,8 @@ export async function loadSchemaEngine(databaseUrl: string): Promise<SchemaEngin
     },
   };
   const bytes = await readFile(path.join(dir, 'schema_engine_bg.wasm'));
-  const { instance } = await WebAssembly.instantiate(bytes, { './schema_engine_bg.js': glue as WebAssembly.ModuleImports });
+  const wasm = (globalThis as unknown as { WebAssembly: { instantiate(b: Uint8Array, i: object): Promise<{ instance: { exports: object } }> } }).WebAssembly;
+  const { instance } = await wasm.instantiate(bytes, { './schema_engine_bg.js': glue });
   glue.__wbg_set_wasm(instance.exports);
   (instance.exports as { __wbindgen_start?: () => void }).__wbindgen_start?.();
   const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(new pg.Pool({ connectionString: databaseUrl, Client: CharAsTextClient })));
