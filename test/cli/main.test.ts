@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { cli } from '../helpers/cli.ts';
 
