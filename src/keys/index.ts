@@ -1,0 +1,17 @@
+// Signing keys: generation, encryption at rest, rotation, and the keyring
+// oidc-provider signs with.
+export { KeyDecryptionError, decryptPrivateJwk, encryptPrivateJwk } from './encryption.ts';
+export {
+  SIGNING_ALGS,
+  deleteExpiredKeys,
+  ensureSigningKeys,
+  listSigningKeys,
+  loadKeyring,
+  rotateSigningKey,
+  toPublicJwk,
+  type KeyStatus,
+  type Keyring,
+  type RotationResult,
+  type SigningAlg,
+  type SigningKeyInfo,
+} from './store.ts';
