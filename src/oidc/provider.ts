@@ -1,0 +1,126 @@
+// Builds the oidc-provider instance from Gatehouse's configuration and the
+// domains' policies. Everything dynamic (clients, resources, accounts, keys)
+// comes in through `ProviderDeps`; this file only says how they plug in.
+import Provider, { type Adapter, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config/config.ts';
+
+type AdapterFactory = new (name: string) => Adapter;
+type Features = NonNullable<Configuration['features']>;
+
+export interface ProviderDeps {
+  config: Config;
+  /** private signing keys, signing keys first (see src/keys) */
+  jwks: JWKS;
+  adapter: AdapterFactory;
+  findAccount?: Configuration['findAccount'];
+  /** resource indicators (RFC 8707): how tokens for APIs are minted */
+  resourceIndicators?: Features['resourceIndicators'];
+  introspectionAllowed?: NonNullable<Features['introspection']>['allowedPolicy'];
+  revocationAllowed?: NonNullable<Features['revocation']>['allowedPolicy'];
+  extraTokenClaims?: Configuration['extraTokenClaims'];
+  extraClientMetadata?: Configuration['extraClientMetadata'];
+  loadExistingGrant?: Configuration['loadExistingGrant'];
+  renderError?: Configuration['renderError'];
+  logoutSource?: NonNullable<Features['rpInitiatedLogout']>['logoutSource'];
+  postLogoutSuccessSource?: NonNullable<Features['rpInitiatedLogout']>['postLogoutSuccessSource'];
+  interactionPolicy?: NonNullable<Configuration['interactions']>['policy'];
+  issueRefreshToken?: Configuration['issueRefreshToken'];
+  ttl?: Partial<NonNullable<Configuration['ttl']>>;
+  acrValues?: string[];
+}
+
+export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+
+export function buildProvider(deps: ProviderDeps): Provider {
+  const { config } = deps;
+  const secure = config.issuer.startsWith('https://');
+  const configuration: Configuration = {
+    adapter: deps.adapter as unknown as Configuration['adapter'],
+    jwks: deps.jwks,
+    findAccount: deps.findAccount,
+    cookies: {
+      keys: config.cookieSecrets,
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+      names: {
+        session: secure ? '__Host-gh_session' : 'gh_session',
+        interaction: 'gh_interaction',
+        resume: 'gh_resume',
+      },
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'updated_at'],
+      email: ['email', 'email_verified'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
+      userinfoSigningAlgValues: [...SIGNING_ALGS],
+      introspectionSigningAlgValues: [...SIGNING_ALGS],
+      authorizationSigningAlgValues: [...SIGNING_ALGS],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+    },
+    responseTypes: ['code'],
+    pkce: {
+      // S256 only (oidc-provider never accepts `plain`); public clients must use it.
+      required: (_ctx, client) => client.tokenEndpointAuthMethod === 'none',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true, ...(deps.introspectionAllowed ? { allowedPolicy: deps.introspectionAllowed } : {}) },
+      revocation: { enabled: true, ...(deps.revocationAllowed ? { allowedPolicy: deps.revocationAllowed } : {}) },
+      userinfo: { enabled: true },
+      dPoP: { enabled: true, nonceSecret: undefined },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        ...(deps.logoutSource ? { logoutSource: deps.logoutSource } : {}),
+        ...(deps.postLogoutSuccessSource ? { postLogoutSuccessSource: deps.postLogoutSuccessSource } : {}),
+      },
+      resourceIndicators: deps.resourceIndicators ?? { enabled: false },
+      registration: { enabled: false },
+      claimsParameter: { enabled: true },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      ...(deps.interactionPolicy ? { policy: deps.interactionPolicy } : {}),
+    },
+    extraTokenClaims: deps.extraTokenClaims,
+    extraClientMetadata: deps.extraClientMetadata,
+    ...(deps.loadExistingGrant ? { loadExistingGrant: deps.loadExistingGrant } : {}),
+    ...(deps.issueRefreshToken ? { issueRefreshToken: deps.issueRefreshToken } : {}),
+    ...(deps.renderError ? { renderError: deps.renderError } : {}),
+    ...(deps.acrValues ? { acrValues: deps.acrValues } : {}),
+    rotateRefreshToken: true,
+    conformIdTokenClaims: true,
+    allowOmittingSingleRegisteredRedirectUri: false,
+    ttl: {
+      AccessToken: 300,
+      ClientCredentials: 300,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 86400,
+      Grant: 14 * 86400,
+      RefreshToken: 14 * 86400,
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+      ...deps.ttl,
+    },
+  };
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}
+
+export type { KoaContextWithOIDC };
