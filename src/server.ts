@@ -1,4 +1,221 @@
+// `gatehouse serve`: locate the database (start the embedded one if needed),
+// apply migrations, then serve HTTP — in this process, or in WORKERS
+// node:cluster workers that share nothing but the database. SIGTERM/SIGINT
+// drain in-flight requests, stop every worker and the embedded database.
+import cluster from 'node:cluster';
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Config } from './config/config.ts';
-export async function serve(_config: Config): Promise<number> {
-  throw new Error('not yet');
+import { buildApp, type Gatehouse } from './app.ts';
+import { locateDatabase } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { createLogger, type Logger } from './logging/logger.ts';
+
+const WORKER_DB_ENV = 'GATEHOUSE_WORKER_DATABASE_URL';
+const SHUTDOWN_GRACE_MS = 25_000;
+
+export interface RunningServer {
+  gatehouse: Gatehouse;
+  server: http.Server;
+  url: string;
+  /** stop accepting, finish in-flight requests, close the app */
+  shutdown(): Promise<void>;
+}
+
+/** Starts one HTTP server on an already migrated database. */
+export async function startHttpServer(config: Config, databaseUrl: string, logger: Logger): Promise<RunningServer> {
+  const gatehouse = await buildApp(config, { databaseUrl, logger });
+  const server = http.createServer(gatehouse.app.callback());
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
+  server.keepAliveTimeout = 5_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  let closing: Promise<void> | undefined;
+  return {
+    gatehouse,
+    server,
+    url: `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`,
+    shutdown() {
+      closing ??= (async () => {
+        gatehouse.drain();
+        // Stop accepting; idle keep-alive sockets close now, busy ones after
+        // their response (Node sends `Connection: close` once closing).
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => {
+          logger.warn({ open: sockets.size }, 'shutdown grace period over; closing remaining connections');
+          server.closeAllConnections();
+        }, SHUTDOWN_GRACE_MS);
+        timer.unref();
+        await closed;
+        clearTimeout(timer);
+        await gatehouse.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function banner(config: Config, embedded: boolean): string {
+  return [
+    `Gatehouse is running. Issuer: ${config.issuer}`,
+    `  discovery: ${config.issuer}/.well-known/openid-configuration`,
+    `  database:  ${embedded ? `embedded PostgreSQL in ${config.dataDir}/pg` : 'DATABASE_URL'}`,
+    '',
+    'First steps:',
+    '  npx gatehouse users create --email you@example.com --password-stdin',
+    '  npx gatehouse clients create --name my-service --grant client_credentials --resource <API> --scope "<scopes>"',
+    '  (see README.md, "Administering Gatehouse")',
+    '',
+  ].join('\n');
+}
+
+function onSignals(fn: (signal: string) => void): void {
+  process.once('SIGTERM', () => fn('SIGTERM'));
+  process.once('SIGINT', () => fn('SIGINT'));
+}
+
+/** Entry point of `gatehouse serve`. Resolves with the exit code. */
+export async function serve(config: Config): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  if (cluster.isWorker) return runWorker(config, logger);
+
+  const location = await locateDatabase(config, (line) => logger.info(line));
+  try {
+    const result = await migrate(location.url);
+    if (result.applied.length > 0) logger.info({ applied: result.applied }, 'migrations applied');
+  } catch (err) {
+    await location.release();
+    throw err;
+  }
+
+  if (config.workers <= 1) {
+    let running: RunningServer;
+    try {
+      running = await startHttpServer(config, location.url, logger);
+    } catch (err) {
+      await location.release();
+      throw listenError(err, config);
+    }
+    logger.info({ issuer: config.issuer, url: running.url }, 'listening');
+    process.stdout.write(banner(config, location.embedded));
+    return new Promise<number>((resolve) => {
+      onSignals(async (signal) => {
+        logger.info({ signal }, 'shutting down');
+        await running.shutdown().catch((err: Error) => logger.error({ err: { message: err.message } }, 'shutdown error'));
+        await location.release().catch(() => {});
+        resolve(0);
+      });
+    });
+  }
+  return runPrimary(config, location.url, location.embedded, location.release, logger);
+}
+
+function listenError(err: unknown, config: Config): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') return new Error(`port ${config.port} on ${config.host} is already in use (set PORT)`);
+  if (e.code === 'EACCES') return new Error(`not allowed to listen on port ${config.port} (set PORT)`);
+  return e;
+}
+
+async function runWorker(config: Config, logger: Logger): Promise<number> {
+  const url = process.env[WORKER_DB_ENV];
+  if (!url) throw new Error('worker started without a database URL');
+  const running = await startHttpServer(config, url, logger);
+  process.send?.({ type: 'gatehouse:listening' });
+  return new Promise<number>((resolve) => {
+    const stop = async () => {
+      await running.shutdown().catch(() => {});
+      resolve(0);
+    };
+    process.on('message', (msg: unknown) => {
+      if ((msg as { type?: string })?.type === 'gatehouse:shutdown') void stop();
+    });
+    // The primary coordinates shutdown; a signal sent to the whole process
+    // group must not kill a worker before its requests finish.
+    process.on('SIGTERM', () => {});
+    process.on('SIGINT', () => {});
+  });
+}
+
+async function runPrimary(
+  config: Config,
+  databaseUrl: string,
+  embedded: boolean,
+  release: () => Promise<void>,
+  logger: Logger,
+): Promise<number> {
+  let stopping = false;
+  let restarts: number[] = [];
+  const fork = () => cluster.fork({ [WORKER_DB_ENV]: databaseUrl });
+
+  const firstListening = new Promise<void>((resolve, reject) => {
+    let ready = 0;
+    for (let i = 0; i < config.workers; i++) {
+      const w = fork();
+      w.on('message', (m: { type?: string }) => {
+        if (m?.type === 'gatehouse:listening' && ++ready === config.workers) resolve();
+      });
+      w.once('exit', (code) => {
+        if (ready < config.workers) reject(new Error(`worker exited during start-up (code ${code})`));
+      });
+    }
+  });
+  try {
+    await firstListening;
+  } catch (err) {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    await release();
+    throw err;
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const now = Date.now();
+    restarts = restarts.filter((t) => now - t < 60_000);
+    restarts.push(now);
+    logger.error({ worker: worker.process.pid, code, signal }, 'worker died; restarting');
+    const delay = restarts.length > 5 ? 5_000 : 100;
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay).unref();
+  });
+
+  logger.info({ issuer: config.issuer, workers: config.workers }, 'listening');
+  process.stdout.write(banner(config, embedded));
+
+  return new Promise<number>((resolve) => {
+    onSignals(async (signal) => {
+      stopping = true;
+      logger.info({ signal }, 'shutting down workers');
+      const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((done) => {
+              if (w.isDead()) return done();
+              w.once('exit', () => done());
+              w.send({ type: 'gatehouse:shutdown' });
+              setTimeout(() => w.kill('SIGKILL'), SHUTDOWN_GRACE_MS + 5_000).unref();
+            }),
+        ),
+      );
+      await release().catch(() => {});
+      resolve(0);
+    });
+  });
 }

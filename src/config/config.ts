@@ -58,6 +58,9 @@ const schema = z.object({
   AUDIT_RETENTION_DAYS: int(1, 3650).default(90),
 });
 
+/** Every environment variable Gatehouse reads. */
+export const ENV_VARIABLES = Object.keys(schema.shape);
+
 export interface Config {
   production: boolean;
   /** undefined means: start the embedded PostgreSQL under dataDir/pg */

@@ -14,7 +14,11 @@ export const serverCommands: Command[] = [
     async run(ctx, values) {
       const workers = flags.int(values, 'workers', 1, 64) ?? ctx.config.workers;
       const { serve } = await import('../../server.ts');
-      return serve({ ...ctx.config, workers });
+      const code = await serve({ ...ctx.config, workers });
+      // Whatever handle is left (an IPC channel, a straggling socket) must not
+      // keep a stopped server alive.
+      setTimeout(() => process.exit(code), 200).unref();
+      return code;
     },
   },
   {

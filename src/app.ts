@@ -1,0 +1,132 @@
+// Composition root: builds the whole Gatehouse HTTP application from a
+// Config and a database URL. Each domain exports plain functions; this file
+// wires them together and owns the background jobs of one instance.
+import Koa from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from './config/config.ts';
+import { listenForChanges, type ChangeFeed } from './db/changes.ts';
+import { openDb, type DbHandle } from './db/client.ts';
+import { accessLog, type RequestObserver } from './http/access-log.ts';
+import { errorHandler } from './http/errors.ts';
+import { healthRoutes } from './http/health.ts';
+import { requestId } from './http/request-id.ts';
+import { securityHeaders } from './http/security-headers.ts';
+import { ensureSigningKeys, loadKeyring, type Keyring } from './keys/index.ts';
+import { createLogger, type Logger } from './logging/logger.ts';
+import { createAdapterFactory } from './oidc/adapter.ts';
+import { startCleanupJob, type CleanupJob } from './oidc/cleanup.ts';
+import { mountProvider, providerHolder } from './oidc/mount.ts';
+import { buildProvider } from './oidc/provider.ts';
+
+export interface AppOptions {
+  databaseUrl: string;
+  logger?: Logger;
+  /** run the expired-row cleanup job (default true) */
+  cleanup?: boolean;
+  observeRequest?: RequestObserver;
+}
+
+export interface Gatehouse {
+  app: Koa;
+  config: Config;
+  db: DbHandle;
+  logger: Logger;
+  feed: ChangeFeed;
+  provider(): Provider;
+  /** reloads signing keys now (also happens on change notifications and on schedule) */
+  reloadKeys(): Promise<void>;
+  /** stop answering /readyz with 200 (first step of a graceful shutdown) */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const db = openDb({
+    url: opts.databaseUrl,
+    poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
+  const feed = listenForChanges(opts.databaseUrl, {
+    onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
+  });
+  const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
+  try {
+    await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
+    let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
+
+    const Adapter = createAdapterFactory(db.prisma, {});
+
+    const makeProvider = (ring: Keyring) => {
+      const p = buildProvider({ config, jwks: ring.jwks, adapter: Adapter });
+      p.on('server_error', (ctx, err) => {
+        logger.error({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'oidc server error');
+      });
+      return p;
+    };
+    const holder = providerHolder(makeProvider(keyring));
+
+    // Keys: reload on a change notification from any instance, and when a
+    // pending key activates or a retired one stops being published.
+    let keyTimer: NodeJS.Timeout | undefined;
+    const scheduleKeyReload = () => {
+      clearTimeout(keyTimer);
+      if (!keyring.nextChangeAt) return;
+      const ms = Math.max(0, keyring.nextChangeAt.getTime() - Date.now()) + 50;
+      keyTimer = setTimeout(() => void reloadKeys().catch(() => {}), Math.min(ms, 2 ** 31 - 1));
+      keyTimer.unref();
+    };
+    const reloadKeys = async () => {
+      try {
+        keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
+        holder.swap(makeProvider(keyring));
+      } catch (err) {
+        logger.error({ err: { message: (err as Error).message } }, 'signing key reload failed; keeping the current keys');
+        throw err;
+      } finally {
+        scheduleKeyReload();
+      }
+    };
+    scheduleKeyReload();
+    const unsubscribeKeys = feed.subscribe('key', () => void reloadKeys().catch(() => {}));
+    closers.push(() => {
+      unsubscribeKeys();
+      clearTimeout(keyTimer);
+    });
+
+    let cleanup: CleanupJob | undefined;
+    if (opts.cleanup !== false) {
+      cleanup = startCleanupJob(db.prisma, { intervalSeconds: config.cleanupIntervalSeconds, logger });
+      closers.push(() => cleanup?.stop());
+    }
+
+    let draining = false;
+    const app = new Koa({ proxy: config.trustProxy });
+    app.silent = true; // errors are handled and logged by errorHandler
+    app.use(requestId());
+    app.use(accessLog(logger, opts.observeRequest));
+    app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
+    app.use(errorHandler(logger));
+    app.use(healthRoutes(db.pool, { isDraining: () => draining }));
+    app.use(mountProvider(holder, config.issuer));
+
+    return {
+      app,
+      config,
+      db,
+      logger,
+      feed,
+      provider: () => holder.current,
+      reloadKeys,
+      drain() {
+        draining = true;
+      },
+      async close() {
+        for (const c of closers.reverse()) await c();
+      },
+    };
+  } catch (err) {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
+    throw err;
+  }
+}

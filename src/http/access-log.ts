@@ -1,0 +1,46 @@
+// One JSON log line per request. The query string is left out on purpose:
+// it can carry codes, hints and tokens.
+import type { Middleware } from 'koa';
+import type { Logger } from '../logging/logger.ts';
+
+export interface RequestObserver {
+  (info: { method: string; route: string; status: number; seconds: number }): void;
+}
+
+/** The matched route pattern, for logs and metric labels (bounded cardinality). */
+export function routeOf(ctx: { state: Record<string, unknown>; _matchedRoute?: unknown }): string {
+  const r = ctx.state.route ?? ctx._matchedRoute; // ours, or oidc-provider's / @koa/router's pattern
+  return typeof r === 'string' ? r : 'unmatched';
+}
+
+export function accessLog(logger: Logger, observe?: RequestObserver): Middleware {
+  return async (ctx, next) => {
+    const start = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const done = () => {
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        const status = ctx.status;
+        const route = routeOf(ctx);
+        observe?.({ method: ctx.method, route, status, seconds });
+        logger.info(
+          {
+            reqId: ctx.state.requestId,
+            method: ctx.method,
+            path: ctx.path,
+            route,
+            status,
+            ms: Math.round(seconds * 1e4) / 10,
+            ip: ctx.ip,
+            client: typeof ctx.state.clientId === 'string' ? ctx.state.clientId : undefined,
+          },
+          'request',
+        );
+      };
+      // oidc-provider may answer through ctx.res directly; log when it is sent.
+      if (ctx.respond === false && !ctx.res.writableEnded) ctx.res.once('finish', done);
+      else done();
+    }
+  };
+}

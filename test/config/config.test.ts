@@ -1,0 +1,121 @@
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENV_VARIABLES, loadConfig } from '../../src/config/config.ts';
+
+const KEK = Buffer.alloc(32, 7).toString('base64');
+const COOKIE = 'c'.repeat(40);
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'gh-config-'));
+
+function error(env: Record<string, string>): string {
+  try {
+    loadConfig({ DATA_DIR: tmp(), ...env });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).not.toContain('\n');
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('.env.example documents every variable', () => {
+    const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    for (const name of ENV_VARIABLES) expect(example).toMatch(new RegExp(`^# ${name}=`, 'm'));
+  });
+
+  it('has the documented defaults', () => {
+    const c = loadConfig({ DATA_DIR: tmp() });
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.issuer).toBe('http://localhost:3000');
+    expect(c.workers).toBe(1);
+    expect(c.logLevel).toBe('info');
+    expect(c.keyRotationLeadSeconds).toBe(600);
+    expect(c.metricsToken).toBeUndefined();
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.login).toEqual({ maxFailures: 10, lockSeconds: 300, maxLockSeconds: 3600, ipMaxFailures: 50 });
+  });
+
+  it('derives the issuer from PORT and strips a trailing slash', () => {
+    expect(loadConfig({ DATA_DIR: tmp(), PORT: '8080' }).issuer).toBe('http://localhost:8080');
+    expect(loadConfig({ DATA_DIR: tmp(), ISSUER: 'https://id.example.com/' }).issuer).toBe('https://id.example.com');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'invalid PORT: must be a whole number'],
+    [{ PORT: '70000' }, 'invalid PORT: must be at most 65535'],
+    [{ WORKERS: '0' }, 'invalid WORKERS: must be at least 1'],
+    [{ LOG_LEVEL: 'loud' }, 'invalid LOG_LEVEL'],
+    [{ ISSUER: 'not a url' }, 'invalid ISSUER'],
+    [{ ISSUER: 'ftp://x.example' }, 'invalid ISSUER'],
+    [{ ISSUER: 'https://x.example/?a=1' }, 'invalid ISSUER: must not have a query or fragment'],
+    [{ DATABASE_URL: 'mysql://x' }, 'invalid DATABASE_URL: must be a postgresql:// connection string'],
+    [{ KEY_ENCRYPTION_KEY: 'c2hvcnQ=' }, 'invalid KEY_ENCRYPTION_KEY: must be 32 bytes, base64-encoded'],
+    [{ COOKIE_SECRETS: 'short' }, 'invalid COOKIE_SECRETS: each secret must be at least 32 characters'],
+    [{ METRICS_TOKEN: 'x' }, 'invalid METRICS_TOKEN'],
+    [{ KEY_ROTATION_LEAD_SECONDS: '-5' }, 'invalid KEY_ROTATION_LEAD_SECONDS'],
+  ])('rejects %o with one line naming the variable', (env, message) => {
+    expect(error(env)).toContain(message);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ DATA_DIR: tmp(), PORT: '', ISSUER: '' }).port).toBe(3000);
+  });
+
+  it('splits COOKIE_SECRETS, newest first', () => {
+    const c = loadConfig({ DATA_DIR: tmp(), COOKIE_SECRETS: `${'a'.repeat(32)}, ${'b'.repeat(32)}`, KEY_ENCRYPTION_KEY: KEK });
+    expect(c.cookieSecrets).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+  });
+
+  describe('NODE_ENV=production', () => {
+    const full = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://db.internal/gatehouse',
+      COOKIE_SECRETS: COOKIE,
+      KEY_ENCRYPTION_KEY: KEK,
+      ISSUER: 'https://id.example.com',
+    };
+    it('starts with real secrets and an https issuer', () => {
+      expect(loadConfig(full).production).toBe(true);
+    });
+    it.each(['DATABASE_URL', 'COOKIE_SECRETS', 'KEY_ENCRYPTION_KEY', 'ISSUER'] as const)('refuses to start without %s', (name) => {
+      const env: Record<string, string> = { ...full };
+      delete env[name];
+      expect(error(env)).toBe(`NODE_ENV=production requires ${name}`);
+    });
+    it('refuses an http issuer', () => {
+      expect(error({ ...full, ISSUER: 'http://id.example.com' })).toBe('invalid ISSUER: must be https:// when NODE_ENV=production');
+    });
+    it('never generates secrets', () => {
+      const dir = tmp();
+      expect(() => loadConfig({ ...full, KEY_ENCRYPTION_KEY: '', DATA_DIR: dir })).toThrow(ConfigError);
+      expect(existsSync(path.join(dir, 'secrets.json'))).toBe(false);
+    });
+  });
+
+  describe('development secrets', () => {
+    it('are generated once under DATA_DIR, private to the owner, and reused', () => {
+      const dir = tmp();
+      const a = loadConfig({ DATA_DIR: dir });
+      const file = path.join(dir, 'secrets.json');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const b = loadConfig({ DATA_DIR: dir });
+      expect(b.cookieSecrets).toEqual(a.cookieSecrets);
+      expect(b.keyEncryptionKey.equals(a.keyEncryptionKey)).toBe(true);
+      expect(a.keyEncryptionKey).toHaveLength(32);
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toHaveProperty('keyEncryptionKey');
+    });
+    it('are not generated when the environment provides them', () => {
+      const dir = tmp();
+      loadConfig({ DATA_DIR: dir, COOKIE_SECRETS: COOKIE, KEY_ENCRYPTION_KEY: KEK });
+      expect(existsSync(path.join(dir, 'secrets.json'))).toBe(false);
+    });
+    it('a corrupt secrets file is a clear error, not a silent regeneration', () => {
+      const dir = tmp();
+      writeFileSync(path.join(dir, 'secrets.json'), '{not json');
+      expect(error({ DATA_DIR: dir })).toMatch(/secrets\.json is unreadable/);
+    });
+  });
+});

@@ -1,0 +1,32 @@
+// Builds the real Gatehouse app on a fresh test database, for supertest.
+import supertest from 'supertest';
+import { buildApp, type Gatehouse } from '../../src/app.ts';
+import { loadConfig, type Config, type Env } from '../../src/config/config.ts';
+import { createLogger } from '../../src/logging/logger.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+import { testEnv } from './env.ts';
+
+export interface TestApp {
+  gatehouse: Gatehouse;
+  config: Config;
+  database: TestDatabase;
+  request: ReturnType<typeof supertest>;
+  close(): Promise<void>;
+}
+
+export async function createTestApp(opts: { env?: Env; database?: TestDatabase } = {}): Promise<TestApp> {
+  const database = opts.database ?? (await createTestDatabase());
+  const config = loadConfig(testEnv(database.url, opts.env));
+  const gatehouse = await buildApp(config, { databaseUrl: database.url, logger: createLogger('silent'), cleanup: false });
+  const request = supertest(gatehouse.app.callback());
+  return {
+    gatehouse,
+    config,
+    database,
+    request,
+    async close() {
+      await gatehouse.close();
+      if (!opts.database) await database.drop();
+    },
+  };
+}
