@@ -1,0 +1,176 @@
+// gatehouse users create | list | show | disable | enable | set-password | delete
+//
+// Passwords never come from argv (it shows in `ps` and shell history): only
+// from standard input with --password-stdin, or from an interactive prompt.
+import { CliError, flags, type Command, type CommandContext, type ParsedValues } from '../command.ts';
+import {
+  createAccount,
+  deleteAccount,
+  listAccounts,
+  resolveAccount,
+  setDisabled,
+  setPassword,
+  type AccountView,
+} from '../../accounts/store.ts';
+import { validatePassword } from '../../accounts/passwords.ts';
+
+/** What --json prints for an account. */
+function jsonView(a: AccountView) {
+  return {
+    id: a.id,
+    email: a.email,
+    name: a.name,
+    emailVerified: a.emailVerified,
+    disabled: a.disabled,
+    createdAt: a.createdAt,
+    lastLoginAt: a.lastLoginAt,
+  };
+}
+
+function humanView(a: AccountView): string {
+  const rows: [string, string][] = [
+    ['id', a.id],
+    ['email', a.email],
+    ['name', a.name ?? '-'],
+    ['email verified', a.emailVerified ? 'yes' : 'no'],
+    ['status', a.disabled ? 'disabled' : 'enabled'],
+    ['password', a.hasPassword ? 'set' : 'not set'],
+    ['created', a.createdAt.toISOString()],
+    ['last login', a.lastLoginAt?.toISOString() ?? 'never'],
+  ];
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(16)}${v}`).join('\n');
+}
+
+/**
+ * The password for create / set-password: --password-stdin reads all of
+ * stdin minus one trailing newline; without the flag, a terminal prompt
+ * (asked twice). Returns undefined when there is no source at all.
+ */
+async function readPassword(ctx: CommandContext, values: ParsedValues): Promise<string | undefined> {
+  let pw: string | undefined;
+  if (flags.bool(values, 'password-stdin')) {
+    const input = await ctx.io.readStdin();
+    if (input === undefined) throw new CliError('--password-stdin: standard input is a terminal; pipe the password in');
+    pw = input.replace(/\r?\n$/, '');
+    if (pw === '') throw new CliError('--password-stdin: standard input is empty');
+  } else {
+    pw = await ctx.io.prompt?.('Password: ', { secret: true });
+    if (pw === undefined) return undefined;
+    validatePassword(pw);
+    const again = await ctx.io.prompt?.('Repeat password: ', { secret: true });
+    if (again !== pw) throw new CliError('the passwords do not match');
+  }
+  if (/[\r\n]/.test(pw)) throw new CliError('the password must be a single line');
+  validatePassword(pw);
+  return pw;
+}
+
+const REF_USAGE = 'EMAIL|ID';
+
+function refCommand(name: string, summary: string, action: (ctx: CommandContext, a: AccountView) => Promise<void>): Command {
+  return {
+    name: `users ${name}`,
+    summary,
+    usage: REF_USAGE,
+    positionals: 1,
+    async run(ctx, _values, [ref]) {
+      const db = await ctx.db();
+      await action(ctx, await resolveAccount(db, ref!));
+    },
+  };
+}
+
+export const userCommands: Command[] = [
+  {
+    name: 'users create',
+    summary: 'create an account (a person who logs in)',
+    usage: `--email EMAIL [--name NAME] [--password-stdin] [--email-verified]
+
+  --email EMAIL       login email (stored lower-cased; unique)
+  --name NAME         display name (the "name" claim)
+  --password-stdin    read the password from standard input (one trailing newline is dropped);
+                      without it a terminal prompts for one, and with no terminal
+                      the account is created without a password (see users set-password)
+  --email-verified    mark the email as verified`,
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      'email-verified': { type: 'boolean' },
+    },
+    async run(ctx, values) {
+      const email = flags.required(values, 'email');
+      const name = flags.str(values, 'name');
+      const password = await readPassword(ctx, values);
+      const db = await ctx.db();
+      const a = await createAccount(db, {
+        email,
+        ...(name !== undefined ? { name } : {}),
+        ...(password !== undefined ? { password } : {}),
+        emailVerified: flags.bool(values, 'email-verified'),
+      });
+      const note = 'no password set: use `gatehouse users set-password` before this account can log in';
+      if (ctx.json) {
+        if (!password) ctx.io.stderr(`${note}\n`);
+        ctx.print('', jsonView(a));
+      } else {
+        ctx.print(`created account ${a.email} (${a.id})${password ? '' : `\n${note}`}`, null);
+      }
+    },
+  },
+  {
+    name: 'users list',
+    summary: 'list accounts',
+    usage: `[--email TEXT]
+
+  --email TEXT   only accounts whose email contains TEXT`,
+    options: { email: { type: 'string' } },
+    async run(ctx, values) {
+      const db = await ctx.db();
+      const filter = flags.str(values, 'email');
+      const all: AccountView[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await listAccounts(db, { limit: 500, ...(cursor ? { cursor } : {}), ...(filter !== undefined ? { email: filter } : {}) });
+        all.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor);
+      const human =
+        all.length === 0
+          ? 'no accounts'
+          : all.map((a) => `${a.email.padEnd(32)} ${(a.disabled ? 'disabled' : 'enabled').padEnd(9)} ${a.id}  ${a.name ?? ''}`.trimEnd()).join('\n');
+      ctx.print(human, all.map(jsonView));
+    },
+  },
+  refCommand('show', 'show one account', async (ctx, a) => ctx.print(humanView(a), jsonView(a))),
+  refCommand('disable', 'disable an account: it can no longer log in', async (ctx, a) => {
+    const v = await setDisabled(await ctx.db(), a.id, true);
+    ctx.print(`disabled ${v.email}`, jsonView(v));
+  }),
+  refCommand('enable', 'enable a disabled account', async (ctx, a) => {
+    const v = await setDisabled(await ctx.db(), a.id, false);
+    ctx.print(`enabled ${v.email}`, jsonView(v));
+  }),
+  {
+    name: 'users set-password',
+    summary: "set or replace an account's password (and lift a login lockout)",
+    usage: `${REF_USAGE} --password-stdin
+
+  --password-stdin   read the password from standard input (one trailing newline is dropped);
+                     without it a terminal prompts for one`,
+    options: { 'password-stdin': { type: 'boolean' } },
+    positionals: 1,
+    async run(ctx, values, [ref]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      const pw = await readPassword(ctx, values);
+      if (pw === undefined) throw new CliError('set-password needs --password-stdin (or a terminal to prompt on)');
+      const v = await setPassword(db, a.id, pw);
+      ctx.print(`password set for ${v.email}`, jsonView(v));
+    },
+  },
+  refCommand('delete', 'delete an account, its role assignments and recovery codes', async (ctx, a) => {
+    await deleteAccount(await ctx.db(), a.id);
+    ctx.print(`deleted ${a.email}`, jsonView(a));
+  }),
+];
