@@ -2,7 +2,15 @@
 // Each domain's commands live in their own file next to this one.
 import type { Command } from '../command.ts';
 import { serverCommands } from './server.ts';
+import { clientCommands } from './clients.ts';
+import { resourceCommands } from './resources.ts';
+import { roleCommands } from './roles.ts';
+import { userCommands } from './users.ts';
 
 export const commands: Command[] = [
   ...serverCommands,
+  ...clientCommands,
+  ...resourceCommands,
+  ...roleCommands,
+  ...userCommands,
 ];

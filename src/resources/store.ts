@@ -1,0 +1,282 @@
+// API resources (RFC 8707): the APIs access tokens are minted for. The
+// identifier is the tokens' `aud`; `scopes` are what the API offers;
+// `servedBy` names the clients that are the API's own services (they may
+// introspect its tokens and exchange them for downstream calls).
+//
+// Every write runs in a transaction (the caller's, when handed one) and
+// announces itself with publishChange('resource', identifier), so every
+// instance's catalog drops its cached copy on commit.
+import { z } from 'zod';
+import { publishChange } from '../db/changes.ts';
+import type { Resource } from '../generated/prisma/client.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../clients/errors.ts';
+import { detachResourceFromClients, missingClients } from '../clients/refs.ts';
+import { inTransaction, isUniqueViolation, type DbOrTx } from '../clients/tx.ts';
+import {
+  ClientId,
+  ScopeToken,
+  assertPlainInput,
+  checkResourceIdentifier,
+  checked,
+  parseWith,
+  seconds,
+  unique,
+} from '../clients/validation.ts';
+
+export const ADMIN_RESOURCE = 'urn:gatehouse:admin';
+
+/** Scopes of the built-in admin API: `gatehouse:admin` (everything) and narrower ones. */
+export const ADMIN_SCOPES: readonly string[] = Object.freeze([
+  'gatehouse:admin',
+  'gatehouse:clients:read',
+  'gatehouse:clients:write',
+  'gatehouse:users:read',
+  'gatehouse:users:write',
+  'gatehouse:resources:read',
+  'gatehouse:resources:write',
+  'gatehouse:keys:read',
+  'gatehouse:keys:write',
+  'gatehouse:audit:read',
+]);
+
+/** Identifiers in this namespace are reserved for built-in resources. */
+const RESERVED_PREFIX = 'urn:gatehouse:';
+
+export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+export type ResourceSigningAlg = (typeof SIGNING_ALGS)[number];
+
+export const RESOURCE_TTL = { min: 30, max: 86_400, default: 300 } as const;
+
+const field = {
+  identifier: checked(checkResourceIdentifier),
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullable(),
+  scopes: z.array(ScopeToken).min(1, 'needs at least one scope').max(500, 'at most 500 scopes'),
+  accessTokenTtl: seconds(RESOURCE_TTL.min, RESOURCE_TTL.max),
+  signingAlg: z.enum(SIGNING_ALGS),
+  servedBy: z.array(ClientId).max(100, 'at most 100 clients'),
+  requireRoles: z.boolean({ error: 'must be true or false' }),
+};
+
+/** A new resource: the fields of the apply file and of `resources create`. */
+export const ResourceInput = z.strictObject({
+  identifier: field.identifier,
+  name: field.name.optional(),
+  scopes: field.scopes,
+  accessTokenTtl: field.accessTokenTtl.default(RESOURCE_TTL.default),
+  signingAlg: field.signingAlg.default('RS256'),
+  servedBy: field.servedBy.default([]),
+  requireRoles: field.requireRoles.default(false),
+});
+export type ResourceInput = z.input<typeof ResourceInput>;
+
+/** Changes to a resource: any subset of the fields (a list replaces the stored list; name null clears it). */
+export const ResourcePatch = z.strictObject({
+  identifier: field.identifier.optional(),
+  name: field.name.optional(),
+  scopes: field.scopes.optional(),
+  accessTokenTtl: field.accessTokenTtl.optional(),
+  signingAlg: field.signingAlg.optional(),
+  servedBy: field.servedBy.optional(),
+  requireRoles: field.requireRoles.optional(),
+});
+export type ResourcePatch = z.input<typeof ResourcePatch>;
+
+/** A resource as stored; what the catalog caches and the CLI / admin API show. */
+export interface ResourceRecord {
+  identifier: string;
+  name: string | null;
+  scopes: string[];
+  accessTokenTtl: number;
+  signingAlg: ResourceSigningAlg;
+  servedBy: string[];
+  requireRoles: boolean;
+  builtIn: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+/** Resources hold no secrets: the view is the record. */
+export type ResourceView = ResourceRecord;
+
+export interface Page<T> {
+  items: T[];
+  /** pass as `cursor` for the next page; null on the last page */
+  nextCursor: string | null;
+}
+
+export function toResourceRecord(row: Resource): ResourceRecord {
+  return {
+    identifier: row.identifier,
+    name: row.name,
+    scopes: row.scopes,
+    accessTokenTtl: row.accessTokenTtl,
+    signingAlg: (SIGNING_ALGS as readonly string[]).includes(row.signingAlg) ? (row.signingAlg as ResourceSigningAlg) : 'RS256',
+    servedBy: row.servedBy,
+    requireRoles: row.requireRoles,
+    builtIn: row.builtIn,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    version: row.version,
+  };
+}
+
+async function assertServersExist(db: DbOrTx, servedBy: readonly string[]): Promise<void> {
+  const missing = await missingClients(db, servedBy);
+  if (missing.length > 0) throw new ValidationError('servedBy', `unknown client '${missing[0]}'`);
+}
+
+/** Creates a resource. ValidationError for bad input, ConflictError if the identifier is taken. */
+export async function createResource(db: DbOrTx, input: ResourceInput): Promise<ResourceView> {
+  assertPlainInput(input);
+  const r = parseWith(ResourceInput, input);
+  if (r.identifier.toLowerCase().startsWith(RESERVED_PREFIX)) {
+    throw new ValidationError('identifier', `the ${RESERVED_PREFIX} namespace is reserved for built-in resources`);
+  }
+  const data = { ...r, name: r.name ?? null, scopes: unique(r.scopes), servedBy: unique(r.servedBy) };
+  return inTransaction(db, async (tx) => {
+    if (await tx.resource.findUnique({ where: { identifier: data.identifier }, select: { identifier: true } })) {
+      throw new ConflictError(`resource '${data.identifier}' already exists`);
+    }
+    await assertServersExist(tx, data.servedBy);
+    try {
+      const row = await tx.resource.create({ data });
+      await publishChange(tx, 'resource', row.identifier);
+      return toResourceRecord(row);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`resource '${data.identifier}' already exists`);
+      throw err;
+    }
+  });
+}
+
+/** Only these may change on a built-in resource. */
+const BUILT_IN_MUTABLE = new Set(['name', 'accessTokenTtl', 'signingAlg']);
+
+const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Changes a resource. A list replaces the stored list. The version goes up by
+ * one; with `expectedVersion`, a resource at another version is a ConflictError
+ * (optimistic concurrency: the admin API's If-Match).
+ */
+export async function updateResource(
+  db: DbOrTx,
+  identifier: string,
+  patch: ResourcePatch,
+  opts: { expectedVersion?: number } = {},
+): Promise<ResourceView> {
+  assertPlainInput(patch);
+  const p = parseWith(ResourcePatch, patch);
+  if (p.identifier !== undefined && p.identifier !== identifier) {
+    throw new ValidationError('identifier', 'cannot be changed (create a new resource instead)');
+  }
+  return inTransaction(db, async (tx) => {
+    const row = await tx.resource.findUnique({ where: { identifier } });
+    if (!row) throw new NotFoundError('resource', identifier);
+    if (opts.expectedVersion !== undefined && row.version !== opts.expectedVersion) {
+      throw new ConflictError(`resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
+    }
+    const current = toResourceRecord(row);
+    const changes = {
+      ...(p.name !== undefined && { name: p.name }),
+      ...(p.scopes !== undefined && { scopes: unique(p.scopes) }),
+      ...(p.accessTokenTtl !== undefined && { accessTokenTtl: p.accessTokenTtl }),
+      ...(p.signingAlg !== undefined && { signingAlg: p.signingAlg }),
+      ...(p.servedBy !== undefined && { servedBy: unique(p.servedBy) }),
+      ...(p.requireRoles !== undefined && { requireRoles: p.requireRoles }),
+    };
+    if (current.builtIn) {
+      for (const [key, value] of Object.entries(changes)) {
+        if (!BUILT_IN_MUTABLE.has(key) && !sameValue(value, current[key as keyof ResourceRecord])) {
+          throw new ValidationError(key, `cannot be changed on the built-in resource ${identifier}`);
+        }
+      }
+    }
+    if (changes.servedBy) await assertServersExist(tx, changes.servedBy);
+    const res = await tx.resource.updateMany({
+      where: { identifier, version: row.version },
+      data: { ...changes, version: { increment: 1 } },
+    });
+    if (res.count === 0) throw new ConflictError(`resource '${identifier}' was changed concurrently; retry`);
+    await publishChange(tx, 'resource', identifier);
+    return toResourceRecord(await tx.resource.findUniqueOrThrow({ where: { identifier } }));
+  });
+}
+
+/**
+ * Deletes a resource and removes it from every client's resource list.
+ * Refused (ConflictError) for built-in resources and while roles on the
+ * resource exist (deleting them would silently take people's access away).
+ */
+export async function deleteResource(db: DbOrTx, identifier: string, opts: { expectedVersion?: number } = {}): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    const row = await tx.resource.findUnique({ where: { identifier } });
+    if (!row) throw new NotFoundError('resource', identifier);
+    if (row.builtIn) throw new ConflictError(`resource '${identifier}' is built in and cannot be deleted`);
+    if (opts.expectedVersion !== undefined && row.version !== opts.expectedVersion) {
+      throw new ConflictError(`resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
+    }
+    const roles = await tx.role.findMany({ where: { resource: identifier }, select: { name: true }, orderBy: { name: 'asc' } });
+    if (roles.length > 0) {
+      throw new ConflictError(`resource '${identifier}' still has roles: ${roles.map((r) => r.name).join(', ')} (delete them first)`);
+    }
+    const res = await tx.resource.deleteMany({ where: { identifier, version: row.version } });
+    if (res.count === 0) throw new ConflictError(`resource '${identifier}' was changed concurrently; retry`);
+    await detachResourceFromClients(tx, identifier);
+    await publishChange(tx, 'resource', identifier);
+  });
+}
+
+/** The resource, or NotFoundError. */
+export async function getResource(db: DbOrTx, identifier: string): Promise<ResourceView> {
+  const record = await getResourceRecord(db, identifier);
+  if (!record) throw new NotFoundError('resource', identifier);
+  return record;
+}
+
+/** The resource, or undefined (the catalog's loader). */
+export async function getResourceRecord(db: DbOrTx, identifier: string): Promise<ResourceRecord | undefined> {
+  const row = await db.resource.findUnique({ where: { identifier } });
+  return row ? toResourceRecord(row) : undefined;
+}
+
+/** Resources ordered by identifier, `limit` (1–1000, default 100) per page. */
+export async function listResources(db: DbOrTx, opts: { cursor?: string; limit?: number } = {}): Promise<Page<ResourceView>> {
+  const limit = clampLimit(opts.limit);
+  const rows = await db.resource.findMany({
+    where: opts.cursor !== undefined ? { identifier: { gt: opts.cursor } } : undefined,
+    orderBy: { identifier: 'asc' },
+    take: limit + 1,
+  });
+  const items = rows.slice(0, limit).map(toResourceRecord);
+  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.identifier : null };
+}
+
+export function clampLimit(limit: number | undefined): number {
+  if (limit === undefined) return 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError('limit', 'must be a whole number between 1 and 1000');
+  return limit;
+}
+
+/**
+ * Creates the built-in admin API resource, or brings its scope list up to
+ * date. Idempotent, and safe when several instances start at once (one
+ * INSERT … ON CONFLICT statement). Its TTL, algorithm and name, which admins
+ * may change, are left alone. Returns whether anything was written.
+ */
+export async function ensureBuiltInResources(db: DbOrTx): Promise<boolean> {
+  return inTransaction(db, async (tx) => {
+    const rows = await tx.$queryRaw<{ identifier: string }[]>`
+      INSERT INTO resources (identifier, name, scopes, access_token_ttl, signing_alg, served_by, require_roles, built_in, updated_at)
+      VALUES (${ADMIN_RESOURCE}, 'Gatehouse admin API', ${[...ADMIN_SCOPES]}::text[], ${RESOURCE_TTL.default}, 'RS256',
+              '{}'::text[], false, true, now())
+      ON CONFLICT (identifier) DO UPDATE
+         SET scopes = EXCLUDED.scopes, built_in = true, served_by = '{}'::text[], require_roles = false,
+             version = resources.version + 1, updated_at = now()
+       WHERE resources.scopes IS DISTINCT FROM EXCLUDED.scopes OR NOT resources.built_in
+          OR resources.served_by <> '{}'::text[] OR resources.require_roles
+      RETURNING identifier`;
+    for (const { identifier } of rows) await publishChange(tx, 'resource', identifier);
+    return rows.length > 0;
+  });
+}
