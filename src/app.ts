@@ -13,7 +13,16 @@ import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { ensureSigningKeys, loadKeyring, type Keyring } from './keys/index.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
+import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
+import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
+import { ensureBuiltInResources } from './resources/store.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
+import { clientFinder, installSecretComparison } from './oidc/clients.ts';
+import { resourceIndicators } from './oidc/resource-indicators.ts';
+import { preciseTokenErrors } from './oidc/token-errors.ts';
+import { installJwtAccessTokens, tokenPolicies } from './oidc/introspection.ts';
+import { registerTokenExchange } from './oidc/token-exchange.ts';
+import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
 import { startCleanupJob, type CleanupJob } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { buildProvider } from './oidc/provider.ts';
@@ -32,6 +41,8 @@ export interface Gatehouse {
   db: DbHandle;
   logger: Logger;
   feed: ChangeFeed;
+  clients: ClientRegistry;
+  resources: ResourceCatalog;
   provider(): Provider;
   /** reloads signing keys now (also happens on change notifications and on schedule) */
   reloadKeys(): Promise<void>;
@@ -53,18 +64,40 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
   const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
+    await ensureBuiltInResources(db.prisma);
     let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
 
-    const Adapter = createAdapterFactory(db.prisma, {});
+    const clients = createClientRegistry(db.prisma, feed);
+    const resources = createResourceCatalog(db.prisma, feed);
+    closers.push(
+      () => clients.close(),
+      () => resources.close(),
+    );
+    const Adapter = createAdapterFactory(db.prisma, { clientFinder: clientFinder(clients) });
+    const domainDeps = { db: db.prisma, clients, resources };
+    // eslint-disable-next-line prefer-const -- assigned once the holder exists
+    let holder: ReturnType<typeof providerHolder>;
+    const interactionDeps: InteractionDeps = { config, db: db.prisma, logger, clients, resources, provider: () => holder.current };
 
     const makeProvider = (ring: Keyring) => {
-      const p = buildProvider({ config, jwks: ring.jwks, adapter: Adapter });
+      const p = buildProvider({
+        config,
+        jwks: ring.jwks,
+        adapter: Adapter,
+        resourceIndicators: resourceIndicators(clients, resources),
+        ...tokenPolicies(domainDeps),
+        ...interactionProviderHooks(interactionDeps),
+      });
+      installSecretComparison(p, clients);
+      installJwtAccessTokens(p, domainDeps);
+      registerTokenExchange(p, domainDeps);
+      installInteractionHooks(p, interactionDeps);
       p.on('server_error', (ctx, err) => {
         logger.error({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'oidc server error');
       });
       return p;
     };
-    const holder = providerHolder(makeProvider(keyring));
+    holder = providerHolder(makeProvider(keyring));
 
     // Keys: reload on a change notification from any instance, and when a
     // pending key activates or a retired one stops being published.
@@ -108,6 +141,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
     app.use(errorHandler(logger));
     app.use(healthRoutes(db.pool, { isDraining: () => draining }));
+    app.use(interactionRoutes(interactionDeps));
+    app.use(preciseTokenErrors(new URL(config.issuer).pathname));
     app.use(mountProvider(holder, config.issuer));
 
     return {
@@ -116,6 +151,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       db,
       logger,
       feed,
+      clients,
+      resources,
       provider: () => holder.current,
       reloadKeys,
       drain() {

@@ -105,8 +105,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
     conformIdTokenClaims: true,
     allowOmittingSingleRegisteredRedirectUri: false,
     ttl: {
-      AccessToken: 300,
-      ClientCredentials: 300,
+      // A resource's (or the client's) TTL wins; 300 s is for audience-less tokens.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
       AuthorizationCode: 60,
       IdToken: 3600,
       Interaction: 3600,

@@ -1,0 +1,71 @@
+// How oidc-provider sees the client registry: metadata built from the stored
+// client (cached in memory, kept fresh by LISTEN/NOTIFY), secrets compared
+// against sha-256 digests in constant time, disabled clients invisible.
+import type Provider from 'oidc-provider';
+import type { ClientMetadata } from 'oidc-provider';
+import type { ClientRegistry } from '../clients/registry.ts';
+import { verifyClientSecret } from '../clients/secrets.ts';
+import type { ClientRecord } from '../clients/store.ts';
+
+/**
+ * oidc-provider client metadata for a stored client. `client_secret` holds the
+ * digest: oidc-provider needs a value for secret-based methods, and the
+ * comparison itself is replaced by `installSecretComparison`.
+ */
+export function toClientMetadata(rec: Readonly<ClientRecord>): ClientMetadata {
+  const signIn = rec.grants.includes('authorization_code');
+  // No `scope` metadata: oidc-provider would check it against its static scope
+  // list. API scopes are enforced per resource (client ∩ resource, see
+  // resource-indicators.ts); OIDC scopes are open to every sign-in client.
+  const md: ClientMetadata = {
+    client_id: rec.id,
+    client_name: rec.name,
+    token_endpoint_auth_method: rec.authMethod,
+    grant_types: [...rec.grants],
+    response_types: signIn ? ['code'] : [],
+    redirect_uris: [...rec.redirectUris],
+    post_logout_redirect_uris: [...rec.postLogoutRedirectUris],
+    application_type: 'web',
+  };
+  if (rec.secretDigest && (rec.authMethod === 'client_secret_basic' || rec.authMethod === 'client_secret_post')) {
+    md.client_secret = rec.secretDigest;
+  }
+  if (rec.authMethod === 'private_key_jwt') {
+    if (rec.jwks) md.jwks = rec.jwks as ClientMetadata['jwks'];
+    else if (rec.jwksUri) md.jwks_uri = rec.jwksUri;
+  }
+  if (rec.requireDpop) md.dpop_bound_access_tokens = true;
+  if (rec.backchannelLogoutUri) {
+    md.backchannel_logout_uri = rec.backchannelLogoutUri;
+    md.backchannel_logout_session_required = true;
+  }
+  return md;
+}
+
+/** The `Client` finder for the storage adapter: disabled or unknown → undefined (invalid_client). */
+export function clientFinder(registry: ClientRegistry): (id: string) => Promise<Record<string, unknown> | undefined> {
+  const memo = new WeakMap<object, ClientMetadata>();
+  return async (id) => {
+    const rec = await registry.get(id);
+    if (!rec || rec.disabled) return undefined;
+    let md = memo.get(rec);
+    if (!md) {
+      md = toClientMetadata(rec);
+      memo.set(rec, md);
+    }
+    return md as Record<string, unknown>;
+  };
+}
+
+/**
+ * Replaces oidc-provider's plain-text secret comparison: the presented secret
+ * is hashed and compared with the current digest and, during the grace period
+ * after a rotation, the previous one.
+ */
+export function installSecretComparison(provider: Provider, registry: ClientRegistry): void {
+  const proto = provider.Client.prototype as unknown as { compareClientSecret(actual: string): Promise<boolean> };
+  proto.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
+    const rec = await registry.get(this.clientId);
+    return !!rec && !rec.disabled && verifyClientSecret(rec, actual) !== false;
+  };
+}
