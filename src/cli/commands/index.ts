@@ -6,6 +6,8 @@ import { clientCommands } from './clients.ts';
 import { resourceCommands } from './resources.ts';
 import { roleCommands } from './roles.ts';
 import { userCommands } from './users.ts';
+import { keyCommands } from './keys.ts';
+import { auditCommands } from './audit.ts';
 
 export const commands: Command[] = [
   ...serverCommands,
@@ -13,4 +15,6 @@ export const commands: Command[] = [
   ...resourceCommands,
   ...roleCommands,
   ...userCommands,
+  ...keyCommands,
+  ...auditCommands,
 ];

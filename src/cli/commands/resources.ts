@@ -15,7 +15,8 @@ import {
   updateResource,
   type ResourceView,
 } from '../../resources/store.ts';
-import { aligned, show, table, toggle, uriList, withFlagNames } from './clients.ts';
+import { aligned, show, table } from '../format.ts';
+import { toggle, uriList, withFlagNames } from './clients.ts';
 
 const FLAG_OF: Record<string, string> = {
   identifier: '--identifier',

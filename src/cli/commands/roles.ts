@@ -6,7 +6,8 @@
 import { CliError, flags, type Command } from '../command.ts';
 import { createRole, deleteRole, getRole, listRoles, type RoleView } from '../../resources/roles.ts';
 import { ensureBuiltInResources } from '../../resources/store.ts';
-import { aligned, show, table, withFlagNames } from './clients.ts';
+import { aligned, show, table } from '../format.ts';
+import { withFlagNames } from './clients.ts';
 
 const FLAG_OF: Record<string, string> = { name: '--name', resource: '--resource', scopes: '--scope' };
 

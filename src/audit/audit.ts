@@ -1,0 +1,120 @@
+// The audit trail: append-only events for admin changes, logins, consent,
+// logout and key rotation. Events never hold secrets: callers pass views
+// (never records with digests or hashes), and `scrub` removes any field whose
+// name says it is secret, as a second line of defence.
+import type { Db } from '../db/client.ts';
+import { Prisma } from '../db/client.ts';
+
+export type ActorType = 'client' | 'user' | 'system' | 'anonymous' | 'cli';
+
+export interface AuditEventInput {
+  /** dotted verb, e.g. client.create, login.failure, key.rotate */
+  action: string;
+  actor: { type: ActorType; id?: string | null };
+  target?: { type: string; id: string | null } | null;
+  requestId?: string | null;
+  ip?: string | null;
+  details?: Record<string, unknown> | null;
+}
+
+export interface AuditEvent {
+  id: string;
+  occurredAt: Date;
+  action: string;
+  actorType: string;
+  actorId: string | null;
+  targetType: string | null;
+  targetId: string | null;
+  requestId: string | null;
+  ip: string | null;
+  details: unknown;
+}
+
+const SECRET_KEY = /secret|password|hash|digest|token|private|totp|recovery|^d$|^k$/i;
+
+/** Deep copy without secret-looking fields (and with Dates as ISO strings). */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[truncated]';
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (SECRET_KEY.test(k)) continue;
+      out[k] = scrub(v, depth + 1);
+    }
+    return out;
+  }
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+type Executor = Pick<Db, 'auditEvent'>;
+
+export async function recordAudit(db: Executor, e: AuditEventInput): Promise<void> {
+  await db.auditEvent.create({
+    data: {
+      action: e.action,
+      actorType: e.actor.type,
+      actorId: e.actor.id ?? null,
+      targetType: e.target?.type ?? null,
+      targetId: e.target?.id ?? null,
+      requestId: e.requestId ?? null,
+      ip: e.ip ?? null,
+      details: e.details ? (scrub(e.details) as Prisma.InputJsonValue) : Prisma.JsonNull,
+    },
+  });
+}
+
+/** Field names that differ between two views (for update events). */
+export function changedFields(before: Record<string, unknown>, after: Record<string, unknown>, ignore: string[] = ['updatedAt', 'version']): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => !ignore.includes(k) && JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
+}
+
+export interface AuditQuery {
+  action?: string;
+  actorId?: string;
+  targetType?: string;
+  targetId?: string;
+  since?: Date;
+  until?: Date;
+  /** id of the last event of the previous page (events are newest first) */
+  cursor?: string;
+  limit?: number;
+}
+
+export async function listAuditEvents(db: Db, q: AuditQuery = {}): Promise<{ items: AuditEvent[]; nextCursor?: string }> {
+  const limit = Math.min(Math.max(q.limit ?? 100, 1), 500);
+  const where: Prisma.AuditEventWhereInput = {};
+  if (q.action) where.action = q.action.endsWith('.*') ? { startsWith: q.action.slice(0, -1) } : q.action;
+  if (q.actorId) where.actorId = q.actorId;
+  if (q.targetType) where.targetType = q.targetType;
+  if (q.targetId) where.targetId = q.targetId;
+  if (q.since || q.until) where.occurredAt = { ...(q.since ? { gte: q.since } : {}), ...(q.until ? { lt: q.until } : {}) };
+  if (q.cursor) {
+    if (!/^\d{1,19}$/.test(q.cursor)) throw new RangeError('invalid cursor');
+    where.id = { lt: BigInt(q.cursor) };
+  }
+  const rows = await db.auditEvent.findMany({ where, orderBy: { id: 'desc' }, take: limit + 1 });
+  const items = rows.slice(0, limit).map((r) => ({ ...r, id: r.id.toString() }));
+  return { items, ...(rows.length > limit ? { nextCursor: items[items.length - 1]!.id } : {}) };
+}
+
+/**
+ * Deletes events older than the retention period in small batches
+ * (FOR UPDATE SKIP LOCKED, so instances never wait on each other).
+ */
+export async function pruneAuditEvents(db: Db, retentionDays: number, batchSize = 1000, maxBatches = 100): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = await db.$executeRaw`
+      DELETE FROM audit_events WHERE id IN (
+        SELECT id FROM audit_events
+        WHERE occurred_at < now() - make_interval(days => ${retentionDays}::int)
+        ORDER BY id LIMIT ${batchSize}::int FOR UPDATE SKIP LOCKED)`;
+    total += n;
+    if (n < batchSize) break;
+  }
+  return total;
+}
