@@ -4,6 +4,7 @@
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/config.ts';
+import { pruneAuditEvents } from './audit/audit.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { openDb, type DbHandle } from './db/client.ts';
 import { accessLog, type RequestObserver } from './http/access-log.ts';
@@ -131,6 +132,14 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     if (opts.cleanup !== false) {
       cleanup = startCleanupJob(db.prisma, { intervalSeconds: config.cleanupIntervalSeconds, logger });
       closers.push(() => cleanup?.stop());
+      // Audit retention: hourly, in small batches; instances never block each other.
+      const auditTimer = setInterval(() => {
+        pruneAuditEvents(db.prisma, config.auditRetentionDays)
+          .then((n) => n > 0 && logger.info({ removed: n }, 'old audit events removed'))
+          .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'audit retention run failed'));
+      }, 3_600_000);
+      auditTimer.unref();
+      closers.push(() => clearInterval(auditTimer));
     }
 
     let draining = false;
