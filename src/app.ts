@@ -5,6 +5,8 @@ import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/config.ts';
 import { pruneAuditEvents } from './audit/audit.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { openDb, type DbHandle } from './db/client.ts';
 import { accessLog, type RequestObserver } from './http/access-log.ts';
@@ -12,7 +14,7 @@ import { errorHandler } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { ensureSigningKeys, loadKeyring, type Keyring } from './keys/index.ts';
+import { ensureSigningKeys, listSigningKeys, loadKeyring, type Keyring } from './keys/index.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
@@ -34,6 +36,10 @@ export interface AppOptions {
   /** run the expired-row cleanup job (default true) */
   cleanup?: boolean;
   observeRequest?: RequestObserver;
+  /** metrics registry (created here when not given) */
+  metrics?: Metrics;
+  /** with several workers: the metrics of all of them (src/server.ts) */
+  aggregateMetrics?: () => Promise<string>;
 }
 
 export interface Gatehouse {
@@ -42,6 +48,7 @@ export interface Gatehouse {
   db: DbHandle;
   logger: Logger;
   feed: ChangeFeed;
+  metrics: Metrics;
   clients: ClientRegistry;
   resources: ResourceCatalog;
   provider(): Provider;
@@ -52,12 +59,30 @@ export interface Gatehouse {
   close(): Promise<void>;
 }
 
+/** Memoises an async value for `ms` (scrape-time gauges that query the database). */
+function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
+  let at = 0;
+  let value: Promise<T> | undefined;
+  return () => {
+    if (!value || Date.now() - at > ms) {
+      at = Date.now();
+      value = load().catch((err: unknown) => {
+        value = undefined;
+        throw err;
+      });
+    }
+    return value;
+  };
+}
+
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
   const logger = opts.logger ?? createLogger(config.logLevel);
+  const metrics = opts.metrics ?? createMetrics();
   const db = openDb({
     url: opts.databaseUrl,
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
+    onQuery: metrics.observeQuery,
   });
   const feed = listenForChanges(opts.databaseUrl, {
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
@@ -67,6 +92,19 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
     let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
+    metrics.setCollectors({
+      pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
+      signingKeyCreatedAt: () => signingKeyAges,
+      activeSessions: cachedFor(15_000, () =>
+        db.prisma.oidcPayload.count({ where: { model: 'Session', OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] } }),
+      ),
+    });
+    let signingKeyAges: { alg: string; createdAt: Date }[] = [];
+    const refreshKeyAges = async () => {
+      const keys = await listSigningKeys(db.prisma);
+      signingKeyAges = keys.filter((k) => k.status === 'active').map((k) => ({ alg: k.alg, createdAt: k.createdAt }));
+    };
+    await refreshKeyAges();
 
     const clients = createClientRegistry(db.prisma, feed);
     const resources = createResourceCatalog(db.prisma, feed);
@@ -93,6 +131,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       installJwtAccessTokens(p, domainDeps);
       registerTokenExchange(p, domainDeps);
       installInteractionHooks(p, interactionDeps);
+      // Token issuance is counted, not written row by row (hot path).
+      p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
+      p.on('grant.error', (ctx, err) => metrics.tokenError(ctx.oidc.params?.grant_type, (err as { error?: string }).error));
       p.on('server_error', (ctx, err) => {
         logger.error({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'oidc server error');
       });
@@ -114,6 +155,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       try {
         keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
         holder.swap(makeProvider(keyring));
+        await refreshKeyAges();
       } catch (err) {
         logger.error({ err: { message: (err as Error).message } }, 'signing key reload failed; keeping the current keys');
         throw err;
@@ -130,7 +172,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
 
     let cleanup: CleanupJob | undefined;
     if (opts.cleanup !== false) {
-      cleanup = startCleanupJob(db.prisma, { intervalSeconds: config.cleanupIntervalSeconds, logger });
+      cleanup = startCleanupJob(db.prisma, {
+        intervalSeconds: config.cleanupIntervalSeconds,
+        logger,
+        onResult: (r) => {
+          for (const [table, rows] of Object.entries(r)) metrics.cleanupRemoved(table, rows);
+        },
+      });
       closers.push(() => cleanup?.stop());
       // Audit retention: hourly, in small batches; instances never block each other.
       const auditTimer = setInterval(() => {
@@ -143,13 +191,20 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     }
 
     let draining = false;
-    const app = new Koa({ proxy: config.trustProxy });
+    // oidc-provider runs inside this app and signs its cookies with ctx.cookies: same keys.
+    const app = new Koa({ proxy: config.trustProxy, keys: config.cookieSecrets });
     app.silent = true; // errors are handled and logged by errorHandler
     app.use(requestId());
-    app.use(accessLog(logger, opts.observeRequest));
+    app.use(
+      accessLog(logger, (info) => {
+        metrics.observeRequest(info);
+        opts.observeRequest?.(info);
+      }),
+    );
     app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
     app.use(errorHandler(logger));
     app.use(healthRoutes(db.pool, { isDraining: () => draining }));
+    app.use(metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }));
     app.use(interactionRoutes(interactionDeps));
     app.use(preciseTokenErrors(new URL(config.issuer).pathname));
     app.use(mountProvider(holder, config.issuer));
@@ -160,6 +215,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       db,
       logger,
       feed,
+      metrics,
       clients,
       resources,
       provider: () => holder.current,
