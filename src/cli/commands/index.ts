@@ -8,6 +8,7 @@ import { roleCommands } from './roles.ts';
 import { userCommands } from './users.ts';
 import { keyCommands } from './keys.ts';
 import { auditCommands } from './audit.ts';
+import { applyCommands } from './apply.ts';
 
 export const commands: Command[] = [
   ...serverCommands,
@@ -17,4 +18,5 @@ export const commands: Command[] = [
   ...userCommands,
   ...keyCommands,
   ...auditCommands,
+  ...applyCommands,
 ];

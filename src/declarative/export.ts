@@ -1,0 +1,68 @@
+// `gatehouse export`: the current resources, clients and roles in the config
+// file format. Never secrets (only digests are stored, and they are not
+// exported either), users or built-in resources. Entries are sorted by id
+// and only fields that differ from their default are written (required ones
+// always), so exports are short and diff cleanly; applying an export plans
+// nothing, because omitted fields mean their defaults.
+import type { ClientView } from '../clients/store.ts';
+import type { DbOrTx } from '../clients/tx.ts';
+import type { RoleView } from '../resources/roles.ts';
+import { RESOURCE_TTL, type ResourceView } from '../resources/store.ts';
+import type { FileClient, FileDocument, FileResource, FileRole } from './format.ts';
+import { loadCurrent } from './plan.ts';
+
+const byKey = <T>(key: (v: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
+export function resourceEntry(r: ResourceView): FileResource {
+  return {
+    identifier: r.identifier,
+    ...(r.name !== null && { name: r.name }),
+    scopes: r.scopes,
+    ...(r.accessTokenTtl !== RESOURCE_TTL.default && { ttl: r.accessTokenTtl }),
+    ...(r.signingAlg !== 'RS256' && { signingAlg: r.signingAlg }),
+    ...(r.servedBy.length > 0 && { servedBy: r.servedBy }),
+    ...(r.requireRoles && { requireRoles: true }),
+  };
+}
+
+export function clientEntry(c: ClientView): FileClient {
+  const defaultAuth = c.public ? 'none' : 'client_secret_basic';
+  return {
+    id: c.id,
+    name: c.name,
+    ...(c.public && { public: true }),
+    grants: c.grants,
+    ...(c.redirectUris.length > 0 && { redirectUris: c.redirectUris }),
+    ...(c.postLogoutRedirectUris.length > 0 && { postLogoutRedirectUris: c.postLogoutRedirectUris }),
+    ...(c.scopes.length > 0 && { scopes: c.scopes }),
+    ...(c.resources.length > 0 && { resources: c.resources }),
+    ...(c.authMethod !== defaultAuth && { authMethod: c.authMethod }),
+    ...(c.jwks !== null && { jwks: c.jwks }),
+    ...(c.jwksUri !== null && { jwksUri: c.jwksUri }),
+    ...(c.requireDpop && { requireDpop: true }),
+    ...(c.firstParty && { firstParty: true }),
+    ...(c.requireMfa && { requireMfa: true }),
+    ...(c.backchannelLogoutUri !== null && { backchannelLogoutUri: c.backchannelLogoutUri }),
+    ...(c.accessTokenTtl !== null && { accessTokenTtl: c.accessTokenTtl }),
+    ...(c.idTokenTtl !== null && { idTokenTtl: c.idTokenTtl }),
+    ...(c.refreshTokenTtl !== null && { refreshTokenTtl: c.refreshTokenTtl }),
+    ...(c.disabled && { disabled: true }),
+  };
+}
+
+export function roleEntry(r: RoleView): FileRole {
+  return { name: r.name, resource: r.resource, scopes: r.scopes };
+}
+
+/** The current state as a config document. */
+export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
+  const current = await loadCurrent(db);
+  return {
+    resources: [...current.resources.values()]
+      .filter((r) => !r.builtIn)
+      .sort(byKey((r) => r.identifier))
+      .map(resourceEntry),
+    clients: [...current.clients.values()].sort(byKey((c) => c.id)).map(clientEntry),
+    roles: [...current.roles.values()].sort(byKey((r) => r.name)).map(roleEntry),
+  };
+}

@@ -1,0 +1,229 @@
+// What `gatehouse apply` would do: the desired state of a file against the
+// current state of the database.
+//
+// - An entry whose id is not in the database is created; one whose fields
+//   differ is updated (`changes` lists the file's field names); an equal one
+//   plans nothing. Omitted optional fields mean their default (format.ts), so
+//   applying the same file twice, or applying an export, plans nothing.
+//   Lists are compared as sets (scopes, grants, URIs, servedBy…: order
+//   carries no meaning).
+// - Only with `prune` is anything not in the file deleted, and never a
+//   built-in resource.
+// - A built-in resource (urn:gatehouse:admin) may appear in a file only
+//   exactly as it is; any difference is an error naming the field (apply
+//   never changes a built-in; `gatehouse resources update` can change its
+//   ttl, signingAlg and name).
+// - References must resolve in the state after the apply: a client's
+//   resources, a resource's servedBy and a role's resource and scopes name
+//   entries of the file or (without prune) of the database.
+import { listClients, type ClientSettings, type ClientView } from '../clients/store.ts';
+import type { DbOrTx } from '../clients/tx.ts';
+import { listRoles, type RoleView } from '../resources/roles.ts';
+import { listResources, type ResourceView } from '../resources/store.ts';
+import { entryError, type Desired, type DesiredClient, type DesiredResource, type DesiredRole, type Kind } from './format.ts';
+
+export interface PlanEntry {
+  kind: Kind;
+  /** identifier / client id / role name */
+  id: string;
+}
+export interface PlanUpdate extends PlanEntry {
+  /** the file's names of the fields that change */
+  changes: string[];
+}
+export interface Plan {
+  create: PlanEntry[];
+  update: PlanUpdate[];
+  delete: PlanEntry[];
+}
+
+export interface Current {
+  resources: Map<string, ResourceView>;
+  clients: Map<string, ClientView>;
+  roles: Map<string, RoleView>;
+}
+
+export async function loadCurrent(db: DbOrTx): Promise<Current> {
+  const resources = new Map<string, ResourceView>();
+  let cursor: string | undefined;
+  do {
+    const page = await listResources(db, { cursor, limit: 1000 });
+    for (const r of page.items) resources.set(r.identifier, r);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  const clients = new Map<string, ClientView>();
+  do {
+    const page = await listClients(db, { cursor, limit: 1000 });
+    for (const c of page.items) clients.set(c.id, c);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  const roles = new Map((await listRoles(db)).map((r) => [r.name, r] as const));
+  return { resources, clients, roles };
+}
+
+// ------------------------------------------------------------- comparison
+
+/** JSON with object keys sorted (jsonb does not keep key order). */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+function same(a: unknown, b: unknown, asSet: boolean): boolean {
+  if (asSet && Array.isArray(a) && Array.isArray(b)) {
+    const sa = new Set(a.map(canonical));
+    const sb = new Set(b.map(canonical));
+    return sa.size === sb.size && [...sa].every((x) => sb.has(x));
+  }
+  return canonical(a) === canonical(b);
+}
+
+/** The fields of each kind, in the file's order; `set` ones are compared as sets. */
+const RESOURCE_FIELDS: { field: keyof DesiredResource; set?: boolean; current: (r: ResourceView) => unknown }[] = [
+  { field: 'name', current: (r) => r.name },
+  { field: 'scopes', set: true, current: (r) => r.scopes },
+  { field: 'ttl', current: (r) => r.accessTokenTtl },
+  { field: 'signingAlg', current: (r) => r.signingAlg },
+  { field: 'servedBy', set: true, current: (r) => r.servedBy },
+  { field: 'requireRoles', current: (r) => r.requireRoles },
+];
+
+const CLIENT_LISTS = new Set(['grants', 'redirectUris', 'postLogoutRedirectUris', 'scopes', 'resources']);
+export const CLIENT_FIELDS: (keyof ClientSettings)[] = [
+  'name',
+  'public',
+  'grants',
+  'redirectUris',
+  'postLogoutRedirectUris',
+  'scopes',
+  'resources',
+  'authMethod',
+  'jwks',
+  'jwksUri',
+  'requireDpop',
+  'firstParty',
+  'requireMfa',
+  'backchannelLogoutUri',
+  'accessTokenTtl',
+  'idTokenTtl',
+  'refreshTokenTtl',
+  'disabled',
+];
+
+export function resourceChanges(want: DesiredResource, have: ResourceView): string[] {
+  return RESOURCE_FIELDS.filter((f) => !same(want[f.field], f.current(have), f.set ?? false)).map((f) => f.field);
+}
+
+export function clientChanges(want: DesiredClient, have: ClientView): string[] {
+  return CLIENT_FIELDS.filter((f) => !same(want[f], have[f], CLIENT_LISTS.has(f)));
+}
+
+export function roleChanges(want: DesiredRole, have: RoleView): string[] {
+  const out: string[] = [];
+  if (want.resource !== have.resource) out.push('resource');
+  if (!same(want.scopes, have.scopes, true)) out.push('scopes');
+  return out;
+}
+
+// ---------------------------------------------------------------- planning
+
+/**
+ * The plan for `desired` against `current`. Throws a DeclarativeError naming
+ * the entry and field for a changed built-in or a reference that would not
+ * resolve after the apply.
+ */
+export function computePlan(desired: Desired, current: Current, opts: { prune: boolean }): Plan {
+  checkReferences(desired, current, opts);
+  const plan: Plan = { create: [], update: [], delete: [] };
+  const fail = entryError.bind(null, desired.source);
+
+  for (const { ref, value } of desired.resources) {
+    const have = current.resources.get(value.identifier);
+    if (!have) {
+      plan.create.push({ kind: 'resource', id: value.identifier });
+      continue;
+    }
+    const changes = resourceChanges(value, have);
+    if (have.builtIn) {
+      if (changes.length > 0) {
+        throw fail(ref, changes[0], `differs from the built-in resource's; apply never changes a built-in (gatehouse resources update can change its ttl, signingAlg and name)`);
+      }
+      continue;
+    }
+    if (changes.length > 0) plan.update.push({ kind: 'resource', id: value.identifier, changes });
+  }
+  for (const { value } of desired.clients) {
+    const have = current.clients.get(value.id);
+    if (!have) plan.create.push({ kind: 'client', id: value.id });
+    else {
+      const changes = clientChanges(value, have);
+      if (changes.length > 0) plan.update.push({ kind: 'client', id: value.id, changes });
+    }
+  }
+  for (const { value } of desired.roles) {
+    const have = current.roles.get(value.name);
+    if (!have) plan.create.push({ kind: 'role', id: value.name });
+    else {
+      const changes = roleChanges(value, have);
+      if (changes.length > 0) plan.update.push({ kind: 'role', id: value.name, changes });
+    }
+  }
+
+  if (opts.prune) {
+    const sorted = (ids: Iterable<string>) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const roles = new Set(desired.roles.map((e) => e.value.name));
+    const clients = new Set(desired.clients.map((e) => e.value.id));
+    const resources = new Set(desired.resources.map((e) => e.value.identifier));
+    // dependency order: roles, then clients, then resources
+    for (const id of sorted(current.roles.keys())) if (!roles.has(id)) plan.delete.push({ kind: 'role', id });
+    for (const id of sorted(current.clients.keys())) if (!clients.has(id)) plan.delete.push({ kind: 'client', id });
+    for (const id of sorted(current.resources.keys())) {
+      if (!resources.has(id) && !current.resources.get(id)!.builtIn) plan.delete.push({ kind: 'resource', id });
+    }
+  }
+  return plan;
+}
+
+export function isEmpty(plan: Plan): boolean {
+  return plan.create.length + plan.update.length + plan.delete.length === 0;
+}
+
+/** Every reference must name something that exists once the plan has run. */
+function checkReferences(desired: Desired, current: Current, opts: { prune: boolean }): void {
+  const fail = entryError.bind(null, desired.source);
+  const pruned = ' (not in the file, so --prune deletes it)';
+
+  // resource identifier → its scopes after the apply
+  const resources = new Map<string, string[]>();
+  for (const r of current.resources.values()) if (!opts.prune || r.builtIn) resources.set(r.identifier, r.scopes);
+  for (const { value } of desired.resources) resources.set(value.identifier, value.scopes);
+  const clients = new Set<string>(opts.prune ? [] : current.clients.keys());
+  for (const { value } of desired.clients) clients.add(value.id);
+
+  const unknown = (what: string, id: string, existsNow: boolean) => `unknown ${what} '${id}'${existsNow ? pruned : ''}`;
+
+  for (const { ref, value } of desired.resources) {
+    value.servedBy.forEach((id, i) => {
+      if (!clients.has(id)) throw fail(ref, `servedBy[${i}]`, unknown('client', id, current.clients.has(id)));
+    });
+  }
+  for (const { ref, value } of desired.clients) {
+    value.resources.forEach((id, i) => {
+      if (!resources.has(id)) throw fail(ref, `resources[${i}]`, unknown('resource', id, current.resources.has(id)));
+    });
+  }
+  for (const { ref, value } of desired.roles) {
+    const offered = resources.get(value.resource);
+    if (!offered) throw fail(ref, 'resource', unknown('resource', value.resource, current.resources.has(value.resource)));
+    const set = new Set(offered);
+    value.scopes.forEach((s, i) => {
+      if (!set.has(s)) throw fail(ref, `scopes[${i}]`, `'${s}' is not a scope of ${value.resource} (it offers: ${offered.join(' ')})`);
+    });
+  }
+}
