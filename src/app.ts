@@ -29,6 +29,7 @@ import { installInteractionHooks, interactionProviderHooks, interactionRoutes, t
 import { startCleanupJob, type CleanupJob } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { buildProvider } from './oidc/provider.ts';
+import { adminRoutes } from './admin/index.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -206,6 +207,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     app.use(healthRoutes(db.pool, { isDraining: () => draining }));
     app.use(metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }));
     app.use(interactionRoutes(interactionDeps));
+    app.use(adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, provider: () => holder.current, reloadKeys }));
     app.use(preciseTokenErrors(new URL(config.issuer).pathname));
     app.use(mountProvider(holder, config.issuer));
 

@@ -34,13 +34,20 @@ export async function startHttpServer(config: Config, databaseUrl: string, logge
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // The app holds a pool, a LISTEN connection and timers: without closing
+    // it, a failed listen (port in use) leaves the process hanging.
+    await gatehouse.close().catch(() => {});
+    throw err;
+  }
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   let closing: Promise<void> | undefined;

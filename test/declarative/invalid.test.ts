@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseDoc, expectOk, expectOneLineError, setupEnv, type Env } from './helpers.ts';
+import { baseDoc, expectOk, expectOneLineError, setupEnv, type Env, type PlanJson } from './helpers.ts';
 
 type Doc = ReturnType<typeof baseDoc>;
 const client = (doc: Doc, i: number) => doc.clients[i] as Record<string, unknown>;
