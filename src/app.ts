@@ -132,7 +132,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       installJwtAccessTokens(p, domainDeps);
       registerTokenExchange(p, domainDeps);
       installInteractionHooks(p, interactionDeps);
-      // Token issuance is counted, not written row by row (hot path).
+      // Token issuance is counted, not written row by row (hot path). Registered
+      // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
       p.on('grant.error', (ctx, err) => metrics.tokenError(ctx.oidc.params?.grant_type, (err as { error?: string }).error));
       p.on('server_error', (ctx, err) => {

@@ -1,0 +1,134 @@
+// The pages people see: built from views/*.html with html.ts. Every value
+// that comes from a request, a client or an account is escaped.
+import type { Context } from 'koa';
+import { html, renderView, type HtmlValue, type SafeHtml } from './html.ts';
+import type { ResourceAccess } from './grants.ts';
+
+/** The one message for every refused login: wrong email, wrong password, locked, disabled. */
+export const LOGIN_FAILED = 'Email or password is incorrect. Check them and try again; after repeated failures, sign-in is paused for a while.';
+export const LOGIN_MISSING = 'Enter your email address and your password.';
+
+const OIDC_SCOPE_TEXT: Record<string, string> = {
+  openid: 'Confirm who you are (sign you in)',
+  profile: 'See your name',
+  email: 'See your email address',
+  offline_access: 'Stay connected, even when you are not using it',
+};
+
+/** A complete HTML document around `content`. */
+export function layout(title: string, content: SafeHtml, stylesheet: string): string {
+  return renderView('layout', { title, stylesheet, content }).value;
+}
+
+export function sendPage(ctx: Context, status: number, title: string, content: SafeHtml, stylesheet: string): void {
+  ctx.status = status;
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = layout(title, content, stylesheet);
+}
+
+export interface LoginView {
+  action: string;
+  abortAction: string;
+  csrf: string;
+  email: string;
+  clientName: string | undefined;
+  error?: string;
+}
+
+export function loginContent(v: LoginView): SafeHtml {
+  const describedBy = v.error ? html` aria-describedby="form-error" aria-invalid="true"` : html``;
+  const focusEmail = !v.email;
+  return renderView('login', {
+    lead: v.clientName ? html`to continue to <strong>${v.clientName}</strong>` : 'to continue',
+    alert: v.error ? html`<div class="alert" role="alert" id="form-error">${v.error}</div>` : '',
+    action: v.action,
+    abortAction: v.abortAction,
+    csrf: v.csrf,
+    email: v.email,
+    emailAttrs: [focusEmail ? html` autofocus` : '', describedBy],
+    passwordAttrs: [focusEmail ? '' : html` autofocus`, describedBy],
+  });
+}
+
+export interface ConsentView {
+  action: string;
+  csrf: string;
+  clientName: string;
+  accountLabel: string;
+  oidcScopes: string[];
+  claims: string[];
+  resources: ResourceAccess[];
+}
+
+export function consentContent(v: ConsentView): SafeHtml {
+  const sections: HtmlValue[] = [];
+  const identity = v.oidcScopes.map((s) => html`<li>${OIDC_SCOPE_TEXT[s] ?? s}</li>`);
+  const claims = v.claims.map((c) => html`<li>See <code>${c}</code></li>`);
+  if (identity.length + claims.length > 0) {
+    sections.push(html`<section aria-labelledby="sec-account"><h2 id="sec-account">Your Gatehouse account</h2><ul class="scopes">${identity}${claims}</ul></section>`);
+  }
+  v.resources.forEach((r, i) => {
+    if (r.granted.length === 0) return;
+    const id = `sec-api-${i}`;
+    const title = r.resource.name ?? r.resource.identifier;
+    sections.push(
+      html`<section aria-labelledby="${id}"><h2 id="${id}">${title}${r.resource.name ? html`<span class="resource-id">${r.resource.identifier}</span>` : ''}</h2><ul class="scopes">${r.granted.map((s) => html`<li><code>${s}</code></li>`)}</ul></section>`,
+    );
+  });
+  if (sections.length === 0) sections.push(html`<p>It is not asking for anything beyond signing you in.</p>`);
+  return renderView('consent', {
+    clientName: v.clientName,
+    accountLabel: v.accountLabel,
+    sections,
+    action: v.action,
+    csrf: v.csrf,
+  });
+}
+
+export function messageContent(heading: string, ...paragraphs: HtmlValue[]): SafeHtml {
+  return renderView('message', { heading, body: paragraphs.map((p) => html`<p>${p}</p>`) });
+}
+
+export function logoutContent(form: SafeHtml, clientName: string | undefined): SafeHtml {
+  return renderView('logout', {
+    lead: clientName
+      ? html`<strong>${clientName}</strong> asked to sign you out. Sign out of Gatehouse on this device, or only of ${clientName}?`
+      : 'Sign out of Gatehouse on this device?',
+    form,
+    stayLabel: clientName ? `Only sign out of ${clientName}` : 'Stay signed in',
+  });
+}
+
+export function loggedOutContent(clientName: string | undefined): SafeHtml {
+  return messageContent(
+    'You are signed out',
+    clientName ? html`You have signed out of <strong>${clientName}</strong>.` : 'You have signed out of Gatehouse on this device.',
+    'You can close this window.',
+  );
+}
+
+const ERROR_TEXT: Record<string, string> = {
+  invalid_request: 'The application sent a request Gatehouse cannot accept.',
+  invalid_client: 'The application is not known to Gatehouse or is disabled.',
+  invalid_redirect_uri: 'The application asked to return to an address it has not registered.',
+  unauthorized_client: 'The application is not allowed to make this request.',
+  access_denied: 'Access was denied.',
+  invalid_scope: 'The application asked for access it may not have.',
+  invalid_target: 'The application asked for an API it may not use.',
+  login_required: 'You need to sign in.',
+  session_not_found: 'Your sign-in request has expired.',
+  server_error: 'Something went wrong on our side.',
+};
+
+/** The page for an OAuth error (oidc-provider's renderError): code and description, never internals. */
+export function errorContent(out: { error?: unknown; error_description?: unknown }, requestId: string | undefined): SafeHtml {
+  const code = typeof out.error === 'string' ? out.error : 'server_error';
+  const description = typeof out.error_description === 'string' && code !== 'server_error' ? out.error_description : undefined;
+  return messageContent(
+    'Sign-in could not continue',
+    ERROR_TEXT[code] ?? 'The request could not be completed.',
+    html`Go back to the application and try again. If this keeps happening, contact its administrator${requestId ? html` and mention request id <code>${requestId}</code>` : ''}.`,
+    html`<span class="details">Error: <code>${code}</code>${description ? html` — ${description}` : ''}</span>`,
+  );
+}

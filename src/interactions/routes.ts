@@ -1,0 +1,279 @@
+// HTTP routes of the sign-in pages, mounted in front of oidc-provider:
+//
+//   GET  /interaction/:uid          the current step: login form or consent
+//   POST /interaction/:uid/login    email + password
+//   POST /interaction/:uid/consent  decision=approve|deny
+//   POST /interaction/:uid/abort    "cancel": back to the application with access_denied
+//   GET  /static/gatehouse.css      the only stylesheet (the CSP allows no inline style)
+//
+// Every POST needs the interaction's CSRF token (csrf.ts); without it the
+// answer is a 403 page and nothing happens. A stale or foreign interaction
+// gets an HTML page that says so, never a stack trace.
+import type { Context, Middleware } from 'koa';
+import { errors, type Interaction } from 'oidc-provider';
+import { authenticate, type LoginEvent } from '../accounts/store.ts';
+import { loadAccountForOidc } from '../accounts/claims.ts';
+import { FormError, readForm } from './body.ts';
+import { csrfToken, verifyCsrfToken } from './csrf.ts';
+import { applyAccess, resolveRequestedAccess } from './grants.ts';
+import { STYLESHEET_PATH, basePath, stylesheet as loadStylesheet, stylesheetUrl } from './assets.ts';
+import type { SafeHtml } from './html.ts';
+import type { InteractionDeps } from './index.ts';
+import { epochNow, grantNeedsExtension, grantTtl, refreshPolicyFor } from './lifetimes.ts';
+import { LOGIN_FAILED, LOGIN_MISSING, consentContent, loginContent, messageContent, sendPage } from './pages.ts';
+
+const UID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Logs login outcomes (no passwords, no emails: a mistyped password often lands in the email field). */
+function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
+  return (e) => {
+    const entry = {
+      event: e.type,
+      ...(e.accountId ? { accountId: e.accountId } : {}),
+      ...(e.reason ? { reason: e.reason } : {}),
+      ...(e.ip ? { ip: e.ip } : {}),
+      ...(e.lockouts?.length ? { lockouts: e.lockouts.map((l) => ({ kind: l.kind, lockCount: l.lockCount, retryAfterSeconds: l.retryAfterSeconds })) } : {}),
+      ...(e.retryAfterSeconds ? { retryAfterSeconds: e.retryAfterSeconds } : {}),
+    };
+    if (e.type === 'login.success') deps.logger.info(entry, 'login succeeded');
+    else deps.logger.warn(entry, e.type === 'login.locked' ? 'login refused: locked' : 'login failed');
+    // TODO(audit): the audit domain plugs in here through InteractionDeps.onLoginEvent.
+    if (deps.onLoginEvent) {
+      try {
+        void Promise.resolve(deps.onLoginEvent(e)).catch(() => {});
+      } catch {
+        // a failing sink must not break logins
+      }
+    }
+  };
+}
+
+export function createInteractionRoutes(deps: InteractionDeps): Middleware {
+  const base = basePath(deps.config.issuer);
+  const css = loadStylesheet();
+  const stylesheet = stylesheetUrl(deps.config.issuer);
+  const onEvent = loginEventSink(deps);
+  const keys = deps.config.cookieSecrets;
+
+  const page = (ctx: Context, status: number, title: string, content: SafeHtml) => sendPage(ctx, status, title, content, stylesheet);
+
+  const expired = (ctx: Context) =>
+    page(
+      ctx,
+      400,
+      'Sign-in expired',
+      messageContent(
+        'This sign-in request has expired',
+        'It was completed already, it timed out, or it was started in another browser.',
+        'Go back to the application and sign in again.',
+      ),
+    );
+
+  const forbidden = (ctx: Context) =>
+    page(
+      ctx,
+      403,
+      'Form not accepted',
+      messageContent('This form was not accepted', 'It did not come from this sign-in page, or the page is out of date.', 'Go back, reload the page and try again.'),
+    );
+
+  const redirect = (ctx: Context, to: string) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(to);
+  };
+
+  /** The interaction behind the request's cookie, if it is the one in the URL. */
+  async function load(ctx: Context, uid: string): Promise<Interaction | undefined> {
+    try {
+      const interaction = await deps.provider().interactionDetails(ctx.req, ctx.res);
+      return interaction.uid === uid ? interaction : undefined;
+    } catch (err) {
+      if (err instanceof errors.SessionNotFound) return undefined;
+      throw err;
+    }
+  }
+
+  const clientIdOf = (i: Interaction) => (typeof i.params.client_id === 'string' ? i.params.client_id : '');
+
+  async function clientName(i: Interaction): Promise<string | undefined> {
+    const rec = await deps.clients.get(clientIdOf(i));
+    return rec?.name;
+  }
+
+  async function showLogin(ctx: Context, i: Interaction, status: number, email: string, error?: string): Promise<void> {
+    page(
+      ctx,
+      status,
+      'Sign in',
+      loginContent({
+        action: `${base}/interaction/${i.uid}/login`,
+        abortAction: `${base}/interaction/${i.uid}/abort`,
+        csrf: csrfToken(keys, i.uid),
+        email,
+        clientName: await clientName(i),
+        ...(error ? { error } : {}),
+      }),
+    );
+  }
+
+  /** Records consent in a Grant and returns its id. */
+  async function saveConsent(i: Interaction): Promise<string | undefined> {
+    const accountId = i.session?.accountId;
+    const clientId = clientIdOf(i);
+    const client = await deps.clients.get(clientId);
+    if (!accountId || !client || client.disabled) return undefined;
+    const { Grant } = deps.provider();
+    let grant = i.grantId ? await Grant.find(i.grantId) : undefined;
+    if (grant && (grant.accountId !== accountId || grant.clientId !== clientId)) grant = undefined;
+    grant ??= new Grant({ accountId, clientId });
+    const details = i.prompt.details as { missingOIDCClaims?: unknown };
+    const claims = Array.isArray(details.missingOIDCClaims) ? details.missingOIDCClaims.filter((c): c is string => typeof c === 'string') : [];
+    const access = await resolveRequestedAccess(deps, { params: i.params, client, accountId, claims });
+    applyAccess(grant, access);
+    const ttl = grantTtl(refreshPolicyFor(deps.config.refreshToken, client.refreshTokenTtl), client.grants.includes('refresh_token'));
+    if (grantNeedsExtension(grant.exp, ttl, epochNow())) grant.exp = undefined; // saved with a fresh lifetime
+    return grant.save();
+  }
+
+  async function finish(ctx: Context, result: Parameters<ReturnType<InteractionDeps['provider']>['interactionResult']>[2], merge: boolean): Promise<void> {
+    const to = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+    redirect(ctx, to);
+  }
+
+  async function approve(ctx: Context, i: Interaction): Promise<void> {
+    const grantId = await saveConsent(i);
+    if (!grantId) return expired(ctx);
+    await finish(ctx, { consent: { grantId } }, true);
+  }
+
+  async function showStep(ctx: Context, i: Interaction): Promise<void> {
+    if (i.prompt.name === 'login') {
+      const hint = typeof i.params.login_hint === 'string' ? i.params.login_hint.slice(0, 320) : '';
+      return showLogin(ctx, i, 200, hint);
+    }
+    if (i.prompt.name === 'consent') {
+      const client = await deps.clients.get(clientIdOf(i));
+      const accountId = i.session?.accountId;
+      if (!client || client.disabled || !accountId) return expired(ctx);
+      // First-party clients never show a consent screen.
+      if (client.firstParty) return approve(ctx, i);
+      const details = i.prompt.details as { missingOIDCClaims?: unknown };
+      const claims = Array.isArray(details.missingOIDCClaims) ? details.missingOIDCClaims.filter((c): c is string => typeof c === 'string') : [];
+      const [access, account] = await Promise.all([
+        resolveRequestedAccess(deps, { params: i.params, client, accountId, claims }),
+        loadAccountForOidc(deps.db, accountId),
+      ]);
+      if (!account) return expired(ctx);
+      return page(
+        ctx,
+        200,
+        `Allow ${client.name}?`,
+        consentContent({
+          action: `${base}/interaction/${i.uid}/consent`,
+          csrf: csrfToken(keys, i.uid),
+          clientName: client.name,
+          accountLabel: account.account.email,
+          oidcScopes: access.oidcScopes,
+          claims: access.claims,
+          resources: access.resources,
+        }),
+      );
+    }
+    deps.logger.error({ prompt: i.prompt.name }, 'interaction prompt not supported');
+    return page(ctx, 500, 'Not available', messageContent('This sign-in step is not available', 'Go back to the application and try again.'));
+  }
+
+  async function handle(ctx: Context, uid: string, action: string | undefined): Promise<void> {
+    if (!action) {
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+        ctx.set('Allow', 'GET, HEAD');
+        return page(ctx, 405, 'Not allowed', messageContent('Not allowed', 'This page can only be viewed.'));
+      }
+      const i = await load(ctx, uid);
+      if (!i) return expired(ctx);
+      return showStep(ctx, i);
+    }
+
+    if (ctx.method !== 'POST') {
+      ctx.set('Allow', 'POST');
+      return page(ctx, 405, 'Not allowed', messageContent('Not allowed', 'This address only accepts form submissions.'));
+    }
+    let form: Map<string, string>;
+    try {
+      form = await readForm(ctx);
+    } catch (err) {
+      if (err instanceof FormError) return page(ctx, err.status, 'Not accepted', messageContent('This form was not accepted', err.message));
+      throw err;
+    }
+    // The token is checked before anything else is looked at or changed.
+    if (!verifyCsrfToken(keys, uid, form.get('csrf'))) return forbidden(ctx);
+    const i = await load(ctx, uid);
+    if (!i) return expired(ctx);
+
+    if (action === 'abort') {
+      return finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
+    }
+
+    if (action === 'login') {
+      if (i.prompt.name !== 'login') return redirect(ctx, `${base}/interaction/${i.uid}`);
+      const email = form.get('login') ?? '';
+      const password = form.get('password') ?? '';
+      const shownEmail = email.trim().slice(0, 320);
+      if (!email.trim() || !password) return showLogin(ctx, i, 400, shownEmail, LOGIN_MISSING);
+      const result = await authenticate(deps.db, email, password, { ip: ctx.ip, policy: deps.config.login, onEvent });
+      if (!result.ok) return showLogin(ctx, i, 400, shownEmail, LOGIN_FAILED);
+      return finish(
+        ctx,
+        { login: { accountId: result.account.id, amr: ['pwd'], remember: form.get('remember') === 'yes' } },
+        false,
+      );
+    }
+
+    // consent
+    if (i.prompt.name !== 'consent') return redirect(ctx, `${base}/interaction/${i.uid}`);
+    const decision = form.get('decision');
+    if (decision === 'deny') {
+      return finish(ctx, { error: 'access_denied', error_description: 'End-User denied the consent' }, false);
+    }
+    if (decision !== 'approve') {
+      return page(ctx, 400, 'Not accepted', messageContent('This form was not accepted', 'Choose Allow or Deny.'));
+    }
+    return approve(ctx, i);
+  }
+
+  function serveStylesheet(ctx: Context): void {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      ctx.set('Allow', 'GET, HEAD');
+      ctx.status = 405;
+      return;
+    }
+    ctx.set('ETag', css.etag);
+    // The pages link a versioned URL: it never changes, so it may be cached for good.
+    ctx.set('Cache-Control', ctx.query.v === css.version ? 'public, max-age=31536000, immutable' : 'public, max-age=300');
+    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
+    ctx.type = 'text/css; charset=utf-8';
+    if (ctx.get('If-None-Match') === css.etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.status = 200;
+    ctx.body = css.body;
+  }
+
+  return async (ctx, next) => {
+    const path = ctx.path;
+    if (base && path !== base && !path.startsWith(`${base}/`)) return next();
+    const rel = path.slice(base.length);
+    if (rel === STYLESHEET_PATH) return serveStylesheet(ctx);
+    if (rel !== '/interaction' && !rel.startsWith('/interaction/')) return next();
+    const m = /^\/interaction\/([^/]+)(?:\/(login|consent|abort))?$/.exec(rel);
+    if (!m || !UID.test(m[1]!)) return page(ctx, 404, 'Not found', messageContent('Page not found', 'Go back to the application and sign in again.'));
+    try {
+      await handle(ctx, m[1]!, m[2]);
+    } catch (err) {
+      deps.logger.error({ reqId: ctx.state.requestId, err: { name: (err as Error).name, message: (err as Error).message } }, 'interaction failed');
+      page(ctx, 500, 'Something went wrong', messageContent('Something went wrong', 'Go back to the application and try again.', `Request id: ${String(ctx.state.requestId ?? '')}`));
+    }
+  };
+}
