@@ -2,6 +2,7 @@
 // `gatehouse <command>`: parses arguments, opens the database lazily, runs
 // the command, and turns every failure into one line on stderr and a
 // non-zero exit code.
+import './runtime-warning.ts';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { ConfigError, loadConfig, type Config, type Env } from '../config/config.ts';
