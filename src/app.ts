@@ -4,7 +4,7 @@
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/config.ts';
-import { pruneAuditEvents } from './audit/audit.ts';
+import { auditLoginEvent, pruneAuditEvents } from './audit/audit.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
@@ -117,7 +117,18 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     const domainDeps = { db: db.prisma, clients, resources };
     // eslint-disable-next-line prefer-const -- assigned once the holder exists
     let holder: ReturnType<typeof providerHolder>;
-    const interactionDeps: InteractionDeps = { config, db: db.prisma, logger, clients, resources, provider: () => holder.current };
+    const interactionDeps: InteractionDeps = {
+      config,
+      db: db.prisma,
+      logger,
+      clients,
+      resources,
+      provider: () => holder.current,
+      onLoginEvent: (e) => {
+        metrics.login(e.type === 'login.success' ? 'success' : e.type === 'login.locked' ? 'locked' : 'failure');
+        return auditLoginEvent(db.prisma, e);
+      },
+    };
 
     const makeProvider = (ring: Keyring) => {
       const p = buildProvider({

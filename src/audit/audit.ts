@@ -2,6 +2,7 @@
 // logout and key rotation. Events never hold secrets: callers pass views
 // (never records with digests or hashes), and `scrub` removes any field whose
 // name says it is secret, as a second line of defence.
+import type { LoginEvent } from '../accounts/store.ts';
 import type { Db } from '../db/client.ts';
 import { Prisma } from '../db/client.ts';
 
@@ -117,4 +118,33 @@ export async function pruneAuditEvents(db: Db, retentionDays: number, batchSize 
     if (n < batchSize) break;
   }
   return total;
+}
+
+const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+
+/**
+ * Login outcomes and the lockouts they start, as audit events. The login
+ * name is kept only when it looks like an email address: people sometimes
+ * type their password into the email field.
+ */
+export async function auditLoginEvent(db: Executor, e: LoginEvent): Promise<void> {
+  const actor = e.accountId ? { type: 'user' as const, id: e.accountId } : { type: 'anonymous' as const };
+  const target = { type: 'user', id: e.accountId ?? null };
+  const email = EMAIL_SHAPE.test(e.email) ? e.email : undefined;
+  await recordAudit(db, {
+    action: e.type,
+    actor,
+    target,
+    ip: e.ip ?? null,
+    details: { ...(email ? { email } : {}), ...(e.reason ? { reason: e.reason } : {}) },
+  });
+  for (const l of e.lockouts ?? []) {
+    await recordAudit(db, {
+      action: 'login.lockout',
+      actor,
+      target: l.kind === 'account' ? target : { type: l.kind, id: l.kind === 'ip' ? (e.ip ?? null) : null },
+      ip: e.ip ?? null,
+      details: { kind: l.kind, lockedUntil: l.lockedUntil, lockCount: l.lockCount, ...(email ? { email } : {}) },
+    });
+  }
 }
