@@ -10,6 +10,8 @@ import { buildApp, type Gatehouse } from './app.ts';
 import { locateDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
+import { clusterMetricsForWorker, serveClusterMetrics } from './metrics/cluster.ts';
+import { createMetrics } from './metrics/metrics.ts';
 
 const WORKER_DB_ENV = 'GATEHOUSE_WORKER_DATABASE_URL';
 const SHUTDOWN_GRACE_MS = 25_000;
@@ -24,7 +26,9 @@ export interface RunningServer {
 
 /** Starts one HTTP server on an already migrated database. */
 export async function startHttpServer(config: Config, databaseUrl: string, logger: Logger): Promise<RunningServer> {
-  const gatehouse = await buildApp(config, { databaseUrl, logger });
+  const metrics = createMetrics();
+  const aggregateMetrics = cluster.isWorker ? clusterMetricsForWorker(metrics) : undefined;
+  const gatehouse = await buildApp(config, { databaseUrl, logger, metrics, aggregateMetrics });
   const server = http.createServer(gatehouse.app.callback());
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
@@ -167,6 +171,7 @@ async function runPrimary(
 ): Promise<number> {
   let stopping = false;
   let restarts: number[] = [];
+  serveClusterMetrics();
   const fork = () => cluster.fork({ [WORKER_DB_ENV]: databaseUrl });
 
   const firstListening = new Promise<void>((resolve, reject) => {
