@@ -1,0 +1,254 @@
+// /admin/v1/resources (API resources) and /admin/v1/roles (roles on them).
+import { createHash } from 'node:crypto';
+import { changedFields } from '../../audit/audit.ts';
+import {
+  ResourceInput,
+  ResourcePatch,
+  createResource,
+  deleteResource,
+  getResource,
+  listResources,
+  updateResource,
+  type ResourceView,
+} from '../../resources/store.ts';
+import { RoleInput, RolePatch, createRole, deleteRole, getRole, listRoles, updateRole, type RoleView } from '../../resources/roles.ts';
+import { assertIfMatch, setNextLink } from '../http.ts';
+import { PageQuery, RoleQuery } from '../schemas.ts';
+import { auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
+
+const READ = 'gatehouse:resources:read';
+const WRITE = 'gatehouse:resources:write';
+
+const asRecord = (v: ResourceView | RoleView) => v as unknown as Record<string, unknown>;
+
+async function currentVersion(db: Parameters<typeof getResource>[0], identifier: string): Promise<number | undefined> {
+  return getResource(db, identifier).then(
+    (r) => r.version,
+    () => undefined,
+  );
+}
+
+/**
+ * Roles have no version counter: their ETag is a digest of what an edit can
+ * change (resource, scopes) and of the instant of their last change.
+ */
+export const roleTag = (r: RoleView) =>
+  createHash('sha256').update(JSON.stringify([r.resource, r.scopes, r.updatedAt.getTime()])).digest('base64url').slice(0, 16);
+
+const IDENTIFIER_NOTE = 'The identifier is a URI: percent-encode it in the path (https%3A%2F%2Fapi.example.com).';
+
+export const resourceRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/resources',
+    operationId: 'listResources',
+    tag: 'resources',
+    summary: 'List API resources',
+    description: 'Resources ordered by identifier, the built-in urn:gatehouse:admin included.',
+    scope: READ,
+    query: PageQuery,
+    responses: [{ status: 200, description: 'a page of resources', schema: 'ResourcePage', headers: ['Link'] }],
+    async handle({ ctx, deps, query }) {
+      const page = await listResources(deps.db, { cursor: query.cursor, limit: query.limit ?? 100 });
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/resources',
+    operationId: 'createResource',
+    tag: 'resources',
+    summary: 'Register an API resource',
+    description: 'The urn:gatehouse: namespace is reserved for built-in resources.',
+    scope: WRITE,
+    conflicts: true,
+    body: { schema: 'ResourceInput', required: true, zod: ResourceInput },
+    responses: [{ status: 201, description: 'the resource', schema: 'ResourceView', headers: ['ETag', 'Location'] }],
+    async handle(call) {
+      const { ctx, deps, body } = call;
+      const r = await deps.db.$transaction(async (tx) => {
+        const created = await createResource(tx, body);
+        await auditIn(tx, auditEvent(call, 'resource.create', { type: 'resource', id: created.identifier }, { after: created }));
+        return created;
+      });
+      reply(ctx, 201, r, { etag: r.version, location: location('resources', r.identifier) });
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/resources/{identifier}',
+    operationId: 'getResource',
+    tag: 'resources',
+    summary: 'Show an API resource',
+    description: IDENTIFIER_NOTE,
+    scope: READ,
+    responses: [{ status: 200, description: 'the resource', schema: 'ResourceView', headers: ['ETag'] }],
+    async handle({ ctx, deps, params }) {
+      const r = await getResource(deps.db, params.identifier!);
+      reply(ctx, 200, r, { etag: r.version });
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/resources/{identifier}',
+    operationId: 'updateResource',
+    tag: 'resources',
+    summary: 'Change an API resource',
+    description: `JSON merge patch (a list replaces the stored list; name null clears it). On the built-in resource only name, accessTokenTtl and signingAlg may change. ${IDENTIFIER_NOTE}`,
+    scope: WRITE,
+    ifMatch: true,
+    conflicts: true,
+    body: { schema: 'ResourcePatch', required: true, zod: ResourcePatch },
+    responses: [{ status: 200, description: 'the changed resource', schema: 'ResourceView', headers: ['ETag'] }],
+    async handle(call) {
+      const { ctx, deps, params, body } = call;
+      const identifier = params.identifier!;
+      const r = await versionedWrite(
+        ctx,
+        (check) =>
+          deps.db.$transaction(async (tx) => {
+            const before = await getResource(tx, identifier);
+            const after = await updateResource(tx, identifier, body, { expectedVersion: check(before.version) });
+            const changes = changedFields(asRecord(before), asRecord(after));
+            await auditIn(tx, auditEvent(call, 'resource.update', { type: 'resource', id: identifier }, { before, after, changes }));
+            return after;
+          }),
+        () => currentVersion(deps.db, identifier),
+      );
+      reply(ctx, 200, r, { etag: r.version });
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/resources/{identifier}',
+    operationId: 'deleteResource',
+    tag: 'resources',
+    summary: 'Delete an API resource',
+    description: `Also removes it from every client's resource list. 409 for the built-in resource and while roles on it exist. ${IDENTIFIER_NOTE}`,
+    scope: WRITE,
+    ifMatch: true,
+    conflicts: true,
+    responses: [{ status: 204, description: 'deleted' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const identifier = params.identifier!;
+      await versionedWrite(
+        ctx,
+        (check) =>
+          deps.db.$transaction(async (tx) => {
+            const before = await getResource(tx, identifier);
+            await deleteResource(tx, identifier, { expectedVersion: check(before.version) });
+            await auditIn(tx, auditEvent(call, 'resource.delete', { type: 'resource', id: identifier }, { before }));
+          }),
+        () => currentVersion(deps.db, identifier),
+      );
+      reply(ctx, 204, undefined);
+    },
+  }),
+];
+
+export const roleRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/roles',
+    operationId: 'listRoles',
+    tag: 'roles',
+    summary: 'List roles',
+    description: 'Roles ordered by name.',
+    scope: READ,
+    query: RoleQuery,
+    responses: [{ status: 200, description: 'a page of roles', schema: 'RolePage', headers: ['Link'] }],
+    async handle({ ctx, deps, query }) {
+      const all = await listRoles(deps.db, query.resource !== undefined ? { resource: query.resource } : {});
+      const after = query.cursor;
+      const rest = after === undefined ? all : all.filter((r) => r.name > after);
+      const limit = query.limit ?? 100;
+      const items = rest.slice(0, limit);
+      const nextCursor = rest.length > limit ? items[items.length - 1]!.name : null;
+      setNextLink(ctx, nextCursor);
+      reply(ctx, 200, { items, nextCursor });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/roles',
+    operationId: 'createRole',
+    tag: 'roles',
+    summary: 'Create a role',
+    description: 'The resource must exist and offer every scope.',
+    scope: WRITE,
+    conflicts: true,
+    body: { schema: 'RoleInput', required: true, zod: RoleInput },
+    responses: [{ status: 201, description: 'the role', schema: 'RoleView', headers: ['ETag', 'Location'] }],
+    async handle(call) {
+      const { ctx, deps, body } = call;
+      const r = await deps.db.$transaction(async (tx) => {
+        const created = await createRole(tx, body);
+        await auditIn(tx, auditEvent(call, 'role.create', { type: 'role', id: created.name }, { after: created }));
+        return created;
+      });
+      reply(ctx, 201, r, { etag: roleTag(r), location: location('roles', r.name) });
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/roles/{name}',
+    operationId: 'getRole',
+    tag: 'roles',
+    summary: 'Show a role',
+    scope: READ,
+    responses: [{ status: 200, description: 'the role', schema: 'RoleView', headers: ['ETag'] }],
+    async handle({ ctx, deps, params }) {
+      const r = await getRole(deps.db, params.name!);
+      reply(ctx, 200, r, { etag: roleTag(r) });
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/roles/{name}',
+    operationId: 'updateRole',
+    tag: 'roles',
+    summary: 'Change a role',
+    description: 'Its resource and/or scopes (a list replaces the stored list); the name cannot change. Affects tokens issued afterwards.',
+    scope: WRITE,
+    ifMatch: true,
+    body: { schema: 'RolePatch', required: true, zod: RolePatch },
+    responses: [{ status: 200, description: 'the changed role', schema: 'RoleView', headers: ['ETag'] }],
+    async handle(call) {
+      const { ctx, deps, params, body } = call;
+      const name = params.name!;
+      const r = await deps.db.$transaction(async (tx) => {
+        const before = await getRole(tx, name);
+        assertIfMatch(ctx, roleTag(before));
+        const after = await updateRole(tx, name, body);
+        const changes = changedFields(asRecord(before), asRecord(after));
+        await auditIn(tx, auditEvent(call, 'role.update', { type: 'role', id: name }, { before, after, changes }));
+        return after;
+      });
+      reply(ctx, 200, r, { etag: roleTag(r) });
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/roles/{name}',
+    operationId: 'deleteRole',
+    tag: 'roles',
+    summary: 'Delete a role',
+    description: 'The people who held it lose it (tokens issued afterwards).',
+    scope: WRITE,
+    ifMatch: true,
+    responses: [{ status: 204, description: 'deleted' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const name = params.name!;
+      await deps.db.$transaction(async (tx) => {
+        const before = await getRole(tx, name);
+        assertIfMatch(ctx, roleTag(before));
+        await deleteRole(tx, name);
+        await auditIn(tx, auditEvent(call, 'role.delete', { type: 'role', id: name }, { before }));
+      });
+      reply(ctx, 204, undefined);
+    },
+  }),
+];

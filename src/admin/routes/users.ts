@@ -1,0 +1,254 @@
+// /admin/v1/users: people, their passwords, sessions and roles.
+//
+// The accounts store runs its own transactions (argon2 hashing stays outside
+// them), so the audit event of a user change is written right after the
+// change commits (auditAfter), not in the same transaction.
+import { changedFields } from '../../audit/audit.ts';
+import {
+  createAccount,
+  deleteAccount,
+  getAccount,
+  listAccounts,
+  setPassword,
+  updateAccount,
+  type AccountView,
+} from '../../accounts/store.ts';
+import { ValidationError } from '../../accounts/errors.ts';
+import { revokeAllSessionsForAccount } from '../../interactions/index.ts';
+import { addRoleToAccount, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { setNextLink } from '../http.ts';
+import { ProblemError } from '../problem.ts';
+import { PasswordInput, UserInput, UserPatch, UserQuery } from '../schemas.ts';
+import { auditAfter, auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminDeps, type AdminRoute } from '../route.ts';
+
+const READ = 'gatehouse:users:read';
+const WRITE = 'gatehouse:users:write';
+const tag = 'users';
+
+const asRecord = (v: AccountView) => v as unknown as Record<string, unknown>;
+
+async function currentVersion(deps: AdminDeps, id: string): Promise<number | undefined> {
+  return getAccount(deps.db, id).then(
+    (a) => a.version,
+    () => undefined,
+  );
+}
+
+/** user.disable / user.enable when the flag flips, otherwise user.update. */
+function updateAction(before: AccountView, after: AccountView): string {
+  if (!before.disabled && after.disabled) return 'user.disable';
+  if (before.disabled && !after.disabled) return 'user.enable';
+  return 'user.update';
+}
+
+export const userRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/users',
+    operationId: 'listUsers',
+    tag,
+    summary: 'List people',
+    description: 'People ordered by email; `email` filters by a substring of it.',
+    scope: READ,
+    query: UserQuery,
+    responses: [{ status: 200, description: 'a page of people', schema: 'UserPage', headers: ['Link'] }],
+    async handle({ ctx, deps, query }) {
+      const page = await listAccounts(deps.db, { cursor: query.cursor, limit: query.limit ?? 100, email: query.email }).catch((err: unknown) => {
+        if (err instanceof ValidationError && err.field === 'cursor') {
+          throw new ProblemError('bad-request', 'invalid query parameter cursor: not a cursor of this list', { errors: [{ field: 'cursor', message: 'is not valid' }] });
+        }
+        throw err;
+      });
+      const nextCursor = page.nextCursor ?? null;
+      setNextLink(ctx, nextCursor);
+      reply(ctx, 200, { items: page.items, nextCursor });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/users',
+    operationId: 'createUser',
+    tag,
+    summary: 'Create a person',
+    scope: WRITE,
+    conflicts: true,
+    body: { schema: 'UserInput', required: true, zod: UserInput },
+    responses: [{ status: 201, description: 'the person', schema: 'UserView', headers: ['ETag', 'Location'] }],
+    async handle(call) {
+      const { ctx, deps, body } = call;
+      const a = await createAccount(deps.db, body);
+      await auditAfter(deps, auditEvent(call, 'user.create', { type: 'user', id: a.id }, { after: a }));
+      reply(ctx, 201, a, { etag: a.version, location: location('users', a.id) });
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/users/{id}',
+    operationId: 'getUser',
+    tag,
+    summary: 'Show a person',
+    scope: READ,
+    responses: [{ status: 200, description: 'the person', schema: 'UserView', headers: ['ETag'] }],
+    async handle({ ctx, deps, params }) {
+      const a = await getAccount(deps.db, params.id!);
+      reply(ctx, 200, a, { etag: a.version });
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/users/{id}',
+    operationId: 'updateUser',
+    tag,
+    summary: 'Change a person',
+    description: 'JSON merge patch of email, name, emailVerified, disabled. To end a disabled person\'s existing sessions at once, also call sessions:revoke.',
+    scope: WRITE,
+    ifMatch: true,
+    conflicts: true,
+    body: { schema: 'UserPatch', required: true, zod: UserPatch },
+    responses: [{ status: 200, description: 'the changed person', schema: 'UserView', headers: ['ETag'] }],
+    async handle(call) {
+      const { ctx, deps, params, body } = call;
+      const id = params.id!;
+      const { before, after } = await versionedWrite(
+        ctx,
+        async (check) => {
+          const before = await getAccount(deps.db, id);
+          const after = await updateAccount(deps.db, id, body, { expectedVersion: check(before.version) });
+          return { before, after };
+        },
+        () => currentVersion(deps, id),
+      );
+      const changes = changedFields(asRecord(before), asRecord(after));
+      await auditAfter(deps, auditEvent(call, updateAction(before, after), { type: 'user', id }, { before, after, changes }));
+      reply(ctx, 200, after, { etag: after.version });
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/users/{id}',
+    operationId: 'deleteUser',
+    tag,
+    summary: 'Delete a person',
+    description: 'Also ends their sessions and grants. If-Match is compared with the version read just before the delete.',
+    scope: WRITE,
+    ifMatch: true,
+    responses: [{ status: 204, description: 'deleted' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const id = params.id!;
+      const before = await versionedWrite(
+        ctx,
+        async (check) => {
+          const before = await getAccount(deps.db, id);
+          check(before.version);
+          await deleteAccount(deps.db, id);
+          return before;
+        },
+        () => currentVersion(deps, id),
+      );
+      const revoked = await revokeAllSessionsForAccount(deps.db, id);
+      await auditAfter(deps, auditEvent(call, 'user.delete', { type: 'user', id }, { before, revoked }));
+      reply(ctx, 204, undefined);
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/users/{id}/password',
+    operationId: 'setUserPassword',
+    tag,
+    summary: "Set a person's password",
+    description: 'Replaces the password (argon2id) and clears the login lockout of the account.',
+    scope: WRITE,
+    body: { schema: 'PasswordInput', required: true, zod: PasswordInput },
+    responses: [{ status: 200, description: 'the person', schema: 'UserView', headers: ['ETag'] }],
+    async handle(call) {
+      const { ctx, deps, params, body } = call;
+      const id = params.id!;
+      const a = await setPassword(deps.db, id, body.password);
+      await auditAfter(deps, auditEvent(call, 'user.set_password', { type: 'user', id }, {}));
+      reply(ctx, 200, a, { etag: a.version });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/users/{id}/sessions:revoke',
+    operationId: 'revokeUserSessions',
+    tag,
+    summary: 'Log a person out everywhere',
+    description:
+      'Ends every session of the person on every device and revokes their grants and refresh tokens. JWT access tokens already issued stay valid at resource servers that verify them locally until they expire (minutes).',
+    scope: WRITE,
+    responses: [{ status: 200, description: 'what was revoked', schema: 'SessionsRevoked' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const id = params.id!;
+      await getAccount(deps.db, id); // 404 for an unknown person
+      const revoked = await revokeAllSessionsForAccount(deps.db, id);
+      await auditAfter(deps, auditEvent(call, 'user.sessions_revoke', { type: 'user', id }, { ...revoked }));
+      reply(ctx, 200, revoked);
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/users/{id}/roles',
+    operationId: 'listUserRoles',
+    tag,
+    summary: "List a person's roles",
+    scope: READ,
+    responses: [{ status: 200, description: 'the roles', schema: 'UserRoles' }],
+    async handle({ ctx, deps, params }) {
+      const id = params.id!;
+      await getAccount(deps.db, id);
+      reply(ctx, 200, { items: await rolesForAccount(deps.db, id) });
+    },
+  }),
+  defineRoute({
+    method: 'put',
+    path: '/users/{id}/roles/{role}',
+    operationId: 'addUserRole',
+    tag,
+    summary: 'Give a person a role',
+    description: 'Idempotent: 201 when the role was added, 204 when the person already held it. Affects tokens issued afterwards (and refreshes).',
+    scope: WRITE,
+    responses: [
+      { status: 201, description: 'the role was added' },
+      { status: 204, description: 'the person already held the role' },
+    ],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const id = params.id!;
+      const role = params.role!;
+      await getAccount(deps.db, id);
+      const added = await deps.db.$transaction(async (tx) => {
+        const added = await addRoleToAccount(tx, id, role);
+        if (added) await auditIn(tx, auditEvent(call, 'user.role_add', { type: 'user', id }, { role }));
+        return added;
+      });
+      if (added) ctx.set('Location', location('users', id, 'roles', role));
+      reply(ctx, added ? 201 : 204, undefined);
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/users/{id}/roles/{role}',
+    operationId: 'removeUserRole',
+    tag,
+    summary: 'Take a role from a person',
+    description: '404 when the person does not hold the role. Affects tokens issued afterwards (and refreshes).',
+    scope: WRITE,
+    responses: [{ status: 204, description: 'the role was taken away' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const id = params.id!;
+      const role = params.role!;
+      await getAccount(deps.db, id);
+      const removed = await deps.db.$transaction(async (tx) => {
+        const removed = await removeRoleFromAccount(tx, id, role);
+        if (removed) await auditIn(tx, auditEvent(call, 'user.role_remove', { type: 'user', id }, { role }));
+        return removed;
+      });
+      if (!removed) throw new ProblemError('not-found', `the person does not hold the role '${role}'`);
+      reply(ctx, 204, undefined);
+    },
+  }),
+];

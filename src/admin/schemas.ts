@@ -1,0 +1,254 @@
+// The admin API's own zod schemas: request bodies the domains have no schema
+// for (users, secret and key rotation), query strings, and the shapes of the
+// responses. With the domains' input schemas (ClientInput, ResourceInput,
+// RoleInput and their patches) they generate the OpenAPI document, and the
+// tests check real responses against the response schemas.
+import { z } from 'zod';
+import { AUTH_METHODS, GRANT_TYPES } from '../clients/store.ts';
+import { SIGNING_ALGS as KEY_ALGS } from '../keys/index.ts';
+import { SIGNING_ALGS as RESOURCE_ALGS } from '../resources/store.ts';
+
+const dateTime = z.iso.datetime();
+const seconds = (min: number, max: number) =>
+  z
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`);
+
+export const MAX_PAGE_SIZE = 500;
+export const DEFAULT_PAGE_SIZE = 100;
+
+// ------------------------------------------------------------ request bodies
+
+export const UserInput = z
+  .strictObject({
+    email: z.string({ error: 'must be a string' }).max(320, 'must be at most 254 characters'),
+    name: z.string({ error: 'must be a string or null' }).max(1000, 'must be at most 200 characters').nullable().optional(),
+    password: z.string({ error: 'must be a string' }).max(4096, 'must be at most 1024 bytes').optional(),
+    emailVerified: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .meta({
+    description:
+      'A new person. Emails are stored trimmed and lower-cased and are unique. Without `password` the account cannot log in until one is set (POST /users/{id}/password). Passwords: 8 characters to 1024 bytes, stored with argon2id.',
+  });
+
+export const UserPatch = z
+  .strictObject({
+    email: z.string({ error: 'must be a string' }).max(320, 'must be at most 254 characters').optional(),
+    name: z.string({ error: 'must be a string or null' }).max(1000, 'must be at most 200 characters').nullable().optional(),
+    emailVerified: z.boolean({ error: 'must be true or false' }).optional(),
+    disabled: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .meta({ description: 'Changes to a person (JSON merge patch): any subset of the fields; `name: null` clears the name. A new email is unverified unless `emailVerified` is given too.' });
+
+export const PasswordInput = z
+  .strictObject({ password: z.string({ error: 'must be a string' }).max(4096, 'must be at most 1024 bytes') })
+  .meta({ description: 'The new password (8 characters to 1024 bytes). It also clears the account\'s login lockout.' });
+
+export const SecretRotationInput = z
+  .strictObject({
+    graceSeconds: seconds(0, 30 * 86_400)
+      .optional()
+      .meta({ description: 'how long the previous secret keeps working (default CLIENT_SECRET_ROTATION_GRACE_SECONDS; 0: it stops at once)' }),
+  })
+  .meta({ description: 'Secret rotation options; the body may be omitted.' });
+
+export const KeyRotationInput = z
+  .strictObject({
+    alg: z.enum(KEY_ALGS as readonly ['RS256', 'ES256', 'EdDSA']).optional().meta({ description: 'which key to rotate (default RS256)' }),
+    leadSeconds: seconds(0, 30 * 86_400)
+      .optional()
+      .meta({ description: 'how long the new key is published before it signs (default KEY_ROTATION_LEAD_SECONDS; 0 signs at once, for emergencies)' }),
+  })
+  .meta({ description: 'Key rotation options; the body may be omitted.' });
+
+// ------------------------------------------------------------- query strings
+
+const limit = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int('must be a whole number')
+  .min(1, `must be between 1 and ${MAX_PAGE_SIZE}`)
+  .max(MAX_PAGE_SIZE, `must be between 1 and ${MAX_PAGE_SIZE}`)
+  .optional()
+  .meta({ description: `page size, 1 to ${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})` });
+const cursor = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1024, 'is too long')
+  .optional()
+  .meta({ description: "the previous page's `nextCursor` (opaque)" });
+
+export const PageQuery = z.strictObject({ cursor, limit });
+export const UserQuery = z.strictObject({
+  cursor,
+  limit,
+  email: z.string().max(320, 'is too long').optional().meta({ description: 'only people whose email contains this text (case-insensitive)' }),
+});
+export const RoleQuery = z.strictObject({
+  cursor,
+  limit,
+  resource: z.string().max(2048, 'is too long').optional().meta({ description: 'only the roles on this API resource' }),
+});
+export const KeyQuery = z.strictObject({
+  cursor,
+  limit,
+  status: z.enum(['active', 'pending', 'retired', 'expired']).optional().meta({ description: 'only keys in this state' }),
+});
+const instant = (description: string) =>
+  z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-01-31T12:00:00Z' }).optional().meta({ description });
+export const AuditQuery = z.strictObject({
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'must be the nextCursor of a previous page')
+    .optional()
+    .meta({ description: "the previous page's `nextCursor` (events are listed newest first)" }),
+  limit,
+  action: z.string().max(200, 'is too long').optional().meta({ description: 'an action (client.update) or a prefix with .* (client.*)' }),
+  actor: z.string().max(200, 'is too long').optional().meta({ description: 'the actor id: a client id or an account id' }),
+  target_type: z.string().max(100, 'is too long').optional().meta({ description: 'client, user, resource, role, key, …' }),
+  target_id: z.string().max(2048, 'is too long').optional().meta({ description: 'the target id (client id, account id, resource identifier, role name, kid)' }),
+  since: instant('only events at or after this instant'),
+  until: instant('only events before this instant'),
+});
+
+// ----------------------------------------------------------------- responses
+
+const nextCursor = z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' });
+export const page = <T extends z.ZodType>(item: T) => z.strictObject({ items: z.array(item), nextCursor });
+
+export const ClientView = z
+  .strictObject({
+    id: z.string().meta({ description: 'the OAuth client_id' }),
+    name: z.string(),
+    public: z.boolean(),
+    grants: z.array(z.enum(GRANT_TYPES)),
+    redirectUris: z.array(z.string()),
+    postLogoutRedirectUris: z.array(z.string()),
+    scopes: z.array(z.string()),
+    resources: z.array(z.string()),
+    authMethod: z.enum(AUTH_METHODS),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
+    jwksUri: z.string().nullable(),
+    requireDpop: z.boolean(),
+    firstParty: z.boolean(),
+    requireMfa: z.boolean(),
+    backchannelLogoutUri: z.string().nullable(),
+    accessTokenTtl: z.number().int().nullable(),
+    idTokenTtl: z.number().int().nullable(),
+    refreshTokenTtl: z.number().int().nullable(),
+    disabled: z.boolean(),
+    hasSecret: z.boolean().meta({ description: 'whether a client secret is set; the secret itself is never shown again' }),
+    previousSecretExpiresAt: dateTime.nullable().meta({ description: 'until when the secret replaced by the last rotation still works' }),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    version: z.number().int().meta({ description: 'optimistic-concurrency counter; the ETag is its value in quotes' }),
+  })
+  .meta({ description: 'A registered client. Never carries secret material.' });
+
+export const ClientWithSecret = ClientView.extend({
+  clientSecret: z
+    .string()
+    .optional()
+    .meta({ description: 'the client secret, present only when one was just generated; shown once, stored only as a digest' }),
+}).meta({ description: 'A client, with its secret when this request generated one.' });
+
+export const UserView = z
+  .strictObject({
+    id: z.uuid(),
+    email: z.string(),
+    name: z.string().nullable(),
+    emailVerified: z.boolean(),
+    disabled: z.boolean(),
+    hasPassword: z.boolean(),
+    mfaEnabled: z.boolean(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    lastLoginAt: dateTime.nullable(),
+    version: z.number().int(),
+  })
+  .meta({ description: 'A person. Never carries the password hash or MFA secrets.' });
+
+export const ResourceView = z
+  .strictObject({
+    identifier: z.string().meta({ description: 'the resource indicator (RFC 8707): the `aud` of its access tokens' }),
+    name: z.string().nullable(),
+    scopes: z.array(z.string()),
+    accessTokenTtl: z.number().int(),
+    signingAlg: z.enum(RESOURCE_ALGS),
+    servedBy: z.array(z.string()),
+    requireRoles: z.boolean(),
+    builtIn: z.boolean(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    version: z.number().int(),
+  })
+  .meta({ description: 'An API resource.' });
+
+export const RoleView = z
+  .strictObject({
+    name: z.string(),
+    resource: z.string(),
+    scopes: z.array(z.string()),
+    accountCount: z.number().int(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  })
+  .meta({ description: "A role: scopes on one API resource granted to the people who hold it. Its ETag is derived from updatedAt." });
+
+export const RoleGrant = z.strictObject({ name: z.string(), resource: z.string(), scopes: z.array(z.string()) });
+export const UserRoles = z.strictObject({ items: z.array(RoleGrant) }).meta({ description: "A person's roles, by name." });
+
+export const KeyView = z
+  .strictObject({
+    kid: z.string(),
+    alg: z.string(),
+    status: z.enum(['active', 'pending', 'retired', 'expired']),
+    createdAt: dateTime,
+    activatesAt: dateTime.meta({ description: 'published from creation; signs from this instant' }),
+    retiredAt: dateTime.nullable(),
+    publishUntil: dateTime.nullable().meta({ description: 'published in /jwks until then, so every token it signed can be verified' }),
+  })
+  .meta({ description: 'A signing key (no key material).' });
+
+export const KeyRotationResult = z
+  .strictObject({ kid: z.string(), alg: z.enum(KEY_ALGS as readonly ['RS256', 'ES256', 'EdDSA']), activatesAt: dateTime })
+  .meta({ description: 'The new key: published in /jwks at once, signs from activatesAt.' });
+
+export const SessionsRevoked = z
+  .strictObject({
+    sessions: z.number().int(),
+    grants: z.number().int(),
+    records: z.number().int().meta({ description: 'every record deleted: sessions, grants, refresh tokens, codes, interactions' }),
+  })
+  .meta({
+    description:
+      "What was revoked. The person's sessions, grants and refresh tokens end at once; JWT access tokens already issued stay valid at resource servers that verify them locally until they expire.",
+  });
+
+export const AuditEventView = z
+  .strictObject({
+    id: z.string().meta({ description: 'increasing event id' }),
+    occurredAt: dateTime,
+    action: z.string(),
+    actorType: z.string(),
+    actorId: z.string().nullable(),
+    targetType: z.string().nullable(),
+    targetId: z.string().nullable(),
+    requestId: z.string().nullable(),
+    ip: z.string().nullable(),
+    details: z.unknown().meta({ description: 'for changes: {before, after, changes}; never secrets' }),
+  })
+  .meta({ description: 'An audit event (append-only).' });
+
+export const ProblemSchema = z
+  .strictObject({
+    type: z.string().meta({ description: 'urn:gatehouse:problem:<kind>' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    requestId: z.string().optional(),
+    errors: z.array(z.strictObject({ field: z.string(), message: z.string() })).optional().meta({ description: 'for 400/422: the offending fields' }),
+  })
+  .meta({ description: 'RFC 9457 problem details (application/problem+json).' });
