@@ -83,6 +83,24 @@ describe('client store', () => {
   const count = () => db().client.count();
   const web: ClientInput = { name: 'Web', grants: ['authorization_code', 'refresh_token'], redirectUris: ['https://app.example/cb'] };
 
+  describe('input PostgreSQL cannot hold', () => {
+    it('a NUL character in any string is a ValidationError naming the field, not a database error', async () => {
+      const before = await count();
+      await expect(createClient(db(), { ...web, name: 'We\u0000b' })).rejects.toThrow(/^invalid name: /);
+      await expect(createClient(db(), { ...web, name: 'ok', redirectUris: ['https://app.example/cb\u0000'] })).rejects.toBeInstanceOf(ValidationError);
+      await expect(createResource(db(), { identifier: 'https://nul.example', name: 'a\u0000b', scopes: ['x'] })).rejects.toBeInstanceOf(ValidationError);
+      expect(await count()).toBe(before);
+    });
+    it('deeply nested input is a ValidationError, not a stack overflow', async () => {
+      let deep: Record<string, unknown> = {};
+      for (let i = 0; i < 10_000; i++) deep = { a: deep };
+      const key = { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', nested: deep };
+      const err = await createClient(db(), { name: 'deep', grants: ['client_credentials'], authMethod: 'private_key_jwt', jwks: { keys: [key] } as never }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as Error).message).toMatch(/^invalid jwks: /);
+    });
+  });
+
   describe('create', () => {
     it('generates an id and a secret for a confidential client; stores only the digest', async () => {
       const { client, clientSecret } = await createClient(db(), { ...web, scopes: ['openid', 'orders:read'], resources: ['https://orders.example'] });
