@@ -34,6 +34,11 @@ export interface CommandContext {
   json: boolean;
   /** print a result: JSON with --json, else the human text */
   print: (human: string, json: unknown) => void;
+  /**
+   * Records an admin change made through the CLI in the audit trail; the
+   * actor is the operating-system user who ran the command.
+   */
+  audit: (action: string, target: { type: string; id: string }, details?: Record<string, unknown>) => Promise<void>;
 }
 
 export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;

@@ -9,6 +9,8 @@ import { ConfigError, loadConfig, type Config, type Env } from '../config/config
 import { openDb, type Db, type DbHandle } from '../db/client.ts';
 import { locateDatabase, type DatabaseLocation } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { userInfo } from 'node:os';
 import { CliError, type CliIo, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
 
@@ -26,6 +28,15 @@ DATABASE_URL the embedded PostgreSQL under ./.data is used.
 
 function commandHelp(c: Command): string {
   return `Usage: gatehouse ${c.name} ${c.usage.trim()}\n\n${c.summary}\n`;
+}
+
+/** Who runs the CLI, for the audit trail (the OS account; SUDO_USER when run through sudo). */
+function cliUser(): string {
+  try {
+    return process.env.SUDO_USER || userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export interface RunOptions {
@@ -157,6 +168,9 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
       if (opts.db) return opts.db;
       if (!handle) handle = openDb({ url: await databaseUrl(), poolSize: 2 });
       return handle.prisma;
+    },
+    audit: async (action, target, details) => {
+      await recordAudit(await ctx.db(), { action, actor: { type: 'cli', id: cliUser() }, target, details });
     },
     print: (human, value) => {
       if (json) io.stdout(JSON.stringify(value, null, 2) + '\n');

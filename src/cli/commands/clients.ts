@@ -19,6 +19,7 @@ import {
   type ClientView,
 } from '../../clients/store.ts';
 import { ensureBuiltInResources } from '../../resources/store.ts';
+import { changedFields } from '../../audit/audit.ts';
 
 // ------------------------------------------------------------ shared helpers
 
@@ -248,6 +249,7 @@ ${SETTINGS_USAGE}`,
       const db = await ctx.db();
       await ensureBuiltInResources(db);
       const { client, clientSecret } = await withFlagNames(FLAG_OF, () => createClient(db, input as Parameters<typeof createClient>[1]));
+      await ctx.audit('client.create', { type: 'client', id: client.id }, { after: client });
       ctx.print(
         aligned([
           ['client_id', client.id],
@@ -313,7 +315,9 @@ ${SETTINGS_USAGE}`,
       if (Object.keys(patch).length === 0) throw new CliError('nothing to change (see gatehouse clients update --help)');
       const db = await ctx.db();
       await ensureBuiltInResources(db);
+      const before = await getClient(db, id!);
       const { client, clientSecret } = await withFlagNames(FLAG_OF, () => updateClient(db, id!, patch as Parameters<typeof updateClient>[2]));
+      await ctx.audit('client.update', { type: 'client', id: client.id }, { before, after: client, changes: changedFields({ ...before }, { ...client }) });
       ctx.print(
         [`updated client ${client.id} (version ${client.version})`, ...(clientSecret ? [`client_secret  ${clientSecret}  ${SECRET_NOTE}`] : [])].join('\n'),
         clientJson(client, clientSecret),
@@ -326,7 +330,10 @@ ${SETTINGS_USAGE}`,
     usage: `CLIENT_ID`,
     positionals: 1,
     async run(ctx, _values, [id]) {
-      await deleteClient(await ctx.db(), id!);
+      const db = await ctx.db();
+      const before = await getClient(db, id!);
+      await deleteClient(db, id!);
+      await ctx.audit('client.delete', { type: 'client', id: id! }, { before });
       ctx.print(`deleted client ${id}`, { client_id: id, deleted: true });
     },
   },
@@ -343,6 +350,7 @@ ${SETTINGS_USAGE}`,
       const graceSeconds = flags.int(values, 'grace', 0, 30 * 86_400) ?? ctx.config.clientSecretRotationGraceSeconds;
       const db = await ctx.db();
       const r = await withFlagNames(FLAG_OF, () => rotateClientSecret(db, id!, { graceSeconds }));
+      await ctx.audit('client.rotate_secret', { type: 'client', id: id! }, { previousSecretExpiresAt: r.previousSecretExpiresAt });
       ctx.print(
         aligned([
           ['client_id', id!],

@@ -15,6 +15,7 @@ import {
   updateResource,
   type ResourceView,
 } from '../../resources/store.ts';
+import { changedFields } from '../../audit/audit.ts';
 import { aligned, show, table } from '../format.ts';
 import { toggle, uriList, withFlagNames } from './clients.ts';
 
@@ -92,6 +93,7 @@ ${SETTINGS_USAGE}`,
       const db = await ctx.db();
       await ensureBuiltInResources(db);
       const r = await withFlagNames(FLAG_OF, () => createResource(db, input as Parameters<typeof createResource>[1]));
+      await ctx.audit('resource.create', { type: 'resource', id: r.identifier }, { after: r });
       ctx.print(`created resource ${r.identifier}\n${resourceText(r)}`, r);
     },
   },
@@ -155,7 +157,9 @@ ${SETTINGS_USAGE}`,
       if (Object.keys(patch).length === 0) throw new CliError('nothing to change (see gatehouse resources update --help)');
       const db = await ctx.db();
       await ensureBuiltInResources(db);
+      const before = await getResource(db, identifier!);
       const r = await withFlagNames(FLAG_OF, () => updateResource(db, identifier!, patch as Parameters<typeof updateResource>[2]));
+      await ctx.audit('resource.update', { type: 'resource', id: r.identifier }, { before, after: r, changes: changedFields({ ...before }, { ...r }) });
       ctx.print(`updated resource ${r.identifier} (version ${r.version})`, r);
     },
   },
@@ -167,7 +171,9 @@ ${SETTINGS_USAGE}`,
     async run(ctx, _values, [identifier]) {
       const db = await ctx.db();
       await ensureBuiltInResources(db);
+      const before = await getResource(db, identifier!);
       await deleteResource(db, identifier!);
+      await ctx.audit('resource.delete', { type: 'resource', id: identifier! }, { before });
       ctx.print(`deleted resource ${identifier}`, { identifier, deleted: true });
     },
   },

@@ -41,6 +41,7 @@ export const roleCommands: Command[] = [
       const db = await ctx.db();
       await ensureBuiltInResources(db);
       const r = await withFlagNames(FLAG_OF, () => createRole(db, { name, resource, scopes }));
+      await ctx.audit('role.create', { type: 'role', id: r.name }, { after: r });
       ctx.print(`created role ${r.name}\n${roleText(r)}`, r);
     },
   },
@@ -81,7 +82,10 @@ export const roleCommands: Command[] = [
     usage: `NAME`,
     positionals: 1,
     async run(ctx, _values, [name]) {
-      await deleteRole(await ctx.db(), name!);
+      const db = await ctx.db();
+      const before = await getRole(db, name!);
+      await deleteRole(db, name!);
+      await ctx.audit('role.delete', { type: 'role', id: name! }, { before });
       ctx.print(`deleted role ${name}`, { name, deleted: true });
     },
   },
