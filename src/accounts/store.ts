@@ -14,6 +14,7 @@ import {
   loginThrottleKeys,
   recordFailure,
   recordSuccess,
+  releaseReservation,
   resetThrottle,
   type LoginPolicy,
   type Lockout,
@@ -186,15 +187,16 @@ export async function deleteAccount(db: Db, id: string): Promise<void> {
 }
 
 /**
- * A successful login: sets lastLoginAt and, with `rehash`, replaces the
+ * A successful login: sets lastLoginAt (unless `lastLogin: false`) and, with `rehash`, replaces the
  * password hash (only if it is still `previousHash`, when given, so a
  * password changed meanwhile is never overwritten). Does not bump `version`:
  * logins are not edits.
  */
-export async function recordLogin(db: Db, id: string, opts: { rehash?: string; previousHash?: string } = {}): Promise<void> {
+export async function recordLogin(db: Db, id: string, opts: { rehash?: string; previousHash?: string; lastLogin?: boolean } = {}): Promise<void> {
   const rehash = opts.rehash ?? null;
   const previous = opts.previousHash ?? null;
-  await db.$executeRaw`UPDATE accounts SET last_login_at = now(),
+  const touch = opts.lastLogin ?? true;
+  await db.$executeRaw`UPDATE accounts SET last_login_at = CASE WHEN ${touch}::boolean THEN now() ELSE last_login_at END,
       password_hash = CASE WHEN ${rehash}::text IS NOT NULL AND (${previous}::text IS NULL OR password_hash = ${previous}::text)
                            THEN ${rehash}::text ELSE password_hash END
     WHERE id = ${id}::uuid`;
@@ -306,6 +308,12 @@ export interface LoginEvent {
   ip?: string;
   /** for failures and refusals: why (never shown to the person logging in) */
   reason?: 'invalid' | 'disabled' | 'locked';
+  /**
+   * Which step the event is about: absent for the password, 'otp' or
+   * 'recovery' for the second factor (mfa.ts; a failed second factor is
+   * 'second-factor', since the kind of a wrong code is not known).
+   */
+  factor?: 'otp' | 'recovery' | 'second-factor';
   /** login.failure: the lockouts this failure started */
   lockouts?: Lockout[];
   /** login.locked: when to try again */
@@ -317,10 +325,18 @@ export interface AuthenticateOptions {
   policy: LoginPolicy;
   /** called for every outcome (audit, metrics); errors it throws are ignored */
   onEvent?: (e: LoginEvent) => void | Promise<void>;
+  /**
+   * Asked once the password is right: does this login go on to a second
+   * factor (mfa.ts)? Then it is not complete yet: the attempt's reservation
+   * is given back without clearing the account's failures (so wrong second
+   * factors keep counting across password attempts), and lastLoginAt and
+   * login.success wait for the second factor (completeLogin in mfa.ts).
+   */
+  secondFactor?: (account: AccountView) => boolean;
 }
 
 export type AuthenticateResult =
-  | { ok: true; account: AccountView }
+  | { ok: true; account: AccountView; /** the password was right; the login needs a second factor */ secondFactor?: true }
   | { ok: false; reason: 'invalid' | 'locked' | 'disabled'; retryAfterSeconds?: number };
 
 function emit(fn: AuthenticateOptions['onEvent'], e: LoginEvent): void {
@@ -372,10 +388,15 @@ export async function authenticate(db: Db, email: string, password: string, opts
   }
 
   const account = record!;
-  await recordSuccess(db, reserved.reservation);
+  const pending = opts.secondFactor?.(toView(account)) === true;
+  if (pending) await releaseReservation(db, reserved.reservation);
+  else await recordSuccess(db, reserved.reservation);
   let rehash: string | undefined;
   if (needsRehash) rehash = await rehashPassword(pw).catch(() => undefined);
-  await recordLogin(db, account.id, rehash ? { rehash, previousHash: account.passwordHash! } : {});
+  if (!pending || rehash) {
+    await recordLogin(db, account.id, { ...(rehash ? { rehash, previousHash: account.passwordHash! } : {}), lastLogin: !pending });
+  }
+  if (pending) return { ok: true, account: toView(account), secondFactor: true };
   emit(opts.onEvent, { type: 'login.success', accountId: account.id, ...base });
   const fresh = await db.account.findUnique({ where: { id: account.id } });
   return { ok: true, account: toView(fresh ?? account) };

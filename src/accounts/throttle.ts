@@ -5,6 +5,8 @@
 //   account:<id>                  a known account
 //   account-email:<email>         an email no account has (so unknown emails behave like known ones)
 //   ip:<address>                  a client address (IPv6: its /64)
+// (The table also holds `totp-step:<accountId>` rows, which are not throttle
+// keys: mfa.ts keeps the last accepted TOTP time step there, in `failures`.)
 // When a key reaches its maximum (maxFailures for accounts, ipMaxFailures for
 // addresses) it is locked for lockSeconds × 2^lockCount, capped at
 // maxLockSeconds; lockCount then grows by one and the failures start again
@@ -311,6 +313,21 @@ export async function recordSuccess(db: Db, reservation: Reservation): Promise<v
       await db.$executeRaw`UPDATE login_throttles SET failures = GREATEST(failures - 1, 0), updated_at = now()
         WHERE key = ${k.key} AND locked_until IS NOT DISTINCT FROM ${epoch}::timestamptz`;
     }
+  }
+}
+
+/**
+ * The reserved attempt neither failed nor completed a login: a right password
+ * when the login still needs a second factor (mfa.ts). Every key gets its
+ * reserved count back (unless it locked in between) and nothing is reset, so
+ * wrong second factors keep counting across password attempts until a login
+ * completes (recordSuccess) or the account locks.
+ */
+export async function releaseReservation(db: Db, reservation: Reservation): Promise<void> {
+  for (const k of reservation.keys) {
+    const epoch = reservation.epochs.get(k.key) ?? null;
+    await db.$executeRaw`UPDATE login_throttles SET failures = GREATEST(failures - 1, 0), updated_at = now()
+      WHERE key = ${k.key} AND locked_until IS NOT DISTINCT FROM ${epoch}::timestamptz`;
   }
 }
 

@@ -1,6 +1,6 @@
 // The oidc-provider configuration this domain owns: accounts, grants,
-// refresh-token policy, the pages oidc-provider renders itself (errors,
-// logout), and the model hooks installed on every provider built.
+// refresh-token policy, acr values, the pages oidc-provider renders itself
+// (errors, logout), and the model hooks installed on every provider built.
 import type { Account, Configuration, Grant, KoaContextWithOIDC, RefreshToken } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import { loadAccountForOidc } from '../accounts/claims.ts';
@@ -10,6 +10,7 @@ import { applyAccess, resolveRequestedAccess } from './grants.ts';
 import { trusted } from './html.ts';
 import type { InteractionDeps } from './index.ts';
 import { grantNeedsExtension, grantTtl, refreshPolicyFor, refreshTokenTtl, type RefreshPolicy } from './lifetimes.ts';
+import { ACR_VALUES } from './mfa.ts';
 import { errorContent, layout, loggedOutContent, logoutContent } from './pages.ts';
 import { buildInteractionPolicy } from './policy.ts';
 import { installRoleScopes, roleTokenClaims } from './tokens.ts';
@@ -118,7 +119,9 @@ export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
     renderError,
     logoutSource,
     postLogoutSuccessSource,
-    interactionPolicy: buildInteractionPolicy(),
+    interactionPolicy: buildInteractionPolicy(deps),
+    // acr_values_supported; the login result sets the session's acr (routes.ts, mfa.ts)
+    acrValues: [...ACR_VALUES],
     fetch: outboundFetch,
     ttl: {
       // Defaults; the save hooks below apply a client's own refreshTokenTtl.

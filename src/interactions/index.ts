@@ -2,8 +2,11 @@
 // hooks that go with them.
 //
 //   routes.ts    /interaction/:uid pages and their form posts, the stylesheet
+//   mfa.ts       two-step verification in the interaction: when it is needed,
+//                acr/amr values, the pending login between password and code
+//   policy.ts    login prompt checks (account_unavailable, mfa_required)
 //   hooks.ts     findAccount, grants (first-party clients skip consent),
-//                refresh-token policy, error and logout pages
+//                refresh-token policy, acr values, error and logout pages
 //   tokens.ts    roles on APIs that require them (scope + `roles` claim)
 //   grants.ts    what a consent grants: requested ∩ allowance ∩ roles
 //   revoke.ts    revokeAllSessionsForAccount (admin: sign out everywhere)

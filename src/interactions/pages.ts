@@ -51,6 +51,90 @@ export function loginContent(v: LoginView): SafeHtml {
   });
 }
 
+/** The one message for every refused second factor: wrong, used already, locked. */
+export const MFA_FAILED = 'That code is not valid. Check it and try again; after repeated failures, sign-in is paused for a while.';
+export const MFA_MISSING = 'Enter the code from your authenticator app, or a recovery code.';
+export const SIGN_IN_AGAIN = 'That took too long. Sign in again.';
+export const ENROL_FAILED = 'That code does not match. Check the time on your phone, wait for a new code and try again.';
+
+function continueLead(clientName: string | undefined, text: string): SafeHtml {
+  return clientName ? html`${text} to continue to <strong>${clientName}</strong>.` : html`${text} to continue.`;
+}
+
+function alertOf(error: string | undefined): SafeHtml | string {
+  return error ? html`<div class="alert" role="alert" id="form-error">${error}</div>` : '';
+}
+
+export interface MfaVerifyView {
+  action: string;
+  abortAction: string;
+  csrf: string;
+  clientName: string | undefined;
+  error?: string;
+}
+
+export function mfaVerifyContent(v: MfaVerifyView): SafeHtml {
+  return renderView('mfa-verify', {
+    lead: continueLead(v.clientName, 'Enter the code from your authenticator app'),
+    alert: alertOf(v.error),
+    action: v.action,
+    abortAction: v.abortAction,
+    csrf: v.csrf,
+    errorRef: v.error ? ' form-error' : '',
+    codeAttrs: v.error ? html` aria-invalid="true"` : '',
+  });
+}
+
+export interface MfaEnrolView {
+  action: string;
+  abortAction: string;
+  csrf: string;
+  clientName: string | undefined;
+  /** the QR code image (data: URI) */
+  qr: string;
+  /** the secret, grouped for typing */
+  secret: string;
+  /** the client asked for it (else the request did) */
+  required: boolean;
+  error?: string;
+}
+
+export function mfaEnrolContent(v: MfaEnrolView): SafeHtml {
+  const who = v.clientName ? html`<strong>${v.clientName}</strong>` : 'This application';
+  return renderView('mfa-enrol', {
+    lead: html`${who} ${v.required ? 'requires' : 'asks for'} two-step verification. Set it up once: from now on you sign in with your password and a code from your phone.`,
+    alert: alertOf(v.error),
+    qr: v.qr,
+    secret: v.secret,
+    action: v.action,
+    abortAction: v.abortAction,
+    csrf: v.csrf,
+    codeAttrs: v.error ? html` aria-describedby="form-error" aria-invalid="true" autofocus` : html` autofocus`,
+  });
+}
+
+export interface MfaCodesView {
+  action: string;
+  csrf: string;
+  clientName: string | undefined;
+  /** shown once, right after enrolment; undefined when the page is seen again */
+  recoveryCodes?: string[];
+}
+
+export function mfaCodesContent(v: MfaCodesView): SafeHtml {
+  const body = v.recoveryCodes
+    ? html`<p class="lead">Save these recovery codes somewhere safe, such as a password manager. Each one lets you sign in once without your phone.</p>
+<section aria-labelledby="codes-title"><h2 id="codes-title">Your recovery codes</h2><ul class="codes" id="recovery-codes">${v.recoveryCodes.map((c) => html`<li><code>${c}</code></li>`)}</ul></section>
+<p class="muted">They are shown only this once. If you lose your phone and these codes, an administrator has to reset your two-step verification.</p>`
+    : html`<p class="lead">Your authenticator app is set up.</p><p class="muted">Your recovery codes were shown once, right after the set-up, and are not shown again.</p>`;
+  return renderView('mfa-codes', {
+    body,
+    action: v.action,
+    csrf: v.csrf,
+    clientSuffix: v.clientName ? ` to ${v.clientName}` : '',
+  });
+}
+
 export interface ConsentView {
   action: string;
   csrf: string;

@@ -1,18 +1,32 @@
 // HTTP routes of the sign-in pages, mounted in front of oidc-provider:
 //
-//   GET  /interaction/:uid          the current step: login form or consent
-//   POST /interaction/:uid/login    email + password
-//   POST /interaction/:uid/consent  decision=approve|deny
+//   GET  /interaction/:uid           the current step: login form, second factor
+//                                    (verify or enrol), or consent
+//   POST /interaction/:uid/login     email + password
+//   POST /interaction/:uid/mfa       code: a TOTP code or a recovery code
+//   POST /interaction/:uid/enrol     code: confirms the authenticator being set up
+//   POST /interaction/:uid/continue  after enrolment (recovery codes shown): signs in
+//   POST /interaction/:uid/consent   decision=approve|deny
 //   POST /interaction/:uid/abort    "cancel": back to the application with access_denied
 //   GET  /static/gatehouse.css      the only stylesheet (the CSP allows no inline style)
 //
 // Every POST needs the interaction's CSRF token (csrf.ts); without it the
 // answer is a 403 page and nothing happens. A stale or foreign interaction
 // gets an HTML page that says so, never a stack trace.
+//
+// Two-step verification (mfa.ts here, src/accounts/mfa.ts): after a right
+// password, a person with MFA enters a code; a person without MFA, when the
+// client or the request requires it, sets up an authenticator on the spot
+// (QR code + setup key, a current code confirms it, then 10 recovery codes
+// shown once). Between the steps the interaction holds a pending login,
+// never a login: oidc-provider only learns who signed in, with acr and amr,
+// when the last step finishes the interaction.
 import type { Context, Middleware } from 'koa';
 import { errors, type Interaction } from 'oidc-provider';
-import { authenticate, type LoginEvent } from '../accounts/store.ts';
+import { authenticate, getAccount, type LoginEvent } from '../accounts/store.ts';
 import { loadAccountForOidc } from '../accounts/claims.ts';
+import { confirmTotpEnrolment, newTotpSecret, totpUri, verifySecondFactor } from '../accounts/mfa.ts';
+import { NotFoundError } from '../accounts/errors.ts';
 import { FormError, readForm } from './body.ts';
 import { csrfToken, verifyCsrfToken } from './csrf.ts';
 import { applyAccess, resolveRequestedAccess } from './grants.ts';
@@ -20,7 +34,36 @@ import { STYLESHEET_PATH, basePath, stylesheet as loadStylesheet, stylesheetUrl 
 import type { SafeHtml } from './html.ts';
 import type { InteractionDeps } from './index.ts';
 import { epochNow, grantNeedsExtension, grantTtl, refreshPolicyFor } from './lifetimes.ts';
-import { LOGIN_FAILED, LOGIN_MISSING, consentContent, loginContent, messageContent, sendPage } from './pages.ts';
+import {
+  ACR_MFA,
+  ACR_PWD,
+  AMR_PASSWORD,
+  AMR_RECOVERY,
+  AMR_TOTP,
+  groupSecret,
+  mfaRequested,
+  openEnrolmentSecret,
+  pendingLogin,
+  qrDataUri,
+  savePendingLogin,
+  sealEnrolmentSecret,
+  type PendingLogin,
+} from './mfa.ts';
+import {
+  ENROL_FAILED,
+  LOGIN_FAILED,
+  LOGIN_MISSING,
+  MFA_FAILED,
+  MFA_MISSING,
+  SIGN_IN_AGAIN,
+  consentContent,
+  loginContent,
+  messageContent,
+  mfaCodesContent,
+  mfaEnrolContent,
+  mfaVerifyContent,
+  sendPage,
+} from './pages.ts';
 
 const UID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -31,6 +74,7 @@ function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
       event: e.type,
       ...(e.accountId ? { accountId: e.accountId } : {}),
       ...(e.reason ? { reason: e.reason } : {}),
+      ...(e.factor ? { factor: e.factor } : {}),
       ...(e.ip ? { ip: e.ip } : {}),
       ...(e.lockouts?.length ? { lockouts: e.lockouts.map((l) => ({ kind: l.kind, lockCount: l.lockCount, retryAfterSeconds: l.retryAfterSeconds })) } : {}),
       ...(e.retryAfterSeconds ? { retryAfterSeconds: e.retryAfterSeconds } : {}),
@@ -54,6 +98,7 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
   const stylesheet = stylesheetUrl(deps.config.issuer);
   const onEvent = loginEventSink(deps);
   const keys = deps.config.cookieSecrets;
+  const kek = deps.config.keyEncryptionKey;
 
   const page = (ctx: Context, status: number, title: string, content: SafeHtml) => sendPage(ctx, status, title, content, stylesheet);
 
@@ -117,6 +162,81 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
     );
   }
 
+  const uidPath = (i: Interaction, action?: string) => `${base}/interaction/${i.uid}${action ? `/${action}` : ''}`;
+
+  /** Is a second factor required for this request, whoever signs in? (by the client, or by the request's acr) */
+  async function mfaRequirement(i: Interaction): Promise<{ required: boolean; byClient: boolean }> {
+    const rec = await deps.clients.get(clientIdOf(i));
+    const byClient = rec?.requireMfa === true;
+    return { required: byClient || mfaRequested(i.params), byClient };
+  }
+
+  async function showVerify(ctx: Context, i: Interaction, status: number, error?: string): Promise<void> {
+    page(
+      ctx,
+      status,
+      'Two-step verification',
+      mfaVerifyContent({
+        action: uidPath(i, 'mfa'),
+        abortAction: uidPath(i, 'abort'),
+        csrf: csrfToken(keys, i.uid),
+        clientName: await clientName(i),
+        ...(error ? { error } : {}),
+      }),
+    );
+  }
+
+  /** The pending login is gone (expired, or its account): back to the login form. */
+  async function restart(ctx: Context, i: Interaction, status = 200, error?: string): Promise<void> {
+    await savePendingLogin(i, undefined);
+    return showLogin(ctx, i, status, '', error);
+  }
+
+  async function showEnrol(ctx: Context, i: Interaction, pending: PendingLogin, status: number, error?: string): Promise<void> {
+    const secret = openEnrolmentSecret(kek, i.uid, pending);
+    const account = await getAccount(deps.db, pending.accountId).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!secret || !account || account.disabled) return restart(ctx, i, 400, LOGIN_FAILED);
+    const { byClient } = await mfaRequirement(i);
+    page(
+      ctx,
+      status,
+      'Set up two-step verification',
+      mfaEnrolContent({
+        action: uidPath(i, 'enrol'),
+        abortAction: uidPath(i, 'abort'),
+        csrf: csrfToken(keys, i.uid),
+        clientName: await clientName(i),
+        qr: await qrDataUri(totpUri(secret, account.email)),
+        secret: groupSecret(secret),
+        required: byClient,
+        ...(error ? { error } : {}),
+      }),
+    );
+  }
+
+  async function showEnrolled(ctx: Context, i: Interaction, recoveryCodes?: string[]): Promise<void> {
+    page(
+      ctx,
+      200,
+      'Two-step verification is on',
+      mfaCodesContent({
+        action: uidPath(i, 'continue'),
+        csrf: csrfToken(keys, i.uid),
+        clientName: await clientName(i),
+        ...(recoveryCodes ? { recoveryCodes } : {}),
+      }),
+    );
+  }
+
+  /** Signs the person in: the interaction's login result, with how they proved who they are. */
+  function login(ctx: Context, accountId: string, remember: boolean, how: 'pwd' | 'otp' | 'recovery'): Promise<void> {
+    const amr = how === 'otp' ? AMR_TOTP : how === 'recovery' ? AMR_RECOVERY : AMR_PASSWORD;
+    return finish(ctx, { login: { accountId, amr: [...amr], acr: how === 'pwd' ? ACR_PWD : ACR_MFA, remember } }, false);
+  }
+
   /** Records consent in a Grant and returns its id. */
   async function saveConsent(i: Interaction): Promise<string | undefined> {
     const accountId = i.session?.accountId;
@@ -149,6 +269,10 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
 
   async function showStep(ctx: Context, i: Interaction): Promise<void> {
     if (i.prompt.name === 'login') {
+      const pending = pendingLogin(i);
+      if (pending?.stage === 'verify') return showVerify(ctx, i, 200);
+      if (pending?.stage === 'enrol') return showEnrol(ctx, i, pending, 200);
+      if (pending?.stage === 'enrolled') return showEnrolled(ctx, i);
       const hint = typeof i.params.login_hint === 'string' ? i.params.login_hint.slice(0, 320) : '';
       return showLogin(ctx, i, 200, hint);
     }
@@ -221,13 +345,61 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
       const password = form.get('password') ?? '';
       const shownEmail = email.trim().slice(0, 320);
       if (!email.trim() || !password) return showLogin(ctx, i, 400, shownEmail, LOGIN_MISSING);
-      const result = await authenticate(deps.db, email, password, { ip: ctx.ip, policy: deps.config.login, onEvent });
+      const { required } = await mfaRequirement(i);
+      const result = await authenticate(deps.db, email, password, {
+        ip: ctx.ip,
+        policy: deps.config.login,
+        onEvent,
+        secondFactor: (a) => a.mfaEnabled || required,
+      });
       if (!result.ok) return showLogin(ctx, i, 400, shownEmail, LOGIN_FAILED);
-      return finish(
-        ctx,
-        { login: { accountId: result.account.id, amr: ['pwd'], remember: form.get('remember') === 'yes' } },
-        false,
+      const remember = form.get('remember') === 'yes';
+      const accountId = result.account.id;
+      if (!result.secondFactor) return login(ctx, accountId, remember, 'pwd');
+      const at = epochNow();
+      await savePendingLogin(
+        i,
+        result.account.mfaEnabled
+          ? { accountId, remember, at, stage: 'verify' }
+          : { accountId, remember, at, stage: 'enrol', secret: sealEnrolmentSecret(kek, i.uid, accountId, newTotpSecret()) },
       );
+      return redirect(ctx, uidPath(i));
+    }
+
+    if (action === 'mfa' || action === 'enrol' || action === 'continue') {
+      if (i.prompt.name !== 'login') return redirect(ctx, uidPath(i));
+      const pending = pendingLogin(i);
+      if (!pending) return restart(ctx, i, 400, SIGN_IN_AGAIN);
+      const code = (form.get('code') ?? '').trim();
+
+      if (action === 'mfa') {
+        if (pending.stage !== 'verify') return redirect(ctx, uidPath(i));
+        if (!code) return showVerify(ctx, i, 400, MFA_MISSING);
+        const r = await verifySecondFactor(deps.db, pending.accountId, code, { ip: ctx.ip, policy: deps.config.login, kek, onEvent });
+        if (!r.ok) return showVerify(ctx, i, 400, MFA_FAILED);
+        return login(ctx, pending.accountId, pending.remember, r.method);
+      }
+
+      if (action === 'enrol') {
+        if (pending.stage !== 'enrol') return redirect(ctx, uidPath(i));
+        const secret = openEnrolmentSecret(kek, i.uid, pending);
+        if (!secret) return restart(ctx, i, 400, LOGIN_FAILED);
+        const r = await confirmTotpEnrolment(deps.db, { accountId: pending.accountId, secret, code }, { ip: ctx.ip, kek, onEvent });
+        if (!r.ok && r.reason === 'invalid') return showEnrol(ctx, i, pending, 400, ENROL_FAILED);
+        if (!r.ok && r.reason === 'enrolled') {
+          // Set up meanwhile (another browser): verify with that authenticator instead.
+          await savePendingLogin(i, { accountId: pending.accountId, remember: pending.remember, at: pending.at, stage: 'verify' });
+          return redirect(ctx, uidPath(i));
+        }
+        if (!r.ok) return restart(ctx, i, 400, LOGIN_FAILED);
+        // The codes are in this response only; seen again, the page says they were shown once.
+        await savePendingLogin(i, { accountId: pending.accountId, remember: pending.remember, at: epochNow(), stage: 'enrolled', method: 'otp' });
+        return showEnrolled(ctx, i, r.recoveryCodes);
+      }
+
+      // continue
+      if (pending.stage !== 'enrolled') return redirect(ctx, uidPath(i));
+      return login(ctx, pending.accountId, pending.remember, 'otp');
     }
 
     // consent
@@ -267,7 +439,7 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
     const rel = path.slice(base.length);
     if (rel === STYLESHEET_PATH) return serveStylesheet(ctx);
     if (rel !== '/interaction' && !rel.startsWith('/interaction/')) return next();
-    const m = /^\/interaction\/([^/]+)(?:\/(login|consent|abort))?$/.exec(rel);
+    const m = /^\/interaction\/([^/]+)(?:\/(login|mfa|enrol|continue|consent|abort))?$/.exec(rel);
     if (!m || !UID.test(m[1]!)) return page(ctx, 404, 'Not found', messageContent('Page not found', 'Go back to the application and sign in again.'));
     try {
       await handle(ctx, m[1]!, m[2]);

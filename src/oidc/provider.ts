@@ -52,8 +52,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
       },
     },
     claims: {
-      // auth_time and amr in every ID token (amr: how the person signed in)
-      openid: ['sub', 'auth_time', 'amr'],
+      // auth_time, amr and acr in every ID token (how the person signed in;
+      // acr values: src/interactions/mfa.ts)
+      openid: ['sub', 'auth_time', 'amr', 'acr'],
       profile: ['name', 'updated_at'],
       email: ['email', 'email_verified'],
     },

@@ -1,9 +1,12 @@
+import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { confirmTotpEnrolment, newTotpSecret } from '../../src/accounts/mfa.ts';
 import { authenticate } from '../../src/accounts/store.ts';
 import type { LoginPolicy } from '../../src/accounts/throttle.ts';
 import { openDb, type DbHandle } from '../../src/db/client.ts';
 import { cli, type CliResult } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { TEST_KEK } from '../helpers/env.ts';
 
 const policy: LoginPolicy = { maxFailures: 100, lockSeconds: 1, maxLockSeconds: 1, ipMaxFailures: 1000 };
 const PW = 'correct horse battery';
@@ -14,6 +17,7 @@ interface JsonAccount {
   name: string | null;
   emailVerified: boolean;
   disabled: boolean;
+  mfaEnabled: boolean;
   createdAt: string;
   lastLoginAt: string | null;
 }
@@ -49,8 +53,8 @@ describe('gatehouse users', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const a = r.json<JsonAccount>();
-    expect(Object.keys(a).sort()).toEqual(['createdAt', 'disabled', 'email', 'emailVerified', 'id', 'lastLoginAt', 'name']);
-    expect(a).toMatchObject({ email: 'ada@example.com', name: 'Ada', emailVerified: false, disabled: false, lastLoginAt: null });
+    expect(Object.keys(a).sort()).toEqual(['createdAt', 'disabled', 'email', 'emailVerified', 'id', 'lastLoginAt', 'mfaEnabled', 'name']);
+    expect(a).toMatchObject({ email: 'ada@example.com', name: 'Ada', emailVerified: false, disabled: false, mfaEnabled: false, lastLoginAt: null });
     expect(new Date(a.createdAt).toISOString()).toBe(a.createdAt);
     expect(r.stdout).not.toContain('argon2');
     expect((await login('ada@example.com', PW)).ok).toBe(true);
@@ -117,7 +121,7 @@ describe('gatehouse users', () => {
   });
 
   it('unknown users and missing arguments fail with one line', async () => {
-    for (const cmd of ['show', 'disable', 'enable', 'delete']) {
+    for (const cmd of ['show', 'disable', 'enable', 'reset-mfa', 'delete']) {
       expectOneLineError(await run(['users', cmd, 'nobody@example.com']), /no account matches 'nobody@example\.com'/);
       expectOneLineError(await run(['users', cmd, '00000000-0000-0000-0000-000000000000']), /no account matches/);
       expectOneLineError(await run(['users', cmd]), /missing argument/, 2);
@@ -150,6 +154,32 @@ describe('gatehouse users', () => {
     expect((await login('nopw@example.com', 'a new password')).ok).toBe(true);
   });
 
+  it('reset-mfa turns two-step verification off: no TOTP secret, no recovery codes', async () => {
+    const created = await run(['users', 'create', '--email', 'mfa@example.com', '--password-stdin', '--json'], `${PW}\n`);
+    const id = created.json<JsonAccount>().id;
+    const secret = newTotpSecret();
+    const enrolled = await confirmTotpEnrolment(handle.prisma, { accountId: id, secret, code: await generate({ secret }) }, { kek: Buffer.from(TEST_KEK, 'base64') });
+    expect(enrolled.ok).toBe(true);
+    expect((await run(['users', 'show', 'mfa@example.com', '--json'])).json<JsonAccount>().mfaEnabled).toBe(true);
+    expect((await run(['users', 'show', 'mfa@example.com'])).stdout).toMatch(/^mfa:\s+on/m);
+    expect(await handle.prisma.recoveryCode.count({ where: { accountId: id } })).toBe(10);
+
+    const r = await run(['users', 'reset-mfa', 'MFA@example.com']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^two-step verification reset for mfa@example\.com/);
+    const row = await handle.prisma.account.findUniqueOrThrow({ where: { id } });
+    expect(row.totpSecret).toBeNull();
+    expect(row.totpEnabledAt).toBeNull();
+    expect(await handle.prisma.recoveryCode.count({ where: { accountId: id } })).toBe(0);
+    expect((await run(['users', 'show', id])).stdout).toMatch(/^mfa:\s+off$/m);
+    // the password still works, and a second reset is harmless
+    expect((await login('mfa@example.com', PW)).ok).toBe(true);
+    const again = await run(['users', 'reset-mfa', id, '--json']);
+    expect(again.code).toBe(0);
+    expect(again.json<JsonAccount>()).toMatchObject({ email: 'mfa@example.com', mfaEnabled: false });
+  });
+
   it('delete removes the account', async () => {
     const r = await run(['users', 'delete', 'nopw2@example.com', '--json']);
     expect(r.code).toBe(0);
@@ -161,7 +191,7 @@ describe('gatehouse users', () => {
   it('help lists the users commands', async () => {
     const r = await run(['users', '--help']);
     expect(r.code).toBe(0);
-    for (const c of ['create', 'list', 'show', 'disable', 'enable', 'set-password', 'delete']) expect(r.stdout).toContain(`users ${c}`);
+    for (const c of ['create', 'list', 'show', 'disable', 'enable', 'set-password', 'reset-mfa', 'delete']) expect(r.stdout).toContain(`users ${c}`);
     const create = await run(['users', 'create', '--help']);
     expect(create.stdout).toMatch(/--password-stdin/);
   });

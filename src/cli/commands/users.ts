@@ -1,4 +1,4 @@
-// gatehouse users create | list | show | disable | enable | set-password | delete
+// gatehouse users create | list | show | disable | enable | set-password | reset-mfa | delete
 //
 // Passwords never come from argv (it shows in `ps` and shell history): only
 // from standard input with --password-stdin, or from an interactive prompt.
@@ -13,6 +13,7 @@ import {
   type AccountView,
 } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
+import { resetMfa } from '../../accounts/mfa.ts';
 
 /** What --json prints for an account. */
 function jsonView(a: AccountView) {
@@ -22,6 +23,7 @@ function jsonView(a: AccountView) {
     name: a.name,
     emailVerified: a.emailVerified,
     disabled: a.disabled,
+    mfaEnabled: a.mfaEnabled,
     createdAt: a.createdAt,
     lastLoginAt: a.lastLoginAt,
   };
@@ -35,6 +37,7 @@ function humanView(a: AccountView): string {
     ['email verified', a.emailVerified ? 'yes' : 'no'],
     ['status', a.disabled ? 'disabled' : 'enabled'],
     ['password', a.hasPassword ? 'set' : 'not set'],
+    ['mfa', a.mfaEnabled ? 'on (authenticator app)' : 'off'],
     ['created', a.createdAt.toISOString()],
     ['last login', a.lastLoginAt?.toISOString() ?? 'never'],
   ];
@@ -169,6 +172,15 @@ export const userCommands: Command[] = [
       ctx.print(`password set for ${v.email}`, jsonView(v));
     },
   },
+  refCommand('reset-mfa', 'turn two-step verification off (lost phone): clears the authenticator and recovery codes', async (ctx, a) => {
+    const v = await resetMfa(await ctx.db(), a.id);
+    ctx.print(
+      a.mfaEnabled
+        ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they set it up again at their next sign-in that requires it`
+        : `${v.email} had no two-step verification; any leftover recovery codes were removed`,
+      jsonView(v),
+    );
+  }),
   refCommand('delete', 'delete an account, its role assignments and recovery codes', async (ctx, a) => {
     await deleteAccount(await ctx.db(), a.id);
     ctx.print(`deleted ${a.email}`, jsonView(a));
