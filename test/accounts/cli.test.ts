@@ -188,10 +188,38 @@ describe('gatehouse users', () => {
     expectOneLineError(await run(['users', 'delete', 'nopw2@example.com']), /no account matches/);
   });
 
+  it('add-role, roles and remove-role manage a person\'s roles, and are audited', async () => {
+    expect((await run(['resources', 'create', '--identifier', 'https://records.example', '--scope', 'records:read records:write', '--require-roles'])).code).toBe(0);
+    expect((await run(['roles', 'create', '--name', 'nurse', '--resource', 'https://records.example', '--scope', 'records:read'])).code).toBe(0);
+    expect((await run(['users', 'create', '--email', 'nurse.joy@example.com', '--password-stdin'], `${PW}\n`)).code).toBe(0);
+    const add = await run(['users', 'add-role', 'Nurse.Joy@example.com', 'nurse', '--json']);
+    expect(add.code).toBe(0);
+    expect(add.json<{ added: boolean }>().added).toBe(true);
+    expect((await run(['users', 'add-role', 'nurse.joy@example.com', 'nurse'])).stdout).toMatch(/already holds role nurse/);
+    const roles = await run(['users', 'roles', 'nurse.joy@example.com', '--json']);
+    expect(roles.json<{ name: string; scopes: string[] }[]>()).toEqual([{ name: 'nurse', resource: 'https://records.example', scopes: ['records:read'] }]);
+    expectOneLineError(await run(['users', 'add-role', 'nurse.joy@example.com', 'surgeon']), /role 'surgeon' not found/);
+    expectOneLineError(await run(['users', 'add-role', 'nobody@example.com', 'nurse']), /no account matches/);
+    expectOneLineError(await run(['users', 'add-role', 'nurse.joy@example.com']), /missing argument/, 2);
+    const removed = await run(['users', 'remove-role', 'nurse.joy@example.com', 'nurse', '--json']);
+    expect(removed.json<{ removed: boolean }>().removed).toBe(true);
+    expect((await run(['users', 'roles', 'nurse.joy@example.com'])).stdout).toMatch(/holds no roles/);
+    const audit = await run(['audit', 'list', '--action', 'user.*', '--json']);
+    const actions = audit.json<{ items: { action: string }[] }>().items.map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['user.create', 'user.role_add', 'user.role_remove']));
+    expect(audit.stdout).not.toContain(PW);
+  });
+
+  it('revoke-sessions signs a person out everywhere', async () => {
+    const r = await run(['users', 'revoke-sessions', 'nurse.joy@example.com', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json<{ sessions: number; grants: number }>()).toMatchObject({ sessions: 0, grants: 0 });
+  });
+
   it('help lists the users commands', async () => {
     const r = await run(['users', '--help']);
     expect(r.code).toBe(0);
-    for (const c of ['create', 'list', 'show', 'disable', 'enable', 'set-password', 'reset-mfa', 'delete']) expect(r.stdout).toContain(`users ${c}`);
+    for (const c of ['create', 'list', 'show', 'disable', 'enable', 'set-password', 'reset-mfa', 'add-role', 'remove-role', 'roles', 'revoke-sessions', 'delete']) expect(r.stdout).toContain(`users ${c}`);
     const create = await run(['users', 'create', '--help']);
     expect(create.stdout).toMatch(/--password-stdin/);
   });

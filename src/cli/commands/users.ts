@@ -1,4 +1,5 @@
-// gatehouse users create | list | show | disable | enable | set-password | reset-mfa | delete
+// gatehouse users create | list | show | disable | enable | set-password | reset-mfa |
+//   add-role | remove-role | roles | revoke-sessions | delete
 //
 // Passwords never come from argv (it shows in `ps` and shell history): only
 // from standard input with --password-stdin, or from an interactive prompt.
@@ -14,6 +15,9 @@ import {
 } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
 import { resetMfa } from '../../accounts/mfa.ts';
+import { revokeAllSessionsForAccount } from '../../interactions/index.ts';
+import { addRoleToAccount, getRole, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { table } from '../format.ts';
 
 /** What --json prints for an account. */
 function jsonView(a: AccountView) {
@@ -112,6 +116,7 @@ export const userCommands: Command[] = [
         ...(password !== undefined ? { password } : {}),
         emailVerified: flags.bool(values, 'email-verified'),
       });
+      await ctx.audit('user.create', { type: 'user', id: a.id }, { after: jsonView(a) });
       const note = 'no password set: use `gatehouse users set-password` before this account can log in';
       if (ctx.json) {
         if (!password) ctx.io.stderr(`${note}\n`);
@@ -148,10 +153,12 @@ export const userCommands: Command[] = [
   refCommand('show', 'show one account', async (ctx, a) => ctx.print(humanView(a), jsonView(a))),
   refCommand('disable', 'disable an account: it can no longer log in', async (ctx, a) => {
     const v = await setDisabled(await ctx.db(), a.id, true);
+    await ctx.audit('user.disable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v) });
     ctx.print(`disabled ${v.email}`, jsonView(v));
   }),
   refCommand('enable', 'enable a disabled account', async (ctx, a) => {
     const v = await setDisabled(await ctx.db(), a.id, false);
+    await ctx.audit('user.enable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v) });
     ctx.print(`enabled ${v.email}`, jsonView(v));
   }),
   {
@@ -169,11 +176,13 @@ export const userCommands: Command[] = [
       const pw = await readPassword(ctx, values);
       if (pw === undefined) throw new CliError('set-password needs --password-stdin (or a terminal to prompt on)');
       const v = await setPassword(db, a.id, pw);
+      await ctx.audit('user.set_password', { type: 'user', id: a.id });
       ctx.print(`password set for ${v.email}`, jsonView(v));
     },
   },
   refCommand('reset-mfa', 'turn two-step verification off (lost phone): clears the authenticator and recovery codes', async (ctx, a) => {
     const v = await resetMfa(await ctx.db(), a.id);
+    await ctx.audit('user.reset_mfa', { type: 'user', id: a.id }, { hadMfa: a.mfaEnabled });
     ctx.print(
       a.mfaEnabled
         ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they set it up again at their next sign-in that requires it`
@@ -181,8 +190,48 @@ export const userCommands: Command[] = [
       jsonView(v),
     );
   }),
-  refCommand('delete', 'delete an account, its role assignments and recovery codes', async (ctx, a) => {
-    await deleteAccount(await ctx.db(), a.id);
+  refCommand('revoke-sessions', 'sign a person out everywhere: ends their sessions and revokes their grants and refresh tokens', async (ctx, a) => {
+    const r = await revokeAllSessionsForAccount(await ctx.db(), a.id);
+    await ctx.audit('user.sessions_revoke', { type: 'user', id: a.id }, { ...r });
+    ctx.print(`signed ${a.email} out everywhere`, { id: a.id, email: a.email, ...r });
+  }),
+  refCommand('roles', "list a person's roles", async (ctx, a) => {
+    const roles = await rolesForAccount(await ctx.db(), a.id);
+    ctx.print(roles.length === 0 ? `${a.email} holds no roles` : table(['ROLE', 'RESOURCE', 'SCOPES'], roles.map((r) => [r.name, r.resource, r.scopes.join(' ')])), roles);
+  }),
+  {
+    name: 'users add-role',
+    summary: 'give a person a role (scopes on one API, for APIs created with --require-roles)',
+    usage: `${REF_USAGE} ROLE`,
+    positionals: 2,
+    async run(ctx, _values, [ref, role]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      await getRole(db, role!); // one-line NotFoundError for an unknown role
+      const added = await addRoleToAccount(db, a.id, role!);
+      if (added) await ctx.audit('user.role_add', { type: 'user', id: a.id }, { role });
+      ctx.print(added ? `${a.email} now holds role ${role}` : `${a.email} already holds role ${role}`, { id: a.id, email: a.email, role, added });
+    },
+  },
+  {
+    name: 'users remove-role',
+    summary: 'take a role away from a person (applies to tokens issued or refreshed afterwards)',
+    usage: `${REF_USAGE} ROLE`,
+    positionals: 2,
+    async run(ctx, _values, [ref, role]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      await getRole(db, role!);
+      const removed = await removeRoleFromAccount(db, a.id, role!);
+      if (removed) await ctx.audit('user.role_remove', { type: 'user', id: a.id }, { role });
+      ctx.print(removed ? `${a.email} no longer holds role ${role}` : `${a.email} did not hold role ${role}`, { id: a.id, email: a.email, role, removed });
+    },
+  },
+  refCommand('delete', 'delete an account, its sessions, role assignments and recovery codes', async (ctx, a) => {
+    const db = await ctx.db();
+    await revokeAllSessionsForAccount(db, a.id);
+    await deleteAccount(db, a.id);
+    await ctx.audit('user.delete', { type: 'user', id: a.id }, { before: jsonView(a) });
     ctx.print(`deleted ${a.email}`, jsonView(a));
   }),
 ];
