@@ -3,7 +3,9 @@
 //
 // For each API resource asked for, the scopes granted are
 //   requested ∩ the client's allowance (allowance.ts)
-//             ∩ for a resource with requireRoles: the scopes of the person's roles on it.
+//             ∩ for a resource with requireRoles: the scopes of the person's roles on it
+//               (first-party clients: applied when each token is minted instead, so that
+//               role changes in both directions apply at the next refresh).
 // Requested scopes that cannot be granted are recorded as rejected, so
 // oidc-provider does not ask for consent again on every sign-in; a later
 // consent (prompt=consent, or every sign-in for first-party clients) that
@@ -54,7 +56,19 @@ function resourceList(params: AccessParams, client: Readonly<ClientRecord>): str
 /** Works out what the request asks for and what this person may grant. */
 export async function resolveRequestedAccess(
   deps: Pick<InteractionDeps, 'db' | 'resources'>,
-  input: { params: AccessParams; client: Readonly<ClientRecord>; accountId: string; claims?: Iterable<string> },
+  input: {
+    params: AccessParams;
+    client: Readonly<ClientRecord>;
+    accountId: string;
+    claims?: Iterable<string>;
+    /**
+     * Grant what the client may have, leaving roles to token minting
+     * (tokens.ts narrows every token to the person's current roles). Used for
+     * first-party clients, where nobody is asked for consent: a role added
+     * later then applies at the next refresh, like one taken away.
+     */
+    rolesAtMinting?: boolean;
+  },
 ): Promise<RequestedAccess> {
   const scopes = parseScopeParam(typeof input.params.scope === 'string' ? input.params.scope : '');
   const oidcScopes = scopes.filter((s) => OIDC_SCOPES.includes(s));
@@ -65,7 +79,7 @@ export async function resolveRequestedAccess(
     if (!resource) continue; // oidc-provider refused unknown resources already (invalid_target)
     const offered = new Set(allowedScopes(input.client, resource));
     const requested = scopes.filter((s) => offered.has(s));
-    const roles = resource.requireRoles ? await rolesForAccount(deps.db, input.accountId, resource.identifier) : undefined;
+    const roles = resource.requireRoles && !input.rolesAtMinting ? await rolesForAccount(deps.db, input.accountId, resource.identifier) : undefined;
     const granted = grantableScopes(requested, input.client, resource, roles);
     const grantedSet = new Set(granted);
     resources.push({ resource, requested, granted, refused: requested.filter((s) => !grantedSet.has(s)) });

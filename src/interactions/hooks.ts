@@ -96,6 +96,7 @@ export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
         client: rec,
         accountId: account.accountId,
         claims: oidc.requestParamClaims,
+        rolesAtMinting: true,
       });
       dirty = applyAccess(grant, access) || dirty;
     }
