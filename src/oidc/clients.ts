@@ -25,7 +25,7 @@ export function toClientMetadata(rec: Readonly<ClientRecord>): ClientMetadata {
     response_types: signIn ? ['code'] : [],
     redirect_uris: [...rec.redirectUris],
     post_logout_redirect_uris: [...rec.postLogoutRedirectUris],
-    application_type: 'web',
+    application_type: isNativeApp(rec.redirectUris) ? 'native' : 'web',
   };
   if (rec.secretDigest && (rec.authMethod === 'client_secret_basic' || rec.authMethod === 'client_secret_post')) {
     md.client_secret = rec.secretDigest;
@@ -40,6 +40,15 @@ export function toClientMetadata(rec: Readonly<ClientRecord>): ClientMetadata {
     md.backchannel_logout_session_required = true;
   }
   return md;
+}
+
+/**
+ * RFC 8252 native apps redirect to a private-use URI scheme
+ * (com.example.app:/callback); oidc-provider accepts those only for
+ * application_type native, which also lets loopback redirects use any port.
+ */
+function isNativeApp(redirectUris: readonly string[]): boolean {
+  return redirectUris.some((u) => !/^https?:/i.test(u));
 }
 
 /** The `Client` finder for the storage adapter: disabled or unknown → undefined (invalid_client). */
