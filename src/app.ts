@@ -8,9 +8,10 @@ import { auditLoginEvent, pruneAuditEvents } from './audit/audit.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
-import { openDb, type DbHandle } from './db/client.ts';
+import { openDb, QUERY_TIMEOUT_MARGIN_MS, type DbHandle } from './db/client.ts';
 import { accessLog, type RequestObserver } from './http/access-log.ts';
-import { errorHandler } from './http/errors.ts';
+import { databaseUnavailable, errorHandler, markDatabaseUnavailable } from './http/errors.ts';
+import { requestDeadline } from './http/deadline.ts';
 import { healthRoutes } from './http/health.ts';
 import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
@@ -86,6 +87,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     onQuery: metrics.observeQuery,
   });
   const feed = listenForChanges(opts.databaseUrl, {
+    // the listening connection answers its heartbeat as fast as any query must
+    heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
   });
   const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
@@ -148,6 +151,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
       p.on('grant.error', (ctx, err) => metrics.tokenError(ctx.oidc.params?.grant_type, (err as { error?: string }).error));
       p.on('server_error', (ctx, err) => {
+        markDatabaseUnavailable(ctx, err);
         logger.error({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'oidc server error');
       });
       return p;
@@ -216,11 +220,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     );
     app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
     app.use(errorHandler(logger));
+    app.use(requestDeadline(config.requestTimeoutMs));
     app.use(healthRoutes(db.pool, { isDraining: () => draining }));
     app.use(metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }));
     app.use(interactionRoutes(interactionDeps));
     app.use(adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, provider: () => holder.current, reloadKeys }));
     app.use(preciseTokenErrors(new URL(config.issuer).pathname));
+    app.use(databaseUnavailable());
     app.use(mountProvider(holder, config.issuer));
 
     return {

@@ -29,7 +29,21 @@ export async function startHttpServer(config: Config, databaseUrl: string, logge
   const metrics = createMetrics();
   const aggregateMetrics = cluster.isWorker ? clusterMetricsForWorker(metrics) : undefined;
   const gatehouse = await buildApp(config, { databaseUrl, logger, metrics, aggregateMetrics });
-  const server = http.createServer(gatehouse.app.callback());
+  const handle = gatehouse.app.callback();
+  // Once shutting down, every response closes its connection: a keep-alive
+  // client then opens a new connection for its next request (refused)
+  // instead of keeping this server busy until the grace period runs out.
+  let draining = false;
+  const unanswered = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    if (draining) {
+      res.setHeader('Connection', 'close');
+    } else {
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    }
+    void handle(req, res);
+  });
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
   server.keepAliveTimeout = 5_000;
@@ -62,8 +76,10 @@ export async function startHttpServer(config: Config, databaseUrl: string, logge
     shutdown() {
       closing ??= (async () => {
         gatehouse.drain();
+        draining = true;
+        for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
         // Stop accepting; idle keep-alive sockets close now, busy ones after
-        // their response (Node sends `Connection: close` once closing).
+        // their response (which says `Connection: close`, see above).
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => {
@@ -122,7 +138,6 @@ export async function serve(config: Config): Promise<number> {
       throw listenError(err, config);
     }
     logger.info({ issuer: config.issuer, url: running.url }, 'listening');
-    process.stdout.write(banner(config, location.embedded));
     return new Promise<number>((resolve) => {
       onSignals(async (signal) => {
         logger.info({ signal }, 'shutting down');
@@ -130,6 +145,8 @@ export async function serve(config: Config): Promise<number> {
         await location.release().catch(() => {});
         resolve(0);
       });
+      // Only once the handlers are in place: whoever reads the banner may signal at once.
+      process.stdout.write(banner(config, location.embedded));
     });
   }
   return runPrimary(config, location.url, location.embedded, location.release, logger);
@@ -208,9 +225,8 @@ async function runPrimary(
   });
 
   logger.info({ issuer: config.issuer, workers: config.workers }, 'listening');
-  process.stdout.write(banner(config, embedded));
-
   return new Promise<number>((resolve) => {
+    process.nextTick(() => process.stdout.write(banner(config, embedded))); // after the handlers below
     onSignals(async (signal) => {
       stopping = true;
       logger.info({ signal }, 'shutting down workers');

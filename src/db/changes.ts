@@ -4,6 +4,10 @@
 // receives it on commit and drops its cached copy. When the listening
 // connection drops, every subscriber is told to drop everything ('*'),
 // because notifications sent meanwhile are lost.
+//
+// A connection can also die silently (a failed-over server, a firewall that
+// forgot it): nothing errors, notifications just stop. A heartbeat query
+// every few seconds finds that out and reconnects.
 import pg from 'pg';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
@@ -34,11 +38,39 @@ export interface ChangeFeed {
   close(): Promise<void>;
 }
 
-export function listenForChanges(databaseUrl: string, opts: { onError?: (err: Error) => void } = {}): ChangeFeed {
+export interface ChangeFeedOptions {
+  onError?: (err: Error) => void;
+  /** pause between heartbeat queries on the listening connection (default 5 s) */
+  heartbeatMs?: number;
+  /** a heartbeat not answered within this many ms means the connection is dead (default 5 s) */
+  heartbeatTimeoutMs?: number;
+}
+
+/** Ends a client without waiting on a peer that may never answer. */
+function drop(c: pg.Client): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      c.connection.stream.destroy();
+      resolve();
+    }, 1_000);
+    timer.unref();
+    c.end()
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+  });
+}
+
+export function listenForChanges(databaseUrl: string, opts: ChangeFeedOptions = {}): ChangeFeed {
+  const heartbeatMs = opts.heartbeatMs ?? 5_000;
+  const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 5_000;
   const listeners = new Set<Listener>();
   let client: pg.Client | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
   let delay = 250;
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
@@ -55,7 +87,7 @@ export function listenForChanges(databaseUrl: string, opts: { onError?: (err: Er
 
   const connect = async () => {
     if (closed) return;
-    const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, keepAlive: true });
+    const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, keepAlive: true, query_timeout: heartbeatTimeoutMs });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
       try {
@@ -68,8 +100,9 @@ export function listenForChanges(databaseUrl: string, opts: { onError?: (err: Er
     const lost = (err?: Error) => {
       if (client !== c) return;
       client = undefined;
+      clearInterval(heartbeat);
       if (err) opts.onError?.(err);
-      c.end().catch(() => {});
+      void drop(c);
       schedule();
     };
     c.on('error', lost);
@@ -84,12 +117,22 @@ export function listenForChanges(databaseUrl: string, opts: { onError?: (err: Er
       const reconnected = delay !== 250 || client === undefined;
       client = c;
       delay = 250;
+      clearInterval(heartbeat);
+      let beating = false;
+      heartbeat = setInterval(() => {
+        if (beating || client !== c) return;
+        beating = true;
+        c.query('SELECT 1')
+          .catch((err: Error) => lost(new Error(`change feed connection did not answer: ${err.message}`)))
+          .finally(() => (beating = false));
+      }, heartbeatMs);
+      heartbeat.unref();
       resolveReady();
       // Anything could have changed while we were not listening.
       if (reconnected) for (const kind of ['client', 'resource', 'key', 'account', 'role'] as const) emit({ kind, id: '*' });
     } catch (err) {
       opts.onError?.(err as Error);
-      c.end().catch(() => {});
+      void drop(c);
       schedule();
     }
   };
@@ -118,10 +161,11 @@ export function listenForChanges(databaseUrl: string, opts: { onError?: (err: Er
     async close() {
       closed = true;
       if (retry) clearTimeout(retry);
+      clearInterval(heartbeat);
       resolveReady();
       const c = client;
       client = undefined;
-      await c?.end().catch(() => {});
+      if (c) await drop(c);
     },
   };
 }
