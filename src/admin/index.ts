@@ -10,6 +10,7 @@
 //
 // The router and the document are both built from ADMIN_ROUTES, so every
 // route is documented and every documented operation exists.
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { createAuthenticator, hasScope, insufficientScope } from './auth.ts';
@@ -106,6 +107,10 @@ export function createAdminApi(deps: AdminDeps): AdminApi {
       await dispatch(ctx, unmatched(ctx));
     } catch (err) {
       let problem = toProblemError(err);
+      if (!problem && isDatabaseUnavailable(err)) {
+        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+        problem = new ProblemError('service-unavailable', 'the database is unreachable; try again shortly');
+      }
       if (!problem) {
         deps.logger.error(
           { reqId: ctx.state.requestId, route: ctx.state.route, err: { name: (err as Error)?.name, message: (err as Error)?.message } },

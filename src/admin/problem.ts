@@ -30,6 +30,7 @@ export const PROBLEM_TYPES = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'validation-error': { status: 422, title: 'Validation failed' },
   'internal-error': { status: 500, title: 'Internal error' },
+  'service-unavailable': { status: 503, title: 'Service unavailable' },
 } as const;
 export type ProblemSlug = keyof typeof PROBLEM_TYPES;
 

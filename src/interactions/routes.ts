@@ -21,6 +21,7 @@
 // shown once). Between the steps the interaction holds a pending login,
 // never a login: oidc-provider only learns who signed in, with acr and amr,
 // when the last step finishes the interaction.
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
 import type { Context, Middleware } from 'koa';
 import { errors, type Interaction } from 'oidc-provider';
 import { authenticate, getAccount, type LoginEvent } from '../accounts/store.ts';
@@ -444,6 +445,10 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
     try {
       await handle(ctx, m[1]!, m[2]);
     } catch (err) {
+      if (isDatabaseUnavailable(err)) {
+        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+        return page(ctx, 503, 'Temporarily unavailable', messageContent('Sign-in is temporarily unavailable', 'Please try again in a moment.'));
+      }
       deps.logger.error({ reqId: ctx.state.requestId, err: { name: (err as Error).name, message: (err as Error).message } }, 'interaction failed');
       page(ctx, 500, 'Something went wrong', messageContent('Something went wrong', 'Go back to the application and try again.', `Request id: ${String(ctx.state.requestId ?? '')}`));
     }

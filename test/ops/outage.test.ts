@@ -210,10 +210,10 @@ describe('database outage', () => {
     await expectLiveButNotReady();
     expectUnavailable(await token(cold), 'client_credentials for a client not in the cache');
     expectUnavailable(await authorize(web), '/auth for a client not in the cache');
-    // The login page: src/interactions catches and renders its own errors, so
-    // far as a 500 page (not yet a 503); at least a clean one, no internals.
+    // The login page renders its own errors: a clean 503 page, no internals.
     const login = await call(loginPage, { headers: { accept: 'text/html', cookie: cookies } });
-    expect(login.status).toBeGreaterThanOrEqual(500);
+    expect(login.status).toBe(503);
+    expect(login.headers.get('retry-after')).toBeTruthy();
     expect(login.text).not.toMatch(/\bat .*\.[jt]s:\d+|node_modules|prisma|ECONN|Invalid `/i);
     // no database needed:
     expect((await token(warm)).status, 'client_credentials for a cached client').toBe(200);
