@@ -1,0 +1,293 @@
+// `npm run bench`: starts Gatehouse (on a fresh PostgreSQL database) and the
+// bare oidc-provider baseline as separate processes, runs every scenario of
+// scenarios.ts under bounded autocannon load on 127.0.0.1, prints a table and
+// writes bench/results/<date>-<sha>.{json,svg} and latest.{json,svg}.
+//
+// Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
+// BENCH_CONNECTIONS (default 16), BENCH_WORKERS (Gatehouse WORKERS, default 1),
+// BENCH_SCENARIOS (comma-separated name fragments to run a subset),
+// BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+// BENCH_CPU_PROF=1 (V8 CPU profiles of both servers in bench/results/profiles/),
+// BENCH_QUIET_WAIT (s to wait for an idle machine before each run, default 30, 0: off),
+// BENCH_BUSY_RETRIES (runs again when other processes used CPU meanwhile, default 2).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startCpuMeter, waitForQuiet, type CpuUse } from './lib/cpu.ts';
+import { redact } from './lib/db.ts';
+import { runLoad, type LoadSettings } from './lib/load.ts';
+import { ratios, svgChart, table, targetChecks } from './lib/report.ts';
+import {
+  SkipScenario,
+  type BenchContext,
+  type RunningTarget,
+  type Scenario,
+  type ScenarioPlan,
+  type ScenarioResult,
+  type TargetName,
+} from './lib/types.ts';
+import { SCENARIOS } from './scenarios.ts';
+import { REPO_ROOT, TARGETS } from './targets.ts';
+
+const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
+/** other processes using more CPU than this during a run make its numbers unreliable */
+const BUSY_CORES = 0.2;
+
+function envInt(name: string, def: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new Error(`${name} must be a whole number from ${min} to ${max}`);
+  return Number(raw);
+}
+
+function log(line: string): void {
+  process.stderr.write(`· ${line}\n`);
+}
+
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function packageVersion(name: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function commandLine(): string {
+  const vars = Object.keys(process.env)
+    .filter((k) => k.startsWith('BENCH_') && process.env[k])
+    .sort()
+    .map((k) => `${k}=${k === 'BENCH_DATABASE_URL' ? redact(process.env[k]!) : process.env[k]}`);
+  const cmd = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `tsx ${path.relative(REPO_ROOT, process.argv[1] ?? 'bench/run.ts')}`;
+  return [...vars, cmd].join(' ');
+}
+
+// ---------------------------------------------------------------- cleanup
+const deferred: (() => Promise<void> | void)[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    while (deferred.length > 0) {
+      const fn = deferred.pop()!;
+      try {
+        await fn();
+      } catch (err) {
+        console.error(`bench: cleanup step failed: ${(err as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`bench: ${sig}; stopping servers`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+let load: LoadSettings;
+
+/** One warm-up + measured run of a scenario; CPU and RSS read around it. */
+async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others: () => number[]): Promise<ScenarioResult> {
+  let stopMeter: (() => CpuUse) | undefined;
+  let measureFrom = 0;
+  const r = await runLoad(t.url, plan.request, load, () => {
+    measureFrom = Date.now();
+    stopMeter = startCpuMeter(() => t.rss().map((p) => p.pid), others);
+  });
+  const cpu = stopMeter!();
+  const since = (ms: number) => Math.round((ms - t.spawnedAt) / 100) / 10;
+  const windowSec: [number, number] = [since(measureFrom), since(Date.now())];
+  const rss = t.rss();
+  t.assertAlive();
+  const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, v]) => [code, v.count]));
+  return {
+    name: s.name,
+    target: s.target,
+    compareKey: s.compareKey,
+    requestsPerSec: Math.round(r.requests.average * 10) / 10,
+    totalRequests: r.requests.total,
+    durationSec: r.duration,
+    windowSec,
+    latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: r.latency.mean },
+    errors: r.non2xx + r.errors,
+    errorDetail: { non2xx: r.non2xx, socketErrors: r.errors, timeouts: r.timeouts, statusCodes },
+    rssMb: Math.round((rss.reduce((a, p) => a + p.rssKb, 0) / 1024) * 10) / 10,
+    rssByProcess: rss.map((p) => ({ pid: p.pid, role: p.role, mb: Math.round((p.rssKb / 1024) * 10) / 10 })),
+    cpu,
+    notes: [...(plan.notes ?? [])],
+  };
+}
+
+// ---------------------------------------------------------------- main
+async function main(): Promise<void> {
+  load = {
+    durationSec: envInt('BENCH_DURATION', 10, 1, 3600),
+    warmupSec: envInt('BENCH_WARMUP', 2, 0, 600),
+    connections: envInt('BENCH_CONNECTIONS', 16, 1, 1024),
+  };
+  const quietWaitSec = envInt('BENCH_QUIET_WAIT', 30, 0, 3600);
+  const busyRetries = envInt('BENCH_BUSY_RETRIES', 2, 0, 10);
+  const workers = envInt('BENCH_WORKERS', 1, 1, 64);
+  const databaseServerUrl = process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const filter = (process.env.BENCH_SCENARIOS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const scenarios = SCENARIOS.filter((s) => filter.length === 0 || filter.some((f) => s.name.includes(f)));
+  if (scenarios.length === 0) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+
+  const startedAt = new Date();
+  const loadAvgAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
+  const stamp = startedAt.toISOString().replace(/:/g, '').replace(/\.\d+Z$/, 'Z');
+  const sha = git(['rev-parse', '--short', 'HEAD']) ?? 'nogit';
+  let cpuProfileDir: string | undefined;
+  if (process.env.BENCH_CPU_PROF === '1') {
+    cpuProfileDir = path.join(RESULTS_DIR, 'profiles', `${stamp}-${sha}`);
+    mkdirSync(cpuProfileDir, { recursive: true });
+  }
+  const ctx: BenchContext = { databaseServerUrl, workers, cpuProfileDir, defer: (fn) => void deferred.push(fn), log };
+
+  // Start every target the chosen scenarios need, each in its own process.
+  const running = new Map<TargetName, RunningTarget>();
+  for (const name of new Set(scenarios.map((s) => s.target))) {
+    log(`starting ${name}`);
+    const t = await TARGETS[name].start(ctx);
+    running.set(name, t);
+    log(`${name} ready at ${t.url} (pid ${t.pid})`);
+  }
+
+  const results: ScenarioResult[] = [];
+  for (const s of scenarios) {
+    const t = running.get(s.target)!;
+    t.assertAlive();
+    let plan;
+    try {
+      plan = await s.setup(t);
+    } catch (err) {
+      if (!(err instanceof SkipScenario)) throw err;
+      log(`${s.name}: ${err.message}`);
+      results.push({ name: s.name, target: s.target, compareKey: s.compareKey, skipped: err.message, notes: [err.message] });
+      continue;
+    }
+    for (const n of plan.notes ?? []) log(`${s.name}: ${n}`);
+    const pidsOf = (x: RunningTarget) => x.rss().map((p) => p.pid);
+    const ours = () => [...running.values()].flatMap(pidsOf);
+    const others = () => [...running.values()].filter((x) => x !== t).flatMap(pidsOf);
+    // On a shared machine: wait for a quiet moment, and run again (keeping the
+    // cleanest attempt) when other processes used CPU during the run.
+    let best: ScenarioResult | undefined;
+    let attempts = 0;
+    for (let attempt = 1; attempt <= 1 + busyRetries; attempt++) {
+      attempts = attempt;
+      if (quietWaitSec > 0) {
+        const waited = await waitForQuiet(ours, BUSY_CORES, quietWaitSec);
+        if (waited === undefined) log(`${s.name}: machine still busy after ${quietWaitSec} s; measuring anyway`);
+        else if (waited > 3) log(`${s.name}: waited ${waited} s for the machine to be quiet`);
+      }
+      log(`${s.name}: ${load.warmupSec} s warm-up + ${load.durationSec} s × ${load.connections} connections${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+      const result = await measure(s, t, plan, others);
+      const cpu = result.cpu!;
+      log(
+        `${s.name}: ${Math.round(result.requestsPerSec!)} req/s, p99 ${result.latencyMs!.p99} ms, ${result.errors} errors; ` +
+          `CPU cores: server ${cpu.serverCores}, autocannon ${cpu.loadGeneratorCores}, others ${cpu.otherCores}`,
+      );
+      if (!best || cpu.otherCores < best.cpu!.otherCores) best = result;
+      if (cpu.otherCores <= BUSY_CORES) break;
+    }
+    const result = best!;
+    result.attempts = attempts;
+    if (result.errors! > 0) result.notes.push(`errors: ${JSON.stringify(result.errorDetail)}`);
+    if (result.cpu!.otherCores > BUSY_CORES) {
+      result.notes.push(`machine busy: other processes used ${result.cpu!.otherCores} cores during the run; numbers are not reliable`);
+    }
+    results.push(result);
+  }
+
+  // ------------------------------------------------------------ report
+  const rs = ratios(results);
+  const checks = targetChecks(results, rs);
+  const cpus = os.cpus();
+  const machine = {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    loadAvgAtStart,
+  };
+  const out: string[] = [];
+  out.push(table(results), '');
+  if (rs.length > 0) {
+    out.push('Gatehouse ÷ baseline (req/s):');
+    for (const r of rs) out.push(`  ${r.compareKey.padEnd(28)} ${r.ratio.toFixed(2)}×  (${Math.round(r.gatehouse)} / ${Math.round(r.baseline)})`);
+    out.push('');
+  }
+  if (checks.length > 0) {
+    out.push('Targets (issue 3):');
+    for (const c of checks) out.push(`  ${c.met ? 'met   ' : 'MISSED'} ${c.what}: ${c.measured} (goal ${c.goal})`);
+    out.push('');
+  }
+  const measured = results.filter((r) => r.cpu);
+  if (measured.length > 0) {
+    out.push('CPU cores used during each run (server / autocannon / other processes):');
+    for (const r of measured) out.push(`  ${r.name.padEnd(36)} ${r.cpu!.serverCores.toFixed(2)} / ${r.cpu!.loadGeneratorCores.toFixed(2)} / ${r.cpu!.otherCores.toFixed(2)}`);
+    out.push('');
+  }
+  const notes = results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`));
+  if (notes.length > 0) out.push('Notes:', ...notes.map((n) => `  - ${n}`), '');
+  out.push(
+    `${load.connections} connections, ${load.durationSec} s per scenario after ${load.warmupSec} s warm-up; Gatehouse WORKERS=${workers}; ` +
+      `${machine.cpus} × ${machine.cpuModel}, node ${machine.node}; git ${sha}`,
+  );
+  process.stdout.write(`\n${out.join('\n')}\n`);
+
+  const record = {
+    date: startedAt.toISOString(),
+    git: { sha, dirty: (git(['status', '--porcelain']) ?? '') !== '' },
+    command: commandLine(),
+    machine,
+    versions: { 'oidc-provider': packageVersion('oidc-provider'), autocannon: packageVersion('autocannon') },
+    settings: { ...load, gatehouseWorkers: workers, quietWaitSec, busyRetries, busyCoresThreshold: BUSY_CORES, database: redact(databaseServerUrl) },
+    targets: Object.fromEntries([...running].map(([name, t]) => [name, t.info])),
+    results,
+    ratios: rs,
+    checks,
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const base = `${stamp}-${sha}`;
+  const json = JSON.stringify(record, null, 2) + '\n';
+  const svg = svgChart(results, `Gatehouse bench ${startedAt.toISOString().slice(0, 10)} (${sha})`, `req/s, ${load.connections} connections, ${load.durationSec} s, WORKERS=${workers}, ${machine.cpus} CPUs, node ${machine.node}`);
+  writeFileSync(path.join(RESULTS_DIR, `${base}.json`), json);
+  writeFileSync(path.join(RESULTS_DIR, 'latest.json'), json);
+  writeFileSync(path.join(RESULTS_DIR, `${base}.svg`), svg);
+  writeFileSync(path.join(RESULTS_DIR, 'latest.svg'), svg);
+  log(`wrote bench/results/${base}.json, .svg and latest.{json,svg}`);
+
+  await cleanup();
+  if (cpuProfileDir) {
+    const files = readdirSync(cpuProfileDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.cpuprofile'));
+    log(
+      files.length > 0
+        ? `CPU profiles (main thread = …0.001…): ${files.map((f) => path.relative(REPO_ROOT, path.join(cpuProfileDir, f))).join(', ')}; summarise with: npx tsx bench/profile-top.ts <file> --from/--to <windowSec>`
+        : 'no CPU profile was written (did the servers exit cleanly?)',
+    );
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (err: unknown) => {
+    await cleanup();
+    console.error(`bench: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
+    process.exit(1);
+  },
+);
