@@ -26,6 +26,7 @@ import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseTokenErrors } from './oidc/token-errors.ts';
 import { installJwtAccessTokens, tokenPolicies } from './oidc/introspection.ts';
 import { registerTokenExchange } from './oidc/token-exchange.ts';
+import { createRevocationList, type RevocationList } from './oidc/revocations.ts';
 import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
 import { startCleanupJob, type CleanupJob } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
@@ -53,6 +54,7 @@ export interface Gatehouse {
   metrics: Metrics;
   clients: ClientRegistry;
   resources: ResourceCatalog;
+  revocations: RevocationList;
   provider(): Provider;
   /** reloads signing keys now (also happens on change notifications and on schedule) */
   reloadKeys(): Promise<void>;
@@ -117,7 +119,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       () => resources.close(),
     );
     const Adapter = createAdapterFactory(db.prisma, { clientFinder: clientFinder(clients) });
-    const domainDeps = { db: db.prisma, clients, resources };
+    const revocations = await createRevocationList(db.prisma, feed);
+    closers.push(() => revocations.close());
+    const domainDeps = { db: db.prisma, clients, resources, revocations };
     // eslint-disable-next-line prefer-const -- assigned once the holder exists
     let holder: ReturnType<typeof providerHolder>;
     const interactionDeps: InteractionDeps = {
@@ -224,7 +228,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     app.use(healthRoutes(db.pool, { isDraining: () => draining }));
     app.use(metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }));
     app.use(interactionRoutes(interactionDeps));
-    app.use(adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, provider: () => holder.current, reloadKeys }));
+    app.use(adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, revocations, provider: () => holder.current, reloadKeys }));
     app.use(preciseTokenErrors(new URL(config.issuer).pathname));
     app.use(databaseUnavailable());
     app.use(mountProvider(holder, config.issuer));
@@ -238,6 +242,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       metrics,
       clients,
       resources,
+      revocations,
       provider: () => holder.current,
       reloadKeys,
       drain() {

@@ -35,6 +35,7 @@ import {
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { getAccount, isAccountId } from '../accounts/store.ts';
+import type { RevocationList } from '../oidc/revocations.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { Db } from '../db/client.ts';
 import type { Keyring } from '../keys/index.ts';
@@ -67,6 +68,7 @@ export interface AuthDeps {
   issuer: string;
   keyring: () => Keyring;
   clients: ClientRegistry;
+  revocations: RevocationList;
   provider: () => Provider;
 }
 
@@ -169,12 +171,9 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
         throw unauthorized('the access token is not DPoP-bound: send it as "Authorization: Bearer <token>"', 'DPoP');
       }
 
-      const [client, revoked] = await Promise.all([
-        deps.clients.get(clientId),
-        deps.db.revokedToken.findUnique({ where: { jti }, select: { jti: true } }),
-      ]);
+      const client = await deps.clients.get(clientId);
       if (!client || client.disabled) throw unauthorized('the client of this access token is disabled or gone', scheme);
-      if (revoked) throw unauthorized('the access token has been revoked', scheme);
+      if (deps.revocations.has(jti)) throw unauthorized('the access token has been revoked', scheme);
 
       // A token issued within a grant (marked jti, see oidc/introspection.ts)
       // must still be backed by it; a person's account must still be enabled.

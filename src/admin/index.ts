@@ -66,6 +66,7 @@ export function createAdminApi(deps: AdminDeps): AdminApi {
     issuer: deps.config.issuer,
     keyring: deps.keyring,
     clients: deps.clients,
+    revocations: deps.revocations,
     provider: deps.provider,
   });
 

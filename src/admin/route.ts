@@ -13,6 +13,7 @@ import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { RevocationList } from '../oidc/revocations.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { asObject, etag, expectedVersion, ifMatch, parseQuery, preconditionFailed, readJson } from './http.ts';
@@ -30,6 +31,8 @@ export interface AdminDeps {
   keyring: () => Keyring;
   clients: ClientRegistry;
   resources: ResourceCatalog;
+  /** revoked JWT ids, in memory */
+  revocations: RevocationList;
   /** the provider serving now (to check tokens issued within a grant, as introspection does) */
   provider: () => Provider;
   /** reloads the signing keys at once (after a rotation) */

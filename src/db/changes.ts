@@ -13,7 +13,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 
 export const CHANGES_CHANNEL = 'gatehouse_changes';
 
-export type ChangeKind = 'client' | 'resource' | 'key' | 'account' | 'role';
+export type ChangeKind = 'client' | 'resource' | 'key' | 'account' | 'role' | 'revocation';
 
 export interface Change {
   kind: ChangeKind;
@@ -129,7 +129,7 @@ export function listenForChanges(databaseUrl: string, opts: ChangeFeedOptions = 
       heartbeat.unref();
       resolveReady();
       // Anything could have changed while we were not listening.
-      if (reconnected) for (const kind of ['client', 'resource', 'key', 'account', 'role'] as const) emit({ kind, id: '*' });
+      if (reconnected) for (const kind of ['client', 'resource', 'key', 'account', 'role', 'revocation'] as const) emit({ kind, id: '*' });
     } catch (err) {
       opts.onError?.(err as Error);
       void drop(c);

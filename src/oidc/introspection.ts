@@ -39,6 +39,7 @@ import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { Db } from '../db/client.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
+import type { RevocationList } from './revocations.ts';
 import { createAdapterFactory, type AdapterPayload, type OidcAdapter } from './adapter.ts';
 import { installDpopErrors } from './dpop.ts';
 import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
@@ -47,6 +48,8 @@ export interface TokenPolicyDeps {
   db: Db;
   clients: ClientRegistry;
   resources: ResourceCatalog;
+  /** revoked JWT ids, in memory (src/oidc/revocations.ts) */
+  revocations: RevocationList;
 }
 
 /** A token as introspection and revocation see it. */
@@ -298,10 +301,6 @@ async function verify(state: JwtState, value: string): Promise<JWTPayload | unde
   }
 }
 
-async function isRevoked(db: Db, jti: string): Promise<boolean> {
-  return (await db.revokedToken.findUnique({ where: { jti }, select: { jti: true } })) !== null;
-}
-
 async function materialise(state: JwtState, value: string, opts: FindOptions = {}): Promise<AccessToken | ClientCredentials | undefined> {
   const { provider, deps } = state;
   const payload = await verify(state, value);
@@ -316,12 +315,9 @@ async function materialise(state: JwtState, value: string, opts: FindOptions = {
   const client = await deps.clients.get(clientId);
   if (!client || client.disabled) return undefined;
 
+  if (deps.revocations.has(jti)) return undefined;
   const grantBound = jti.startsWith(GRANT_JTI_PREFIX);
-  const [revoked, binding] = await Promise.all([
-    isRevoked(deps.db, jti),
-    grantBound ? (state.rows.find(jti) as Promise<GrantBinding | undefined>) : undefined,
-  ]);
-  if (revoked) return undefined;
+  const binding = grantBound ? ((await state.rows.find(jti)) as GrantBinding | undefined) : undefined;
   if (grantBound && (!binding || binding.clientId !== clientId || typeof binding.grantId !== 'string')) return undefined;
 
   const extra: Record<string, unknown> = {};
@@ -364,7 +360,7 @@ async function materialise(state: JwtState, value: string, opts: FindOptions = {
   Object.defineProperty(token, 'destroy', {
     configurable: true,
     value: async () => {
-      await deps.db.revokedToken.createMany({ data: [{ jti, expiresAt: new Date(exp * 1000) }], skipDuplicates: true });
+      await deps.revocations.revoke(jti, new Date(exp * 1000));
       if (grantBound) await state.rows.destroy(jti);
       token.emit('destroyed');
     },

@@ -63,6 +63,7 @@ import type { ClientRecord } from '../clients/store.ts';
 import type { Db } from '../db/client.ts';
 import { allowedScopes, parseScopeParam } from '../resources/allowance.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
+import type { RevocationList } from './revocations.ts';
 import { SIGNING_ALGS, type ResourceRecord } from '../resources/store.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -89,6 +90,8 @@ export interface TokenExchangeDeps {
   db: Db;
   clients: ClientRegistry;
   resources: ResourceCatalog;
+  /** revoked JWT ids, in memory (revocations.ts) */
+  revocations: RevocationList;
 }
 
 /** RFC 8693 §4.1 actor claim; `act` nests the previous actors, most recent outermost. */
@@ -295,9 +298,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const ttl = Math.min(apiTtl, subject.exp - now);
     if (ttl < 1) throw invalidGrant('subject_token has expired');
 
-    // The one database read, once everything else has passed.
-    const revoked = await deps.db.revokedToken.findUnique({ where: { jti: subject.jti }, select: { jti: true } });
-    if (revoked) throw invalidGrant('subject_token has been revoked');
+    if (deps.revocations.has(subject.jti)) throw invalidGrant('subject_token has been revoked');
 
     if (!dPoP && actor.requireDpop) throw new errors.InvalidDpopProof('DPoP proof JWT not provided');
     if (dPoP) await checkReplay(provider, ctx, dPoP, actor.id, errors.InvalidDpopProof);

@@ -76,6 +76,7 @@ describe('admin API: OpenAPI document', () => {
       },
       clients: gh.clients,
       resources: gh.resources,
+      revocations: gh.revocations,
       provider: gh.provider,
       reloadKeys: gh.reloadKeys,
     });
