@@ -342,14 +342,12 @@ function versionConflict(id: string, actual: number, expected: number): Conflict
 }
 
 /**
- * Registers a client. Confidential clients with a secret auth method get a
- * generated secret, returned here once and stored only as its digest.
+ * A client's settings with every default applied (what createClient stores;
+ * apply files compare against the same thing).
  */
-export async function createClient(db: DbOrTx, input: ClientInput): Promise<{ client: ClientView; clientSecret?: string }> {
-  assertPlainInput(input);
-  const c = parseWith(ClientInput, input);
+export function withClientDefaults(c: Omit<z.output<typeof ClientInput>, 'id'>): ClientSettings {
   const isPublic = c.public ?? false;
-  const settings: ClientSettings = {
+  return {
     name: c.name,
     public: isPublic,
     grants: c.grants,
@@ -369,6 +367,16 @@ export async function createClient(db: DbOrTx, input: ClientInput): Promise<{ cl
     refreshTokenTtl: c.refreshTokenTtl ?? null,
     disabled: c.disabled ?? false,
   };
+}
+
+/**
+ * Registers a client. Confidential clients with a secret auth method get a
+ * generated secret, returned here once and stored only as its digest.
+ */
+export async function createClient(db: DbOrTx, input: ClientInput): Promise<{ client: ClientView; clientSecret?: string }> {
+  assertPlainInput(input);
+  const c = parseWith(ClientInput, input);
+  const settings = withClientDefaults(c);
   checkClientSettings(settings);
   const id = c.id ?? generateClientId();
   const clientSecret = usesSecret(settings) ? generateClientSecret() : undefined;

@@ -18,7 +18,7 @@
 // the database (resources, servedBy, a role's scopes) are checked by plan.ts.
 import { z } from 'zod';
 import { ValidationError } from '../clients/errors.ts';
-import { ClientInput, checkClientSettings, type AuthMethod, type ClientSettings } from '../clients/store.ts';
+import { ClientInput, checkClientSettings, withClientDefaults, type ClientSettings } from '../clients/store.ts';
 import { ClientId, parseWith, unique } from '../clients/validation.ts';
 import { RoleInput } from '../resources/roles.ts';
 import { ResourceInput, type ResourceSigningAlg } from '../resources/store.ts';
@@ -169,31 +169,17 @@ function parseEntry<S extends z.ZodType>(schema: S, raw: Record<string, unknown>
 
 // ------------------------------------------------------------------ parsing
 
-const defaultAuthMethod = (isPublic: boolean): AuthMethod => (isPublic ? 'none' : 'client_secret_basic');
-
 /** A client entry's settings with the defaults createClient applies. */
 function clientSettings(c: z.output<typeof FileClient>): DesiredClient {
-  const isPublic = c.public ?? false;
+  const s = withClientDefaults(c);
   return {
     id: c.id,
-    name: c.name,
-    public: isPublic,
-    grants: unique(c.grants),
-    redirectUris: unique(c.redirectUris ?? []),
-    postLogoutRedirectUris: unique(c.postLogoutRedirectUris ?? []),
-    scopes: unique(c.scopes ?? []),
-    resources: unique(c.resources ?? []),
-    authMethod: c.authMethod ?? defaultAuthMethod(isPublic),
-    jwks: c.jwks ?? null,
-    jwksUri: c.jwksUri ?? null,
-    requireDpop: c.requireDpop ?? false,
-    firstParty: c.firstParty ?? false,
-    requireMfa: c.requireMfa ?? false,
-    backchannelLogoutUri: c.backchannelLogoutUri ?? null,
-    accessTokenTtl: c.accessTokenTtl ?? null,
-    idTokenTtl: c.idTokenTtl ?? null,
-    refreshTokenTtl: c.refreshTokenTtl ?? null,
-    disabled: c.disabled ?? false,
+    ...s,
+    grants: unique(s.grants),
+    redirectUris: unique(s.redirectUris),
+    postLogoutRedirectUris: unique(s.postLogoutRedirectUris),
+    scopes: unique(s.scopes),
+    resources: unique(s.resources),
   };
 }
 
