@@ -4,7 +4,9 @@
 // writes bench/results/<date>-<sha>.{json,svg} and latest.{json,svg}.
 //
 // Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
-// BENCH_CONNECTIONS (default 16), BENCH_WORKERS (Gatehouse WORKERS, default 1),
+// BENCH_CONNECTIONS (default 16), BENCH_WORKERS_LIST (Gatehouse WORKERS per run, default 1,2;
+// the first gets the whole suite, the others a subset; BENCH_WORKERS=n alone means only n),
+// BENCH_SOAK (s: soak mode instead of the suite, see soak.ts),
 // BENCH_SCENARIOS (comma-separated name fragments to run a subset),
 // BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 // BENCH_CPU_PROF=1 (V8 CPU profiles of both servers in bench/results/profiles/),
@@ -16,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startCpuMeter, waitForQuiet, type CpuUse } from './lib/cpu.ts';
 import { redact } from './lib/db.ts';
-import { runLoad, type LoadSettings } from './lib/load.ts';
+import { runLoad, runLoop, type LoadResult, type LoadSettings } from './lib/load.ts';
 import { ratios, svgChart, table, targetChecks } from './lib/report.ts';
 import {
   SkipScenario,
@@ -27,8 +29,9 @@ import {
   type ScenarioResult,
   type TargetName,
 } from './lib/types.ts';
-import { SCENARIOS } from './scenarios.ts';
-import { REPO_ROOT, TARGETS } from './targets.ts';
+import { SCENARIOS, workerScenarios } from './scenarios.ts';
+import { runSoak } from './soak.ts';
+import { REPO_ROOT, startTarget } from './targets.ts';
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 /** other processes using more CPU than this during a run make its numbers unreliable */
@@ -99,32 +102,47 @@ let load: LoadSettings;
 async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others: () => number[]): Promise<ScenarioResult> {
   let stopMeter: (() => CpuUse) | undefined;
   let measureFrom = 0;
-  const r = await runLoad(t.url, plan.request, load, () => {
+  const beforeMeasure = () => {
     measureFrom = Date.now();
     stopMeter = startCpuMeter(() => t.rss().map((p) => p.pid), others);
-  });
+  };
+  let r: LoadResult;
+  if (plan.iteration) r = await runLoop(plan.iteration, load, beforeMeasure);
+  else if (plan.request) r = await runLoad(t.url, plan.request, load, beforeMeasure);
+  else throw new Error(`${s.name}: setup returned neither a request nor an iteration`);
   const cpu = stopMeter!();
   const since = (ms: number) => Math.round((ms - t.spawnedAt) / 100) / 10;
   const windowSec: [number, number] = [since(measureFrom), since(Date.now())];
   const rss = t.rss();
   t.assertAlive();
-  const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, v]) => [code, v.count]));
   return {
     name: s.name,
     target: s.target,
     compareKey: s.compareKey,
-    requestsPerSec: Math.round(r.requests.average * 10) / 10,
-    totalRequests: r.requests.total,
-    durationSec: r.duration,
+    requestsPerSec: Math.round(r.perSec * 10) / 10,
+    totalRequests: r.total,
+    durationSec: r.durationSec,
     windowSec,
-    latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: r.latency.mean },
+    ...(plan.unit && { unit: plan.unit }),
+    latencyMs: r.latency,
     errors: r.non2xx + r.errors,
-    errorDetail: { non2xx: r.non2xx, socketErrors: r.errors, timeouts: r.timeouts, statusCodes },
+    errorDetail: { non2xx: r.non2xx, socketErrors: r.errors, timeouts: r.timeouts, statusCodes: r.statusCodes, ...(r.errorSamples?.length && { samples: r.errorSamples }) },
     rssMb: Math.round((rss.reduce((a, p) => a + p.rssKb, 0) / 1024) * 10) / 10,
     rssByProcess: rss.map((p) => ({ pid: p.pid, role: p.role, mb: Math.round((p.rssKb / 1024) * 10) / 10 })),
     cpu,
     notes: [...(plan.notes ?? [])],
   };
+}
+
+/** BENCH_WORKERS_LIST (default 1,2); a lone BENCH_WORKERS=n (the older knob) means just n. */
+function workersListFromEnv(): number[] {
+  const raw = process.env.BENCH_WORKERS_LIST;
+  if (!raw && process.env.BENCH_WORKERS) return [envInt('BENCH_WORKERS', 1, 1, 64)];
+  const list = (raw || '1,2').split(',').map((x) => x.trim()).filter(Boolean);
+  if (list.length === 0 || list.some((x) => !/^\d+$/.test(x) || Number(x) < 1 || Number(x) > 64)) {
+    throw new Error('BENCH_WORKERS_LIST must be comma-separated whole numbers from 1 to 64');
+  }
+  return [...new Set(list.map(Number))];
 }
 
 // ---------------------------------------------------------------- main
@@ -136,14 +154,23 @@ async function main(): Promise<void> {
   };
   const quietWaitSec = envInt('BENCH_QUIET_WAIT', 30, 0, 3600);
   const busyRetries = envInt('BENCH_BUSY_RETRIES', 2, 0, 10);
-  const workers = envInt('BENCH_WORKERS', 1, 1, 64);
+  const workersList = workersListFromEnv();
+  const workers = workersList[0]!;
+  const soakSec = envInt('BENCH_SOAK', 0, 0, 24 * 3600);
   const databaseServerUrl = process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
   const filter = (process.env.BENCH_SCENARIOS ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const scenarios = SCENARIOS.filter((s) => filter.length === 0 || filter.some((f) => s.name.includes(f)));
-  if (scenarios.length === 0) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+  // With several worker counts: the whole suite on the first ('gatehouse', names + [w1]),
+  // a subset on each further one ('gatehouse-w2' …, names + [w2]).
+  const multi = workersList.length > 1;
+  const all: Scenario[] = [
+    ...SCENARIOS.map((s) => (multi && s.target === 'gatehouse' ? { ...s, name: `${s.name} [w${workers}]` } : s)),
+    ...workersList.slice(1).flatMap((w) => workerScenarios(`gatehouse-w${w}`).map((s) => ({ ...s, name: `${s.name} [w${w}]` }))),
+  ];
+  const scenarios = all.filter((s) => filter.length === 0 || filter.some((f) => s.name.includes(f)));
+  if (scenarios.length === 0 && soakSec === 0) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${all.map((s) => s.name).join(', ')})`);
 
   const startedAt = new Date();
   const loadAvgAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -156,11 +183,17 @@ async function main(): Promise<void> {
   }
   const ctx: BenchContext = { databaseServerUrl, workers, cpuProfileDir, defer: (fn) => void deferred.push(fn), log };
 
+  if (soakSec > 0) {
+    await runSoak(ctx, { seconds: soakSec, connections: load.connections, workers, resultsDir: RESULTS_DIR, stamp, sha, command: commandLine() });
+    await cleanup();
+    return;
+  }
+
   // Start every target the chosen scenarios need, each in its own process.
   const running = new Map<TargetName, RunningTarget>();
   for (const name of new Set(scenarios.map((s) => s.target))) {
     log(`starting ${name}`);
-    const t = await TARGETS[name].start(ctx);
+    const t = await startTarget(name, ctx);
     running.set(name, t);
     log(`${name} ready at ${t.url} (pid ${t.pid})`);
   }
@@ -171,7 +204,7 @@ async function main(): Promise<void> {
     t.assertAlive();
     let plan;
     try {
-      plan = await s.setup(t);
+      plan = await s.setup(t, load);
     } catch (err) {
       if (!(err instanceof SkipScenario)) throw err;
       log(`${s.name}: ${err.message}`);
@@ -205,6 +238,7 @@ async function main(): Promise<void> {
     }
     const result = best!;
     result.attempts = attempts;
+    plan.after?.(result);
     if (result.errors! > 0) result.notes.push(`errors: ${JSON.stringify(result.errorDetail)}`);
     if (result.cpu!.otherCores > BUSY_CORES) {
       result.notes.push(`machine busy: other processes used ${result.cpu!.otherCores} cores during the run; numbers are not reliable`);
@@ -232,20 +266,20 @@ async function main(): Promise<void> {
     out.push('');
   }
   if (checks.length > 0) {
-    out.push('Targets (issue 3):');
+    out.push('Targets (issues 3, 4, 7):');
     for (const c of checks) out.push(`  ${c.met ? 'met   ' : 'MISSED'} ${c.what}: ${c.measured} (goal ${c.goal})`);
     out.push('');
   }
   const measured = results.filter((r) => r.cpu);
   if (measured.length > 0) {
     out.push('CPU cores used during each run (server / autocannon / other processes):');
-    for (const r of measured) out.push(`  ${r.name.padEnd(36)} ${r.cpu!.serverCores.toFixed(2)} / ${r.cpu!.loadGeneratorCores.toFixed(2)} / ${r.cpu!.otherCores.toFixed(2)}`);
+    for (const r of measured) out.push(`  ${r.name.padEnd(Math.max(36, ...measured.map((m) => m.name.length)))} ${r.cpu!.serverCores.toFixed(2)} / ${r.cpu!.loadGeneratorCores.toFixed(2)} / ${r.cpu!.otherCores.toFixed(2)}`);
     out.push('');
   }
   const notes = results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`));
   if (notes.length > 0) out.push('Notes:', ...notes.map((n) => `  - ${n}`), '');
   out.push(
-    `${load.connections} connections, ${load.durationSec} s per scenario after ${load.warmupSec} s warm-up; Gatehouse WORKERS=${workers}; ` +
+    `${load.connections} connections, ${load.durationSec} s per scenario after ${load.warmupSec} s warm-up; Gatehouse WORKERS=${workersList.join(' and ')}; ` +
       `${machine.cpus} × ${machine.cpuModel}, node ${machine.node}; git ${sha}`,
   );
   process.stdout.write(`\n${out.join('\n')}\n`);
@@ -256,7 +290,7 @@ async function main(): Promise<void> {
     command: commandLine(),
     machine,
     versions: { 'oidc-provider': packageVersion('oidc-provider'), autocannon: packageVersion('autocannon') },
-    settings: { ...load, gatehouseWorkers: workers, quietWaitSec, busyRetries, busyCoresThreshold: BUSY_CORES, database: redact(databaseServerUrl) },
+    settings: { ...load, gatehouseWorkers: workersList, quietWaitSec, busyRetries, busyCoresThreshold: BUSY_CORES, database: redact(databaseServerUrl) },
     targets: Object.fromEntries([...running].map(([name, t]) => [name, t.info])),
     results,
     ratios: rs,
@@ -265,7 +299,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const base = `${stamp}-${sha}`;
   const json = JSON.stringify(record, null, 2) + '\n';
-  const svg = svgChart(results, `Gatehouse bench ${startedAt.toISOString().slice(0, 10)} (${sha})`, `req/s, ${load.connections} connections, ${load.durationSec} s, WORKERS=${workers}, ${machine.cpus} CPUs, node ${machine.node}`);
+  const svg = svgChart(results, `Gatehouse bench ${startedAt.toISOString().slice(0, 10)} (${sha})`, `req/s (login flow: flows/s), ${load.connections} connections, ${load.durationSec} s, WORKERS=${workersList.join(',')}, ${machine.cpus} CPUs, node ${machine.node}`);
   writeFileSync(path.join(RESULTS_DIR, `${base}.json`), json);
   writeFileSync(path.join(RESULTS_DIR, 'latest.json'), json);
   writeFileSync(path.join(RESULTS_DIR, `${base}.svg`), svg);

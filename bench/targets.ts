@@ -10,16 +10,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createAccount } from '../src/accounts/store.ts';
 import { createClient } from '../src/clients/store.ts';
 import { openDb } from '../src/db/client.ts';
 import { createResource } from '../src/resources/store.ts';
 import { createBenchDatabase } from './lib/db.ts';
 import { freePort, rssOf, spawnServer, waitUntilReady, type ServerProcess } from './lib/proc.ts';
-import { ALGS, type Alg, type BenchContext, type Fixtures, type RunningTarget, type TargetDefinition, type TargetName } from './lib/types.ts';
+import { ALGS, type Alg, type BenchContext, type Fixtures, type RunningTarget, type TargetDefinition, type TargetName, type WebFixtures } from './lib/types.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCOPE = 'bench.read bench.write';
 const START_TIMEOUT_MS = 90_000;
+/** accounts for the sign-in scenarios: enough that no one account is hammered */
+const BENCH_USERS = 50;
+const BENCH_REDIRECT_URI = 'https://app.bench.gatehouse.test/callback';
 
 /** A small, explicit environment: nothing from the caller's shell leaks into the server's configuration. */
 function baseEnv(): NodeJS.ProcessEnv {
@@ -50,7 +54,8 @@ function running(
 
 const gatehouse: TargetDefinition = {
   name: 'gatehouse',
-  async start(ctx: BenchContext) {
+  async start(ctx: BenchContext, workersOverride?: number) {
+    const workers = workersOverride ?? ctx.workers;
     const db = await createBenchDatabase(ctx.databaseServerUrl);
     ctx.defer(() => db.drop());
     ctx.log(`gatehouse: database ${db.name}`);
@@ -65,7 +70,10 @@ const gatehouse: TargetDefinition = {
       PORT: String(port),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
-      WORKERS: String(ctx.workers),
+      WORKERS: String(workers),
+      // the sign-in scenarios only use correct passwords; keep the throttle out of the way anyway
+      LOGIN_MAX_FAILURES: '1000',
+      LOGIN_IP_MAX_FAILURES: '100000',
       COOKIE_SECRETS: randomBytes(32).toString('base64url'),
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       DATA_DIR: dataDir,
@@ -97,11 +105,25 @@ const gatehouse: TargetDefinition = {
         resources: Object.values(resources),
       });
       if (!clientSecret) throw new Error('gatehouse: createClient returned no secret for a client_secret_basic client');
-      fixtures = { clientId: client.id, clientSecret, resources, scope: SCOPE };
+      const web = await createClient(handle.prisma, {
+        name: 'bench web app',
+        grants: ['authorization_code', 'refresh_token'],
+        redirectUris: [BENCH_REDIRECT_URI],
+        firstParty: true,
+      });
+      if (!web.clientSecret) throw new Error('gatehouse: createClient returned no secret for the web client');
+      const password = randomBytes(12).toString('base64url');
+      const users = Array.from({ length: BENCH_USERS }, (_, i) => `bench-user-${i}@bench.gatehouse.test`);
+      for (let i = 0; i < users.length; i += 4) {
+        await Promise.all(users.slice(i, i + 4).map((email) => createAccount(handle.prisma, { email, name: null, password, emailVerified: true })));
+      }
+      const webFixtures: WebFixtures = { clientId: web.client.id, clientSecret: web.clientSecret, redirectUri: BENCH_REDIRECT_URI, users, password };
+      fixtures = { clientId: client.id, clientSecret, resources, scope: SCOPE, web: webFixtures };
     } finally {
       await handle.close();
     }
-    return running('gatehouse', proc, url, fixtures, { workers: ctx.workers, database: 'postgresql (BENCH_DATABASE_URL)' }, ctx.workers > 1);
+    const name: TargetName = workersOverride === undefined ? 'gatehouse' : `gatehouse-w${workers}`;
+    return running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1);
   },
 };
 
@@ -132,4 +154,12 @@ const baseline: TargetDefinition = {
   },
 };
 
-export const TARGETS: Record<TargetName, TargetDefinition> = { gatehouse, baseline };
+export const TARGETS = { gatehouse, baseline };
+
+/** 'gatehouse', 'baseline', or 'gatehouse-w<n>': a further Gatehouse with WORKERS=n (BENCH_WORKERS_LIST). */
+export function startTarget(name: TargetName, ctx: BenchContext): Promise<RunningTarget> {
+  if (name === 'gatehouse' || name === 'baseline') return TARGETS[name].start(ctx);
+  const m = /^gatehouse-w(\d+)$/.exec(name);
+  if (!m) throw new Error(`unknown target ${name}`);
+  return gatehouse.start(ctx, Number(m[1]));
+}

@@ -24,7 +24,7 @@ export function table(results: ScenarioResult[]): string {
     r.skipped
       ? [r.name, '-', '-', '-', '-', '-']
       : [
-          r.name,
+          r.unit ? `${r.name} (${r.unit}s/s)` : r.name,
           fmtInt(r.requestsPerSec ?? 0),
           fmtMs(r.latencyMs?.p50 ?? 0),
           fmtMs(r.latencyMs?.p99 ?? 0),
@@ -68,6 +68,21 @@ export function targetChecks(results: ScenarioResult[], rs: Ratio[]): TargetChec
       measured: `${fmtInt(intro.requestsPerSec ?? 0)} req/s`,
       met: (intro.requestsPerSec ?? 0) >= 2500 && (intro.errors ?? 0) === 0 && !inactive,
     });
+  }
+  const w2 = results.find((r) => r.target.startsWith('gatehouse-w') && r.compareKey === 'client_credentials RS256' && !r.skipped);
+  if (cc && w2) {
+    checks.push({
+      what: `client_credentials RS256 ${w2.name.slice(w2.name.lastIndexOf('['))} vs ${cc.name.slice(cc.name.lastIndexOf('['))} throughput (issue 7)`,
+      goal: 'higher',
+      measured: `${fmtInt(w2.requestsPerSec ?? 0)} vs ${fmtInt(cc.requestsPerSec ?? 0)} req/s`,
+      met: (w2.requestsPerSec ?? 0) > (cc.requestsPerSec ?? 0),
+    });
+    const p99 = w2.latencyMs?.p99 ?? Infinity;
+    checks.push({ what: `client_credentials RS256 p99 ${w2.name.slice(w2.name.lastIndexOf('['))} (issue 7)`, goal: '< 25 ms, 0 errors', measured: `${fmtMs(p99)} ms, ${w2.errors ?? 0} errors`, met: p99 < 25 && (w2.errors ?? 0) === 0 });
+  }
+  for (const flow of results.filter((r) => r.compareKey === 'login flow' && !r.skipped && r.extra)) {
+    const perCore = Number(flow.extra!.flowsPerCoreSec ?? 0);
+    checks.push({ what: `${flow.name} logins per server core (issue 4)`, goal: '≥ 35 /s per core', measured: `${perCore} /s per core`, met: perCore >= 35 && (flow.errors ?? 0) === 0 });
   }
   return checks;
 }

@@ -1,8 +1,9 @@
 // The benchmark's vocabulary: targets (servers under load), scenarios (one
 // kind of request against one target) and their measured results.
+import type { Iteration, LoadSettings } from './load.ts';
 
 /** The servers a scenario can aim at. Add a name here and in targets.ts to grow the set (e.g. a 2-worker Gatehouse). */
-export type TargetName = 'gatehouse' | 'baseline';
+export type TargetName = 'gatehouse' | 'baseline' | `gatehouse-w${number}`;
 
 export type Alg = 'RS256' | 'ES256' | 'EdDSA';
 export const ALGS: readonly Alg[] = ['RS256', 'ES256', 'EdDSA'];
@@ -15,6 +16,18 @@ export interface Fixtures {
   resources: Record<Alg, string>;
   /** the scopes the client may request on every resource */
   scope: string;
+  /** Gatehouse only: a first-party web client and accounts for the sign-in scenarios */
+  web?: WebFixtures;
+}
+
+/** A confidential, first-party (no consent page) authorization_code + refresh_token client and its users. */
+export interface WebFixtures {
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  /** e-mail addresses of accounts that all have `password` */
+  users: string[];
+  password: string;
 }
 
 export interface ProcessRss {
@@ -41,12 +54,13 @@ export interface RunningTarget {
 
 export interface TargetDefinition {
   name: TargetName;
-  start(ctx: BenchContext): Promise<RunningTarget>;
+  start(ctx: BenchContext, workers?: number): Promise<RunningTarget>;
 }
 
 export interface BenchContext {
   /** admin connection URL of the PostgreSQL server to create the bench database on */
   databaseServerUrl: string;
+  /** Gatehouse WORKERS (each gatehouse target may override it) */
   workers: number;
   /** write V8 CPU profiles of the Gatehouse process(es) into this directory */
   cpuProfileDir?: string;
@@ -65,7 +79,14 @@ export interface LoadRequest {
 }
 
 export interface ScenarioPlan {
-  request: LoadRequest;
+  /** the request autocannon repeats … */
+  request?: LoadRequest;
+  /** … or a custom iteration (a refresh rotation, a whole login flow), run by `connections` concurrent loops */
+  iteration?: Iteration;
+  /** for custom loops: what one iteration is called in the output ('flow'); default 'req' */
+  unit?: string;
+  /** called after the measured run with its result, to add notes (e.g. the argon2 share) */
+  after?: (r: ScenarioResult) => void;
   /** facts found while checking the sample response, printed and kept in the JSON */
   notes?: string[];
 }
@@ -83,7 +104,7 @@ export interface Scenario {
    * sends one sample request and checks its answer, and returns the request
    * to repeat. Throw SkipScenario to leave the scenario out with a note.
    */
-  setup(target: RunningTarget): Promise<ScenarioPlan>;
+  setup(target: RunningTarget, load: LoadSettings): Promise<ScenarioPlan>;
 }
 
 export class SkipScenario extends Error {}
@@ -107,5 +128,9 @@ export interface ScenarioResult {
   attempts?: number;
   /** the measured run, in seconds since the server process was spawned (for bench/profile-top.ts --from/--to) */
   windowSec?: [number, number];
+  /** 'flow' for the login-flow scenario (req/s then means flows/s) */
+  unit?: string;
+  /** scenario-specific figures (argon2 share …) */
+  extra?: Record<string, unknown>;
   notes: string[];
 }
