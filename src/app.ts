@@ -4,7 +4,7 @@
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/config.ts';
-import { auditLoginEvent, pruneAuditEvents } from './audit/audit.ts';
+import { auditLoginEvent, pruneAuditEvents, recordAudit } from './audit/audit.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
@@ -135,6 +135,15 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         metrics.login(e.type === 'login.success' ? 'success' : e.type === 'login.locked' ? 'locked' : 'failure');
         return auditLoginEvent(db.prisma, e);
       },
+      onConsentEvent: (e) =>
+        recordAudit(db.prisma, {
+          action: e.type,
+          actor: e.accountId ? { type: 'user', id: e.accountId } : { type: 'anonymous' },
+          target: { type: 'client', id: e.clientId },
+          requestId: e.requestId,
+          ip: e.ip,
+          details: { scope: e.scope, automatic: e.automatic },
+        }),
     };
 
     const makeProvider = (ring: Keyring) => {
@@ -154,6 +163,18 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
       p.on('grant.error', (ctx, err) => metrics.tokenError(ctx.oidc.params?.grant_type, (err as { error?: string }).error));
+      // RP-initiated logout (the session is still loaded when this fires).
+      p.on('end_session.success', (ctx) => {
+        const accountId = ctx.oidc.session?.accountId;
+        void recordAudit(db.prisma, {
+          action: 'logout',
+          actor: accountId ? { type: 'user', id: accountId } : { type: 'anonymous' },
+          target: { type: 'user', id: accountId ?? null },
+          requestId: typeof ctx.state.requestId === 'string' ? ctx.state.requestId : null,
+          ip: ctx.ip,
+          details: { client: ctx.oidc.client?.clientId ?? null },
+        }).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'audit write failed'));
+      });
       p.on('server_error', (ctx, err) => {
         markDatabaseUnavailable(ctx, err);
         logger.error({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'oidc server error');

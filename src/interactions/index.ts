@@ -37,6 +37,20 @@ export interface InteractionDeps {
    * logged. For the audit domain and metrics; errors it throws are ignored.
    */
   onLoginEvent?: (e: LoginEvent) => void | Promise<void>;
+  /** Receives consent decisions (approved or denied), for the audit trail. */
+  onConsentEvent?: (e: ConsentEvent) => void | Promise<void>;
+}
+
+export interface ConsentEvent {
+  type: 'consent.grant' | 'consent.deny';
+  accountId: string | undefined;
+  clientId: string;
+  /** the scopes asked for (granted ones for consent.grant are in the grant) */
+  scope: string | undefined;
+  /** first-party clients are approved without a screen */
+  automatic: boolean;
+  ip: string;
+  requestId: string | undefined;
 }
 
 /** Koa routes under /interaction/… (and the stylesheet they use). */

@@ -33,7 +33,7 @@ import { csrfToken, verifyCsrfToken } from './csrf.ts';
 import { applyAccess, resolveRequestedAccess } from './grants.ts';
 import { STYLESHEET_PATH, basePath, stylesheet as loadStylesheet, stylesheetUrl } from './assets.ts';
 import type { SafeHtml } from './html.ts';
-import type { InteractionDeps } from './index.ts';
+import type { ConsentEvent, InteractionDeps } from './index.ts';
 import { epochNow, grantNeedsExtension, grantTtl, refreshPolicyFor } from './lifetimes.ts';
 import {
   ACR_MFA,
@@ -262,9 +262,29 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
     redirect(ctx, to);
   }
 
-  async function approve(ctx: Context, i: Interaction): Promise<void> {
+  /** Tells the audit sink about a consent decision; a failing sink never breaks the flow. */
+  function consentEvent(ctx: Context, i: Interaction, type: ConsentEvent['type'], automatic: boolean): void {
+    if (!deps.onConsentEvent) return;
+    const e: ConsentEvent = {
+      type,
+      accountId: i.session?.accountId,
+      clientId: clientIdOf(i),
+      scope: typeof i.params.scope === 'string' ? i.params.scope : undefined,
+      automatic,
+      ip: ctx.ip,
+      requestId: typeof ctx.state.requestId === 'string' ? ctx.state.requestId : undefined,
+    };
+    try {
+      void Promise.resolve(deps.onConsentEvent(e)).catch(() => {});
+    } catch {
+      // ignored
+    }
+  }
+
+  async function approve(ctx: Context, i: Interaction, automatic = false): Promise<void> {
     const grantId = await saveConsent(i);
     if (!grantId) return expired(ctx);
+    consentEvent(ctx, i, 'consent.grant', automatic);
     await finish(ctx, { consent: { grantId } }, true);
   }
 
@@ -282,7 +302,7 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
       const accountId = i.session?.accountId;
       if (!client || client.disabled || !accountId) return expired(ctx);
       // First-party clients never show a consent screen.
-      if (client.firstParty) return approve(ctx, i);
+      if (client.firstParty) return approve(ctx, i, true);
       const details = i.prompt.details as { missingOIDCClaims?: unknown };
       const claims = Array.isArray(details.missingOIDCClaims) ? details.missingOIDCClaims.filter((c): c is string => typeof c === 'string') : [];
       const [access, account] = await Promise.all([
@@ -407,6 +427,7 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
     if (i.prompt.name !== 'consent') return redirect(ctx, `${base}/interaction/${i.uid}`);
     const decision = form.get('decision');
     if (decision === 'deny') {
+      consentEvent(ctx, i, 'consent.deny', false);
       return finish(ctx, { error: 'access_denied', error_description: 'End-User denied the consent' }, false);
     }
     if (decision !== 'approve') {

@@ -2,6 +2,7 @@
 // /auth → login page → consent page → redirect with code → /token → /me.
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAuditEvents } from '../../src/audit/audit.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import {
   Browser,
@@ -144,6 +145,22 @@ describe('authorization code flow with PKCE', () => {
     expect(r.code).toBeNull();
     expect(r.callback.searchParams.get('error')).toBe('access_denied');
     expect(r.callback.searchParams.get('state')).toBe('deny-me');
+  });
+
+  it('consent decisions are audit events', async () => {
+    // earlier tests approved consent for this client; the one above denied it
+    const db = t.gatehouse.db.prisma;
+    const deadline = Date.now() + 5_000;
+    let denied = await listAuditEvents(db, { action: 'consent.deny' });
+    while (denied.items.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      denied = await listAuditEvents(db, { action: 'consent.deny' });
+    }
+    expect(denied.items[0]).toMatchObject({ actorType: 'user', actorId: alice.id, targetType: 'client', targetId: web.id });
+    expect(denied.items[0]!.details).toMatchObject({ scope: 'openid profile email offline_access', automatic: false });
+    const granted = await listAuditEvents(db, { action: 'consent.grant' });
+    expect(granted.items.length).toBeGreaterThan(0);
+    expect(granted.items.every((e) => e.targetId !== null)).toBe(true);
   });
 
   it('login_hint pre-fills the email field', async () => {

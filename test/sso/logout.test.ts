@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { listAuditEvents } from '../../src/audit/audit.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { Browser, authorize, codeFlowTokens, createUser, createWebClient, formAction, page, pkce, redirect, type TestClient } from './flow.ts';
@@ -106,6 +107,15 @@ describe('logout', () => {
     expect(payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
     expect(typeof payload.jti).toBe('string');
     expect(payload.nonce).toBeUndefined();
+
+    // the audit trail has the logout (written after the response: wait, bounded)
+    const deadline = Date.now() + 5_000;
+    let events = await listAuditEvents(t.gatehouse.db.prisma, { action: 'logout' });
+    while (events.items.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      events = await listAuditEvents(t.gatehouse.db.prisma, { action: 'logout' });
+    }
+    expect(events.items[0]).toMatchObject({ actorType: 'user', actorId: alice.id, details: { client: web.id } });
   });
 
   it('an unregistered post_logout_redirect_uri is refused with an error page', async () => {
