@@ -6,6 +6,16 @@ import { loadKeyring, rotateSigningKey } from '../../src/keys/index.ts';
 import { createResource, updateResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
+/** Revocations reach every instance's in-memory list through the change feed: wait for it (bounded). */
+async function knownRevoked(list: { has(jti: string): boolean }, jti: string, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!list.has(jti)) {
+    if (Date.now() > deadline) throw new Error(`revocation of ${jti} did not arrive within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+
 const ISSUER = 'http://localhost:3000';
 const ORDERS = 'https://orders.example.com';
 const PAYMENTS = 'https://payments.example.com';
@@ -205,6 +215,7 @@ describe('token introspection (RFC 7662)', () => {
       const token = await ccToken('caller');
       const { jti, exp } = decodeJwt(token);
       await t.gatehouse.db.prisma.revokedToken.create({ data: { jti: jti!, expiresAt: new Date(exp! * 1000) } });
+      await knownRevoked(t.gatehouse.revocations, jti!);
       expect((await introspect('caller', token).expect(200)).body).toEqual({ active: false });
     });
   });

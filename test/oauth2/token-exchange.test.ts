@@ -24,6 +24,16 @@ import { loadKeyring, rotateSigningKey } from '../../src/keys/index.ts';
 import { createResource, updateResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
+/** Revocations reach every instance's in-memory list through the change feed: wait for it (bounded). */
+async function knownRevoked(list: { has(jti: string): boolean }, jti: string, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!list.has(jti)) {
+    if (Date.now() > deadline) throw new Error(`revocation of ${jti} did not arrive within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+
 const ISSUER = 'http://localhost:3000';
 const ORDERS = 'https://orders.example.com';
 const PAYMENTS = 'https://payments.example.com';
@@ -300,7 +310,9 @@ describe('token exchange (RFC 8693)', () => {
       const revoked = await clientCredentials('frontend', ORDERS, 'orders:read');
       await exchange('orders-service', { subject_token: revoked, resource: PAYMENTS }).expect(200);
       const { jti, exp } = decodeJwt(revoked);
+      // written by something else (another instance, a script): announced by the database
       await t.gatehouse.db.prisma.revokedToken.create({ data: { jti: jti!, expiresAt: new Date(exp! * 1000) } });
+      await knownRevoked(t.gatehouse.revocations, jti!);
       await expectError(await exchange('orders-service', { subject_token: revoked, resource: PAYMENTS }), 'invalid_grant', 400, /revoked/);
     });
     it('a downstream API outside the actor allowance → invalid_target', async () => {
