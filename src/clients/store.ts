@@ -144,27 +144,7 @@ export type ClientInput = z.input<typeof ClientInput>;
  * Changes to a client: any subset of the fields. A list replaces the stored
  * list; null clears an optional value. `id` may be given only unchanged.
  */
-export const ClientPatch = z.strictObject({
-  id: ClientId.optional(),
-  name: field.name.optional(),
-  public: field.public.optional(),
-  grants: field.grants.optional(),
-  redirectUris: field.redirectUris.optional(),
-  postLogoutRedirectUris: field.postLogoutRedirectUris.optional(),
-  scopes: field.scopes.optional(),
-  resources: field.resources.optional(),
-  authMethod: field.authMethod.optional(),
-  jwks: field.jwks.optional(),
-  jwksUri: field.jwksUri.optional(),
-  requireDpop: field.requireDpop.optional(),
-  firstParty: field.firstParty.optional(),
-  requireMfa: field.requireMfa.optional(),
-  backchannelLogoutUri: field.backchannelLogoutUri.optional(),
-  accessTokenTtl: field.accessTokenTtl.optional(),
-  idTokenTtl: field.idTokenTtl.optional(),
-  refreshTokenTtl: field.refreshTokenTtl.optional(),
-  disabled: field.disabled.optional(),
-});
+export const ClientPatch = ClientInput.partial();
 export type ClientPatch = z.input<typeof ClientPatch>;
 
 /** Every configurable field of a client, defaults applied. */
