@@ -18,20 +18,13 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
+import { knownRevoked } from '../helpers/revocations.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, updateClient } from '../../src/clients/store.ts';
 import { loadKeyring, rotateSigningKey } from '../../src/keys/index.ts';
 import { createResource, updateResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
-/** Revocations reach every instance's in-memory list through the change feed: wait for it (bounded). */
-async function knownRevoked(list: { has(jti: string): boolean }, jti: string, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!list.has(jti)) {
-    if (Date.now() > deadline) throw new Error(`revocation of ${jti} did not arrive within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 
 const ISSUER = 'http://localhost:3000';
