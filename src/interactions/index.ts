@@ -9,7 +9,6 @@
 //                refresh-token policy, acr values, error and logout pages
 //   tokens.ts    roles on APIs that require them (scope + `roles` claim)
 //   grants.ts    what a consent grants: requested ∩ allowance ∩ roles
-//   revoke.ts    revokeAllSessionsForAccount (admin: sign out everywhere)
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { LoginEvent } from '../accounts/store.ts';
@@ -22,7 +21,6 @@ import type { ResourceCatalog } from '../resources/cache.ts';
 import { installProviderHooks, providerHooks } from './hooks.ts';
 import { createInteractionRoutes } from './routes.ts';
 
-export { revokeAllSessionsForAccount, type RevokedForAccount } from './revoke.ts';
 
 export interface InteractionDeps {
   config: Config;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setDisabled } from '../../src/accounts/store.ts';
 import { updateClient } from '../../src/clients/store.ts';
-import { revokeAllSessionsForAccount } from '../../src/interactions/index.ts';
+import { revokeAllSessionsForAccount } from '../../src/oidc/sessions.ts';
 import { grantNeedsExtension, grantTtl, refreshPolicyFor, refreshTokenTtl, SESSION_TTL_SECONDS } from '../../src/interactions/lifetimes.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { Browser, authorize, codeFlowTokens, createUser, createWebClient, pkce, redirect, refresh, type TestClient } from './flow.ts';

@@ -14,7 +14,7 @@ import {
   type AccountView,
 } from '../../accounts/store.ts';
 import { ValidationError } from '../../accounts/errors.ts';
-import { revokeAllSessionsForAccount } from '../../interactions/index.ts';
+import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
 import { addRoleToAccount, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';

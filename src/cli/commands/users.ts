@@ -15,7 +15,7 @@ import {
 } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
 import { resetMfa } from '../../accounts/mfa.ts';
-import { revokeAllSessionsForAccount } from '../../interactions/index.ts';
+import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
 import { addRoleToAccount, getRole, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
 import { table } from '../format.ts';
 
