@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import { hash as argon2Hash, type Algorithm } from '@node-rs/argon2';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/accounts/errors.ts';
 import {
@@ -11,7 +11,7 @@ import {
 
 describe('passwords', () => {
   it('exports the OWASP argon2id parameters', () => {
-    expect(ARGON2_PARAMS).toEqual({ type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    expect(ARGON2_PARAMS).toEqual({ algorithm: 2 /* Algorithm.Argon2id */, memoryCost: 19456, timeCost: 2, parallelism: 1 });
   });
 
   it('hashes with argon2id at those parameters, salted', async () => {
@@ -28,11 +28,18 @@ describe('passwords', () => {
     expect(await verifyPassword(h, '')).toEqual({ ok: false, needsRehash: false });
   });
 
+  it('verifies hashes written by the reference implementation (node-argon2 0.44, used before)', async () => {
+    // made with argon2@0.44.0: argon2.hash('correct horse battery', { type: argon2id, m=19456, t=2, p=1 })
+    const stored = '$argon2id$v=19$m=19456,t=2,p=1$RzmfgSyGmNCywKI+b3PaKQ$uwSuqVokkANbQIbd/Gzdl5aSfX731buHMfUoGgzeeXc';
+    expect(await verifyPassword(stored, 'correct horse battery')).toEqual({ ok: true, needsRehash: false });
+    expect(await verifyPassword(stored, 'correct horse batterY')).toEqual({ ok: false, needsRehash: false });
+  });
+
   it('asks for a rehash when the stored hash uses other parameters or another variant', async () => {
-    const weak = await argon2.hash('correct horse battery', { type: argon2.argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+    const weak = await argon2Hash('correct horse battery', { algorithm: 2 as Algorithm /* Argon2id */, memoryCost: 4096, timeCost: 1, parallelism: 1 });
     expect(await verifyPassword(weak, 'correct horse battery')).toEqual({ ok: true, needsRehash: true });
     expect(await verifyPassword(weak, 'wrong password!')).toEqual({ ok: false, needsRehash: false });
-    const argon2i = await argon2.hash('correct horse battery', { ...ARGON2_PARAMS, type: argon2.argon2i });
+    const argon2i = await argon2Hash('correct horse battery', { ...ARGON2_PARAMS, algorithm: 1 as Algorithm /* Argon2i */ });
     expect(await verifyPassword(argon2i, 'correct horse battery')).toEqual({ ok: true, needsRehash: true });
   });
 

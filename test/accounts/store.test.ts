@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import { hash as argon2Hash, type Algorithm } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimsFor, loadAccountForOidc } from '../../src/accounts/claims.ts';
 import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../../src/accounts/errors.ts';
@@ -196,7 +196,7 @@ describe('authenticate', () => {
 
   it('upgrades a hash made with weaker parameters on a successful login', async () => {
     const a = await createAccount(db(), { email: 'legacy@example.com' });
-    const weak = await argon2.hash('legacy pw', { type: argon2.argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+    const weak = await argon2Hash('legacy pw', { algorithm: 2 as Algorithm /* Argon2id */, memoryCost: 4096, timeCost: 1, parallelism: 1 });
     await db().account.update({ where: { id: a.id }, data: { passwordHash: weak } });
     // a wrong password changes nothing
     expect((await authenticate(db(), 'legacy@example.com', 'wrong password', { policy })).ok).toBe(false);
