@@ -260,13 +260,21 @@ export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps
   RT.find = async (value, opts) => (looksLikeJwt(value) ? undefined : findRefreshToken(value, opts));
 }
 
+// Introspection asks AccessToken.find and then ClientCredentials.find for the
+// same value: remembering the last answer saves decoding the JWT twice.
+let lastDecoded: { value: string; grantBound: boolean } | undefined;
+
 function isGrantBound(value: string): boolean {
+  if (lastDecoded?.value === value) return lastDecoded.grantBound;
+  let grantBound = false;
   try {
     const { jti } = decodeJwt(value);
-    return typeof jti === 'string' && jti.startsWith(GRANT_JTI_PREFIX);
+    grantBound = typeof jti === 'string' && jti.startsWith(GRANT_JTI_PREFIX);
   } catch {
-    return false;
+    grantBound = false;
   }
+  lastDecoded = { value, grantBound };
+  return grantBound;
 }
 
 /**
