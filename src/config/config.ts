@@ -58,6 +58,7 @@ const schema = z.object({
   AUDIT_RETENTION_DAYS: int(1, 3650).default(90),
   REFRESH_TOKEN_LIFETIME_SECONDS: int(60, 365 * 86400).default(30 * 86400),
   REFRESH_TOKEN_IDLE_SECONDS: int(60, 365 * 86400).default(7 * 86400),
+  REFRESH_TOKEN_RETRY_SECONDS: int(0, 3600).default(60),
 });
 
 /** Every environment variable Gatehouse reads. */
@@ -85,8 +86,12 @@ export interface Config {
   clientSecretRotationGraceSeconds: number;
   login: { maxFailures: number; lockSeconds: number; maxLockSeconds: number; ipMaxFailures: number };
   auditRetentionDays: number;
-  /** refresh tokens: absolute lifetime of a rotation chain, and how long an unused one lives */
-  refreshToken: { lifetimeSeconds: number; idleSeconds: number };
+  /**
+   * refresh tokens: absolute lifetime of a rotation chain, how long an unused
+   * one lives, and how long a rotated one whose answer was never delivered may
+   * be presented once more (0: never; src/oidc/refresh-rotation.ts)
+   */
+  refreshToken: { lifetimeSeconds: number; idleSeconds: number; retrySeconds: number };
 }
 
 export type Env = Record<string, string | undefined>;
@@ -146,7 +151,11 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
     },
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
-    refreshToken: { lifetimeSeconds: e.REFRESH_TOKEN_LIFETIME_SECONDS, idleSeconds: e.REFRESH_TOKEN_IDLE_SECONDS },
+    refreshToken: {
+      lifetimeSeconds: e.REFRESH_TOKEN_LIFETIME_SECONDS,
+      idleSeconds: e.REFRESH_TOKEN_IDLE_SECONDS,
+      retrySeconds: e.REFRESH_TOKEN_RETRY_SECONDS,
+    },
   };
 }
 

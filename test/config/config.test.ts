@@ -36,6 +36,11 @@ describe('configuration', () => {
     expect(c.metricsToken).toBeUndefined();
     expect(c.databaseUrl).toBeUndefined();
     expect(c.login).toEqual({ maxFailures: 10, lockSeconds: 300, maxLockSeconds: 3600, ipMaxFailures: 50 });
+    expect(c.refreshToken).toEqual({ lifetimeSeconds: 30 * 86400, idleSeconds: 7 * 86400, retrySeconds: 60 });
+  });
+
+  it('REFRESH_TOKEN_RETRY_SECONDS=0 turns the retry of an undelivered rotation off', () => {
+    expect(loadConfig({ DATA_DIR: tmp(), REFRESH_TOKEN_RETRY_SECONDS: '0' }).refreshToken.retrySeconds).toBe(0);
   });
 
   it('derives the issuer from PORT and strips a trailing slash', () => {
@@ -56,6 +61,8 @@ describe('configuration', () => {
     [{ COOKIE_SECRETS: 'short' }, 'invalid COOKIE_SECRETS: each secret must be at least 32 characters'],
     [{ METRICS_TOKEN: 'x' }, 'invalid METRICS_TOKEN'],
     [{ KEY_ROTATION_LEAD_SECONDS: '-5' }, 'invalid KEY_ROTATION_LEAD_SECONDS'],
+    [{ REFRESH_TOKEN_RETRY_SECONDS: '-1' }, 'invalid REFRESH_TOKEN_RETRY_SECONDS: must be a whole number'],
+    [{ REFRESH_TOKEN_RETRY_SECONDS: '3601' }, 'invalid REFRESH_TOKEN_RETRY_SECONDS: must be at most 3600'],
   ])('rejects %o with one line naming the variable', (env, message) => {
     expect(error(env)).toContain(message);
   });
