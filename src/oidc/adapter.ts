@@ -15,6 +15,9 @@
 //   both pass oidc-provider's find-then-save check.
 // - `Client` is not stored here: clients come from the client registry through
 //   `opts.clientFinder`; writes to it are no-ops (dynamic registration is off).
+// - `delivered_at` / `retried_at` (refresh tokens) are not the adapter's: it
+//   never writes them, so an upsert keeps them. src/oidc/refresh-rotation.ts
+//   sets them, on the database adapterDatabase() names.
 //
 // oidc-provider ships no type declarations, so the adapter interface is
 // declared here (structurally what oidc-provider calls).
@@ -237,15 +240,28 @@ export class PrismaAdapter implements OidcAdapter {
   }
 }
 
+const factoryDatabases = new WeakMap<object, Db>();
+
 /**
  * The `adapter` option for oidc-provider: it calls `new Adapter(modelName)`
  * once per model. All instances share `db`.
  */
 export function createAdapterFactory(db: Db, opts: AdapterFactoryOptions = {}): AdapterConstructor {
   const shared: Shared = { db, clientFinder: opts.clientFinder, revoking: new Map() };
-  return class GatehouseAdapter extends PrismaAdapter {
+  const factory = class GatehouseAdapter extends PrismaAdapter {
     constructor(name: string) {
       super(name, shared);
     }
   };
+  factoryDatabases.set(factory, db);
+  return factory;
+}
+
+/**
+ * The database a factory from createAdapterFactory() stores in (undefined for
+ * any other adapter), for the oidc modules that keep their own columns of
+ * oidc_payloads (src/oidc/refresh-rotation.ts).
+ */
+export function adapterDatabase(factory: unknown): Db | undefined {
+  return typeof factory === 'function' ? factoryDatabases.get(factory) : undefined;
 }

@@ -3,6 +3,9 @@
 // comes in through `ProviderDeps`; this file only says how they plug in.
 import Provider, { type Adapter, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/config.ts';
+import { createLogger, type Logger } from '../logging/logger.ts';
+import { adapterDatabase } from './adapter.ts';
+import { installRefreshRotation } from './refresh-rotation.ts';
 
 type AdapterFactory = new (name: string) => Adapter;
 type Features = NonNullable<Configuration['features']>;
@@ -29,6 +32,15 @@ export interface ProviderDeps {
   acrValues?: string[];
   /** outgoing requests (back-channel logout, client jwks_uri) */
   fetch?: Configuration['fetch'];
+  /** for what the provider's own hooks log (default: a logger at config.logLevel) */
+  logger?: Logger;
+}
+
+const fallbackLoggers = new Map<string, Logger>();
+function fallbackLogger(level: string): Logger {
+  let logger = fallbackLoggers.get(level);
+  if (!logger) fallbackLoggers.set(level, (logger = createLogger(level)));
+  return logger;
 }
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -127,6 +139,16 @@ export function buildProvider(deps: ProviderDeps): Provider {
   };
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // Refresh rotation that survives a lost answer (delivery records, one retry):
+  // it needs the adapter's database, so only with createAdapterFactory's adapter.
+  const db = adapterDatabase(deps.adapter);
+  if (db) {
+    installRefreshRotation(provider, {
+      db,
+      retrySeconds: config.refreshToken.retrySeconds,
+      logger: deps.logger ?? fallbackLogger(config.logLevel),
+    });
+  }
   return provider;
 }
 

@@ -1,0 +1,231 @@
+// Refresh token rotation that survives a lost answer (issue 7).
+//
+// oidc-provider rotates a refresh token in three steps: mark it used
+// (`consume`, i.e. consumed_at), store its successor, answer. An instance
+// that dies (kill -9, OOM, power) after the first step and before the answer
+// leaves the client holding a token the database says was used: presenting it
+// again would be "reuse", which revokes the whole grant — the person is signed
+// out of that app for no fault of theirs. So:
+//
+// - Delivery is recorded. When a refresh_token grant request rotated a token
+//   and its 200 answer has been written out (`finish` of the Node response:
+//   the bytes are with the kernel, which sends them even if the process is
+//   killed next), one UPDATE sets the rotated token's `delivered_at`. After
+//   the answer, off its latency; a failure is logged, never thrown.
+// - A rotated token whose answer was NOT delivered may be presented once more,
+//   as a retry, within REFRESH_TOKEN_RETRY_SECONDS of its rotation (0: never),
+//   unless a later token of its chain was already used (then the answer did
+//   arrive: the client used its successor). The retry is claimed by one
+//   conditional UPDATE (`retried_at IS NULL`), so of two concurrent retries
+//   exactly one wins; in the same transaction the chain's unused later tokens
+//   (the successor nobody received; none if the instance died before storing
+//   it) are deleted and the retry is audited (`refresh_token.retry`).
+//   oidc-provider then rotates as usual. The row is never made "unused"
+//   again: it stays consumed, so no other request can see it as fresh; only
+//   the request that won the retry proceeds as if it were.
+// - Everything else is unchanged: a token whose rotation was delivered, a
+//   second retry, a retry after the window, and the loser of two concurrent
+//   retries are reuse: the token is destroyed, the grant revoked, and the
+//   answer is `invalid_grant` ("refresh token already used"), as oidc-provider
+//   does. Reuse is audited (`refresh_token.reuse`).
+//
+// Where the retry is decided: `RefreshToken.find` is wrapped, and only within
+// a refresh_token grant request (oidc-provider's request context) does a used
+// token come back looking unused, with a `consume()` that claims the retry.
+// oidc-provider calls `consume()` exactly where it would otherwise have
+// detected reuse: after client, DPoP/mTLS binding, grant and account checks.
+// A request failing any of those checks therefore neither spends the retry nor
+// revokes anything (as before). Introspection and revocation see the token as
+// it is: used.
+//
+// Known limits: a rotation whose answer was written out but whose
+// `delivered_at` UPDATE has not committed yet (milliseconds; or never, when
+// the instance died right then) is retryable at another instance meanwhile
+// (this instance waits for its own pending records before claiming a retry);
+// and a retry that races the still-running original request (same token,
+// both in flight) may leave that request's successor alive next to the
+// retry's.
+import type { Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+// oidc-provider runs each request in an AsyncLocalStorage holding its context.
+// @ts-expect-error -- internal module of oidc-provider, shipped without types
+import requestContext from 'oidc-provider/lib/helpers/als.js';
+// What oidc-provider itself calls when it detects reuse.
+// @ts-expect-error -- internal module of oidc-provider, shipped without types
+import revokeGrant from 'oidc-provider/lib/helpers/revoke.js';
+import { recordAudit } from '../audit/audit.ts';
+import type { Db } from '../db/client.ts';
+import type { Logger } from '../logging/logger.ts';
+
+export const RETRY_AUDIT_ACTION = 'refresh_token.retry';
+export const REUSE_AUDIT_ACTION = 'refresh_token.reuse';
+
+/** oidc-provider's error_detail when a used refresh token is presented */
+const REUSE_DETAIL = 'refresh token already used';
+
+export interface RefreshRotationOptions {
+  db: Db;
+  /** REFRESH_TOKEN_RETRY_SECONDS: 0 turns retries (and delivery records) off */
+  retrySeconds: number;
+  logger: Logger;
+}
+
+/** The fields and methods of oidc-provider's RefreshToken used here. */
+interface RotatingToken {
+  jti: string;
+  clientId?: string;
+  accountId?: string;
+  grantId?: string;
+  iiat?: number;
+  rotations?: number;
+  consumed?: unknown;
+  consume(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+type Finder = (value: string, opts?: unknown) => Promise<RotatingToken | undefined>;
+
+const installed = new WeakSet<Provider>();
+
+/**
+ * Delivery records of this process not yet committed, by token id: a retry
+ * claim waits for the one of its token, so that a client presenting the old
+ * token right after receiving its answer here is never taken for a retry.
+ */
+const pendingDeliveries = new Map<string, Promise<void>>();
+
+/**
+ * Called on every provider built (src/oidc/provider.ts): delivery records,
+ * the one retry of an undelivered rotation, and the audit of retries and
+ * reuse. With `retrySeconds` 0 only reuse is audited.
+ */
+export function installRefreshRotation(provider: Provider, opts: RefreshRotationOptions): void {
+  if (installed.has(provider)) return;
+  installed.add(provider);
+  const { db, logger } = opts;
+
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: unknown) => {
+    if ((err as { error_detail?: unknown }).error_detail !== REUSE_DETAIL) return;
+    const token = ctx.oidc.entities.RefreshToken as RotatingToken | undefined;
+    recordAudit(db, {
+      action: REUSE_AUDIT_ACTION,
+      actor: { type: 'client', id: token?.clientId ?? ctx.oidc.client?.clientId ?? null },
+      target: { type: 'user', id: token?.accountId ?? null },
+      requestId: requestIdOf(ctx),
+      ip: ctx.ip,
+      details: { grantId: token?.grantId ?? null, grantRevoked: true },
+    }).catch((e: Error) => logger.warn({ err: { name: e.name, message: e.message } }, 'audit write failed'));
+  });
+
+  if (opts.retrySeconds <= 0) return;
+  provider.use(recordRefreshDelivery(db, logger));
+
+  const RT = provider.RefreshToken as unknown as { find: Finder };
+  const find = RT.find.bind(RT);
+  RT.find = async (value, findOpts) => {
+    const token = await find(value, findOpts);
+    if (!token?.consumed) return token;
+    const ctx = (requestContext as { getStore(): unknown }).getStore() as KoaContextWithOIDC | undefined;
+    if (ctx?.oidc?.route !== 'token' || ctx.oidc.params?.grant_type !== 'refresh_token') return token;
+    return retryCandidate(token, ctx, opts);
+  };
+}
+
+/**
+ * The used token, looking unused to oidc-provider's refresh_token grant, whose
+ * `consume()` claims its one retry — or, when no retry is allowed, does what
+ * oidc-provider does on reuse (destroy it, revoke the grant, invalid_grant).
+ */
+function retryCandidate(token: RotatingToken, ctx: KoaContextWithOIDC, opts: RefreshRotationOptions): RotatingToken {
+  const consume = token.consume;
+  token.consumed = undefined;
+  token.consume = async function consumeOrRetry(this: RotatingToken) {
+    if (!(await claimRetry(opts.db, this, opts.retrySeconds, ctx))) {
+      await Promise.all([this.destroy(), (revokeGrant as (c: unknown, g: unknown) => Promise<void>)(ctx, this.grantId)]);
+      throw new errors.InvalidGrant(REUSE_DETAIL);
+    }
+    await consume.call(this); // a no-op on the row (consumption is one-way), and oidc-provider's event
+  };
+  return token;
+}
+
+/**
+ * One transaction: claim the retry (the row must be used, undelivered, not
+ * retried, used within the window, with no later token of its chain used),
+ * delete the chain's unused later tokens, audit. True if this request won.
+ */
+async function claimRetry(db: Db, token: RotatingToken, retrySeconds: number, ctx: KoaContextWithOIDC): Promise<boolean> {
+  const { jti, grantId, iiat } = token;
+  if (typeof grantId !== 'string' || typeof iiat !== 'number') return false;
+  await pendingDeliveries.get(jti);
+  const rotations = typeof token.rotations === 'number' ? token.rotations : 0;
+  return db.$transaction(async (tx) => {
+    // "later in the chain": same grant, same first issue time, more rotations
+    const won = await tx.$executeRaw`
+      UPDATE oidc_payloads SET retried_at = now()
+      WHERE model = 'RefreshToken' AND id = ${jti} AND grant_id = ${grantId}
+        AND consumed_at IS NOT NULL AND delivered_at IS NULL AND retried_at IS NULL
+        AND consumed_at > now() - make_interval(secs => ${retrySeconds}::float8)
+        AND (expires_at IS NULL OR expires_at > now())
+        AND NOT EXISTS (
+          SELECT 1 FROM oidc_payloads s
+          WHERE s.model = 'RefreshToken' AND s.grant_id = ${grantId} AND s.id <> ${jti} AND s.consumed_at IS NOT NULL
+            AND s.payload->'iiat' = to_jsonb(${iiat}::bigint)
+            AND jsonb_typeof(s.payload->'rotations') = 'number' AND s.payload->'rotations' > to_jsonb(${rotations}::int))`;
+    if (won === 0) return false;
+    const removed = await tx.$executeRaw`
+      DELETE FROM oidc_payloads s
+      WHERE s.model = 'RefreshToken' AND s.grant_id = ${grantId} AND s.id <> ${jti} AND s.consumed_at IS NULL
+        AND s.payload->'iiat' = to_jsonb(${iiat}::bigint)
+        AND jsonb_typeof(s.payload->'rotations') = 'number' AND s.payload->'rotations' > to_jsonb(${rotations}::int)`;
+    await recordAudit(tx, {
+      action: RETRY_AUDIT_ACTION,
+      actor: { type: 'client', id: token.clientId ?? null },
+      target: { type: 'user', id: token.accountId ?? null },
+      requestId: requestIdOf(ctx),
+      ip: ctx.ip,
+      // never the token itself (its jti is its value)
+      details: { grantId, undeliveredRemoved: removed },
+    });
+    return true;
+  });
+}
+
+/**
+ * Koa middleware (installed inside each provider by installRefreshRotation):
+ * once the 200 answer of a refresh_token grant request that rotated a token
+ * has been written out, records the rotated token as delivered.
+ */
+export function recordRefreshDelivery(db: Db, logger: Logger): Middleware {
+  return async (ctx, next) => {
+    await next();
+    const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+    const rotated = oidc?.entities.RotatedRefreshToken as RotatingToken | undefined;
+    if (!rotated || typeof rotated.jti !== 'string') return;
+    const { jti } = rotated;
+    const res = ctx.res;
+    const delivered = () => {
+      if (res.statusCode !== 200) return;
+      const recorded = markDelivered(db, jti)
+        .catch((err: Error) =>
+          logger.warn({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'refresh token delivery not recorded'),
+        )
+        .finally(() => pendingDeliveries.delete(jti));
+      pendingDeliveries.set(jti, recorded);
+    };
+    if (res.writableFinished) delivered();
+    else res.once('finish', delivered);
+  };
+}
+
+async function markDelivered(db: Db, jti: string): Promise<void> {
+  await db.$executeRaw`
+    UPDATE oidc_payloads SET delivered_at = now()
+    WHERE model = 'RefreshToken' AND id = ${jti} AND delivered_at IS NULL`;
+}
+
+function requestIdOf(ctx: KoaContextWithOIDC): string | null {
+  const id: unknown = ctx.state.requestId;
+  return typeof id === 'string' ? id : null;
+}
