@@ -212,6 +212,40 @@ export type ReserveResult =
   | { ok: false; locked: ThrottleKey; retryAfterSeconds: number };
 
 /**
+ * The common case in one statement (one round trip, no explicit transaction):
+ * every key's row exists and, once locked (FOR UPDATE, in key order, as in
+ * the full path), none is locked out, none has `max` attempts counted and none
+ * is due to be forgotten — then this attempt is counted on all of them. The
+ * full path below gives the same outcome in that case; it runs whenever this
+ * one returns undefined (a new key, a lock, a full key, a key to forget).
+ */
+async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolicy): Promise<Reservation | undefined> {
+  const names = sorted.map((k) => k.key);
+  const maxes = sorted.map((k) => k.max);
+  const forgetSeconds = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
+  const rows = await db.$queryRaw<{ key: string; lockedUntil: Date | null }[]>`
+    WITH want AS (SELECT * FROM unnest(${names}::text[], ${maxes}::int[]) AS w(key, max)),
+    held AS (
+      SELECT t.key, t.failures, t.lock_count, t.locked_until, t.updated_at, want.max
+      FROM login_throttles t JOIN want ON want.key = t.key
+      ORDER BY t.key FOR UPDATE OF t),
+    verdict AS (
+      SELECT count(*) = ${names.length} AND coalesce(bool_and(
+        (locked_until IS NULL OR locked_until <= now())
+        AND failures < max
+        AND NOT ((failures > 0 OR lock_count > 0)
+                 AND now() - GREATEST(updated_at, coalesce(locked_until, updated_at)) > make_interval(secs => ${forgetSeconds}::double precision))
+      ), false) AS open
+      FROM held)
+    UPDATE login_throttles t SET failures = t.failures + 1, updated_at = now()
+    FROM held, verdict
+    WHERE verdict.open AND t.key = held.key
+    RETURNING t.key, t.locked_until AS "lockedUntil"`;
+  if (rows.length !== sorted.length) return undefined;
+  return { keys: sorted, epochs: new Map(rows.map((r) => [r.key, r.lockedUntil] as const)) };
+}
+
+/**
  * Atomically: refuses when any key is locked (or already has `max` attempts
  * counted, some still in flight); otherwise counts this attempt as a failure
  * on every key in advance. Call before checking the password, then report the
@@ -220,6 +254,8 @@ export type ReserveResult =
 export async function checkAndReserve(db: Db, keys: ThrottleKey[], policy: LoginPolicy): Promise<ReserveResult> {
   const sorted = sortedUnique(keys);
   if (sorted.length === 0) return { ok: true, reservation: { keys: [], epochs: new Map() } };
+  const fast = await reserveOpenKeys(db, sorted, policy);
+  if (fast) return { ok: true, reservation: fast };
   await ensureRows(
     db,
     sorted.map((k) => k.key),
@@ -305,15 +341,28 @@ export async function recordFailure(db: Db, reservation: Reservation, policy: Lo
  * reset and there is nothing to give back).
  */
 export async function recordSuccess(db: Db, reservation: Reservation): Promise<void> {
-  for (const k of reservation.keys) {
-    if (k.kind === 'account') {
-      await db.$executeRaw`UPDATE login_throttles SET failures = 0, lock_count = 0, locked_until = NULL, updated_at = now() WHERE key = ${k.key}`;
-    } else {
-      const epoch = reservation.epochs.get(k.key) ?? null;
-      await db.$executeRaw`UPDATE login_throttles SET failures = GREATEST(failures - 1, 0), updated_at = now()
-        WHERE key = ${k.key} AND locked_until IS NOT DISTINCT FROM ${epoch}::timestamptz`;
-    }
-  }
+  await giveBack(db, reservation, true);
+}
+
+/**
+ * One UPDATE for every key of a reservation. Account keys start afresh when
+ * `resetAccounts`; other keys get their reserved count back unless they
+ * locked since the reservation (their lockedUntil then differs from the epoch).
+ */
+async function giveBack(db: Db, reservation: Reservation, resetAccounts: boolean): Promise<void> {
+  if (reservation.keys.length === 0) return;
+  const names = reservation.keys.map((k) => k.key);
+  const resets = reservation.keys.map((k) => resetAccounts && k.kind === 'account');
+  // ISO text, cast in SQL: locked_until values are written from JS Dates (ms precision)
+  const epochs = reservation.keys.map((k) => reservation.epochs.get(k.key)?.toISOString() ?? null);
+  await db.$executeRaw`
+    UPDATE login_throttles t SET
+      failures = CASE WHEN w.reset THEN 0 ELSE GREATEST(t.failures - 1, 0) END,
+      lock_count = CASE WHEN w.reset THEN 0 ELSE t.lock_count END,
+      locked_until = CASE WHEN w.reset THEN NULL ELSE t.locked_until END,
+      updated_at = now()
+    FROM unnest(${names}::text[], ${resets}::boolean[], ${epochs}::text[]) AS w(key, reset, epoch)
+    WHERE t.key = w.key AND (w.reset OR t.locked_until IS NOT DISTINCT FROM w.epoch::timestamptz)`;
 }
 
 /**
@@ -324,11 +373,7 @@ export async function recordSuccess(db: Db, reservation: Reservation): Promise<v
  * completes (recordSuccess) or the account locks.
  */
 export async function releaseReservation(db: Db, reservation: Reservation): Promise<void> {
-  for (const k of reservation.keys) {
-    const epoch = reservation.epochs.get(k.key) ?? null;
-    await db.$executeRaw`UPDATE login_throttles SET failures = GREATEST(failures - 1, 0), updated_at = now()
-      WHERE key = ${k.key} AND locked_until IS NOT DISTINCT FROM ${epoch}::timestamptz`;
-  }
+  await giveBack(db, reservation, false);
 }
 
 export interface LockStatus {

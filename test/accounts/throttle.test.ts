@@ -143,6 +143,32 @@ describe('login throttling', () => {
     expect(await authenticate(db(), 'race@example.com', PW, { policy })).toMatchObject({ ok: false, reason: 'locked' });
   });
 
+  it('also when the keys already exist (a user who signed in before): at most maxFailures password checks', async () => {
+    // Existing rows take the one-statement path of checkAndReserve; new keys the transactional one.
+    const policy: LoginPolicy = { maxFailures: 5, lockSeconds: 60, maxLockSeconds: 3600, ipMaxFailures: 1000 };
+    const a = await createAccount(db(), { email: 'returning@example.com', password: PW });
+    const ips = Array.from({ length: 30 }, (_, i) => `198.51.100.${100 + i}`);
+    expect((await authenticate(db(), 'returning@example.com', PW, { policy, ip: ips[0] })).ok).toBe(true);
+    for (const ip of ips.slice(1)) expect((await authenticate(db(), 'nobody-returning@example.com', 'x-wrong-pw', { policy, ip })).ok).toBe(false);
+    const results = await Promise.all(ips.map((ip, i) => authenticate(db(), 'returning@example.com', `wrong password ${i}`, { policy, ip })));
+    const t = tally(results);
+    expect(t.invalid).toBeLessThanOrEqual(5);
+    expect(t.invalid).toBeGreaterThan(0);
+    expect(t.invalid + t.locked).toBe(30);
+    expect(await lockStatus(db(), accountThrottleKey(a.id))).toMatchObject({ locked: true, lockCount: 1 });
+  });
+
+  it('a locked address refuses an attempt without counting it on the account key', async () => {
+    const policy: LoginPolicy = { maxFailures: 5, lockSeconds: 60, maxLockSeconds: 3600, ipMaxFailures: 2 };
+    const a = await createAccount(db(), { email: 'bystander@example.com', password: PW });
+    const ip = '192.0.2.77';
+    expect((await authenticate(db(), 'bystander@example.com', PW, { policy, ip })).ok).toBe(true);
+    for (let i = 0; i < 2; i++) await authenticate(db(), `guess${i}@example.com`, 'x-wrong-pw', { policy, ip });
+    expect((await lockStatus(db(), ipThrottleKey(ip))).locked).toBe(true);
+    expect(await authenticate(db(), 'bystander@example.com', PW, { policy, ip })).toMatchObject({ ok: false, reason: 'locked' });
+    expect((await lockStatus(db(), accountThrottleKey(a.id))).failures).toBe(0);
+  });
+
   it('the same holds for parallel guesses from one address across many emails, with the right password mixed in', async () => {
     const policy: LoginPolicy = { maxFailures: 100, lockSeconds: 60, maxLockSeconds: 3600, ipMaxFailures: 5 };
     await createAccount(db(), { email: 'mixed@example.com', password: PW });
