@@ -17,6 +17,7 @@ import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { ensureSigningKeys, listSigningKeys, loadKeyring, type Keyring } from './keys/index.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
+import { createAccountDirectory } from './accounts/cache.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -114,9 +115,11 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
 
     const clients = createClientRegistry(db.prisma, feed);
     const resources = createResourceCatalog(db.prisma, feed);
+    const accounts = createAccountDirectory(db.prisma, feed);
     closers.push(
       () => clients.close(),
       () => resources.close(),
+      () => accounts.close(),
     );
     const Adapter = createAdapterFactory(db.prisma, { clientFinder: clientFinder(clients) });
     const revocations = await createRevocationList(db.prisma, feed);
@@ -130,6 +133,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       logger,
       clients,
       resources,
+      accounts,
       provider: () => holder.current,
       onLoginEvent: (e) => {
         metrics.login(e.type === 'login.success' ? 'success' : e.type === 'login.locked' ? 'locked' : 'failure');

@@ -1,8 +1,7 @@
 // OIDC claims of an account, and the account lookup oidc-provider's
 // `findAccount` needs.
-import type { Db } from '../db/client.ts';
-import { NotFoundError } from './errors.ts';
-import { getAccount, isAccountId, type AccountView } from './store.ts';
+import type { AccountDirectory } from './cache.ts';
+import type { AccountView } from './store.ts';
 
 export interface AccountClaims {
   sub: string;
@@ -32,18 +31,15 @@ export function claimsFor(account: ClaimSource, scopes: Set<string>): AccountCla
 /** The shape oidc-provider's `findAccount` resolves to. */
 export interface OidcAccount {
   accountId: string;
-  account: AccountView;
+  account: Readonly<AccountView>;
   /** `scope` is oidc-provider's space-separated scope string */
   claims(use: string, scope: string): Promise<AccountClaims>;
 }
 
 /** The account for oidc-provider, or undefined when it is unknown or disabled. */
-export async function loadAccountForOidc(db: Db, id: string): Promise<OidcAccount | undefined> {
-  if (typeof id !== 'string' || !isAccountId(id)) return undefined;
-  const account = await getAccount(db, id).catch((err: unknown) => {
-    if (err instanceof NotFoundError) return undefined;
-    throw err; // a database failure is not "no such account"
-  });
+export async function loadAccountForOidc(accounts: AccountDirectory, id: string): Promise<OidcAccount | undefined> {
+  if (typeof id !== 'string') return undefined;
+  const account = await accounts.get(id);
   if (!account || account.disabled) return undefined;
   return {
     accountId: account.id,

@@ -192,14 +192,22 @@ export async function deleteAccount(db: Db, id: string): Promise<void> {
  * password changed meanwhile is never overwritten). Does not bump `version`:
  * logins are not edits.
  */
-export async function recordLogin(db: Db, id: string, opts: { rehash?: string; previousHash?: string; lastLogin?: boolean } = {}): Promise<void> {
+/** Returns the account's last_login_at after the update (undefined when no account has that id). */
+export async function recordLogin(
+  db: Db,
+  id: string,
+  opts: { rehash?: string; previousHash?: string; lastLogin?: boolean } = {},
+): Promise<Date | null | undefined> {
   const rehash = opts.rehash ?? null;
   const previous = opts.previousHash ?? null;
   const touch = opts.lastLogin ?? true;
-  await db.$executeRaw`UPDATE accounts SET last_login_at = CASE WHEN ${touch}::boolean THEN now() ELSE last_login_at END,
+  const rows = await db.$queryRaw<{ last_login_at: Date | null }[]>`
+    UPDATE accounts SET last_login_at = CASE WHEN ${touch}::boolean THEN now() ELSE last_login_at END,
       password_hash = CASE WHEN ${rehash}::text IS NOT NULL AND (${previous}::text IS NULL OR password_hash = ${previous}::text)
                            THEN ${rehash}::text ELSE password_hash END
-    WHERE id = ${id}::uuid`;
+    WHERE id = ${id}::uuid
+    RETURNING last_login_at`;
+  return rows[0]?.last_login_at;
 }
 
 const notFound = (ref: string) => new NotFoundError(`no account matches ${quote(ref)}`);
@@ -393,11 +401,12 @@ export async function authenticate(db: Db, email: string, password: string, opts
   else await recordSuccess(db, reserved.reservation);
   let rehash: string | undefined;
   if (needsRehash) rehash = await rehashPassword(pw).catch(() => undefined);
+  let lastLoginAt = account.lastLoginAt;
   if (!pending || rehash) {
-    await recordLogin(db, account.id, { ...(rehash ? { rehash, previousHash: account.passwordHash! } : {}), lastLogin: !pending });
+    const at = await recordLogin(db, account.id, { ...(rehash ? { rehash, previousHash: account.passwordHash! } : {}), lastLogin: !pending });
+    if (at !== undefined) lastLoginAt = at;
   }
   if (pending) return { ok: true, account: toView(account), secondFactor: true };
   emit(opts.onEvent, { type: 'login.success', accountId: account.id, ...base });
-  const fresh = await db.account.findUnique({ where: { id: account.id } });
-  return { ok: true, account: toView(fresh ?? account) };
+  return { ok: true, account: { ...toView(account), lastLoginAt } };
 }

@@ -111,7 +111,7 @@ export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
 
   return {
     findAccount: async (_ctx, sub): Promise<Account | undefined> => {
-      const found = await loadAccountForOidc(deps.db, sub);
+      const found = await loadAccountForOidc(deps.accounts, sub);
       return found ? { ...found } : undefined;
     },
     loadExistingGrant,

@@ -11,6 +11,7 @@
 //   grants.ts    what a consent grants: requested ∩ allowance ∩ roles
 import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
+import type { AccountDirectory } from '../accounts/cache.ts';
 import type { LoginEvent } from '../accounts/store.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { Config } from '../config/config.ts';
@@ -28,6 +29,8 @@ export interface InteractionDeps {
   logger: Logger;
   clients: ClientRegistry;
   resources: ResourceCatalog;
+  /** cached account look-ups (findAccount, consent page) */
+  accounts: AccountDirectory;
   /** the provider currently serving (it is rebuilt when signing keys change) */
   provider: () => Provider;
   /**

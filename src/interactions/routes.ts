@@ -307,7 +307,7 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
       const claims = Array.isArray(details.missingOIDCClaims) ? details.missingOIDCClaims.filter((c): c is string => typeof c === 'string') : [];
       const [access, account] = await Promise.all([
         resolveRequestedAccess(deps, { params: i.params, client, accountId, claims }),
-        loadAccountForOidc(deps.db, accountId),
+        loadAccountForOidc(deps.accounts, accountId),
       ]);
       if (!account) return expired(ctx);
       return page(

@@ -1,5 +1,6 @@
 import { hash as argon2Hash, type Algorithm } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accountDirectory } from '../../src/accounts/cache.ts';
 import { claimsFor, loadAccountForOidc } from '../../src/accounts/claims.ts';
 import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../../src/accounts/errors.ts';
 import {
@@ -243,7 +244,7 @@ describe('claims', () => {
       email: 'claims@example.com',
       email_verified: true,
     });
-    const oidc = await loadAccountForOidc(db(), a.id);
+    const oidc = await loadAccountForOidc(accountDirectory(db()), a.id);
     expect(oidc?.accountId).toBe(a.id);
     expect(await oidc!.claims('id_token', 'openid email')).toEqual({ sub: a.id, email: 'claims@example.com', email_verified: true });
   });
@@ -251,8 +252,8 @@ describe('claims', () => {
   it('loadAccountForOidc: undefined for unknown or disabled accounts', async () => {
     const a = await createAccount(db(), { email: 'gone@example.com' });
     await setDisabled(db(), a.id, true);
-    expect(await loadAccountForOidc(db(), a.id)).toBeUndefined();
-    expect(await loadAccountForOidc(db(), '00000000-0000-0000-0000-000000000000')).toBeUndefined();
-    expect(await loadAccountForOidc(db(), 'garbage')).toBeUndefined();
+    expect(await loadAccountForOidc(accountDirectory(db()), a.id)).toBeUndefined();
+    expect(await loadAccountForOidc(accountDirectory(db()), '00000000-0000-0000-0000-000000000000')).toBeUndefined();
+    expect(await loadAccountForOidc(accountDirectory(db()), 'garbage')).toBeUndefined();
   });
 });
