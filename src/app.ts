@@ -121,10 +121,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       () => resources.close(),
       () => accounts.close(),
     );
-    const Adapter = createAdapterFactory(db.prisma, { clientFinder: clientFinder(clients) });
+    const Adapter = createAdapterFactory(db.prisma, { pool: db.pool, clientFinder: clientFinder(clients) });
     const revocations = await createRevocationList(db.prisma, feed);
     closers.push(() => revocations.close());
-    const domainDeps = { db: db.prisma, clients, resources, revocations };
+    const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations };
     // eslint-disable-next-line prefer-const -- assigned once the holder exists
     let holder: ReturnType<typeof providerHolder>;
     const interactionDeps: InteractionDeps = {

@@ -27,6 +27,7 @@
 // adapter as before; a JWT-looking value never reaches it.
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type Provider from 'oidc-provider';
+import type pg from 'pg';
 import type { AccessToken, ClientCredentials, KoaContextWithOIDC, RefreshToken } from 'oidc-provider';
 // oidc-provider has no public API for these two; see acceptStructuredTokens().
 // @ts-expect-error -- internal module of oidc-provider, shipped without types
@@ -46,6 +47,8 @@ import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
 
 export interface TokenPolicyDeps {
   db: Db;
+  /** the pool under `db`: the JwtAccessToken rows' statements then skip Prisma (see adapter.ts) */
+  pool?: pg.Pool;
   clients: ClientRegistry;
   resources: ResourceCatalog;
   /** revoked JWT ids, in memory (src/oidc/revocations.ts) */
@@ -204,7 +207,7 @@ export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps
   // the other per-provider token rule (app.ts calls only this one)
   installDpopErrors(provider);
 
-  const Adapter = createAdapterFactory(deps.db);
+  const Adapter = createAdapterFactory(deps.db, { pool: deps.pool });
   const state: JwtState = {
     provider,
     deps,

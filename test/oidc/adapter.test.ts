@@ -30,6 +30,9 @@ let tdb: TestDatabase;
 let handle: DbHandle;
 let db: Db;
 let Adapter: AdapterConstructor;
+/** The server runs the adapter on the pg pool; tools and tests on Prisma: both must keep the contract. */
+const VIAS = ['prisma', 'pool'] as const;
+const adapters: Record<(typeof VIAS)[number], AdapterConstructor> = {} as never;
 
 const uid = () => randomUUID();
 
@@ -50,6 +53,8 @@ beforeAll(async () => {
   handle = openDb({ url: tdb.url });
   db = handle.prisma;
   Adapter = createAdapterFactory(db);
+  adapters.prisma = Adapter;
+  adapters.pool = createAdapterFactory(db, { pool: handle.pool });
 });
 
 afterAll(async () => {
@@ -57,9 +62,10 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
+describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter contract: %s via %s', (model, via) => {
+  const Adapter = { get current() { return adapters[via]; } };
   it('round-trips a payload through upsert and find', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     const id = uid();
     const payload = { jti: id, kind: model, iat: 1, exp: 2, nested: { list: [1, 'two', null], flag: true }, text: 'ünïcödé 😀' };
     await a.upsert(id, payload, 60);
@@ -67,7 +73,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('stores expires_at = now() + expiresIn, and no expiry without expiresIn', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     const withTtl = uid();
     const without = uid();
     await a.upsert(withTtl, { jti: withTtl }, 60);
@@ -83,13 +89,13 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('returns undefined for an unknown id', async () => {
-    expect(await new Adapter(model).find(uid())).toBeUndefined();
+    expect(await new Adapter.current(model).find(uid())).toBeUndefined();
   });
 
   it('keeps the same id apart in two models', async () => {
     const other = model === 'Session' ? 'Grant' : 'Session';
-    const a = new Adapter(model);
-    const b = new Adapter(other);
+    const a = new Adapter.current(model);
+    const b = new Adapter.current(other);
     const id = uid();
     await a.upsert(id, { which: model }, 60);
     await b.upsert(id, { which: other }, 60);
@@ -101,7 +107,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('does not return an expired row', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     const id = uid();
     await a.upsert(id, { jti: id }, 60);
     await expireNow(model, id);
@@ -112,7 +118,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('consume marks the payload consumed (epoch seconds) as seen through find', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     const id = uid();
     await a.upsert(id, { jti: id }, 60);
     expect((await a.find(id))?.consumed).toBeUndefined();
@@ -127,7 +133,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('destroy removes the row', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     const id = uid();
     await a.upsert(id, { jti: id }, 60);
     await a.destroy(id);
@@ -136,7 +142,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('findByUid and findByUserCode find live rows of this model only', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     const id = uid();
     const u = uid();
     const code = `CODE-${uid()}`;
@@ -145,7 +151,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
     expect(await a.findByUserCode(code)).toEqual({ jti: id, uid: u, userCode: code });
     expect(await a.findByUid(uid())).toBeUndefined();
     expect(await a.findByUserCode(uid())).toBeUndefined();
-    const other = new Adapter(model === 'Session' ? 'DeviceCode' : 'Session');
+    const other = new Adapter.current(model === 'Session' ? 'DeviceCode' : 'Session');
     expect(await other.findByUid(u)).toBeUndefined();
     expect(await other.findByUserCode(code)).toBeUndefined();
 
@@ -158,7 +164,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('returns undefined, not an error, for ids PostgreSQL cannot hold', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     expect(await a.find('a\0b')).toBeUndefined();
     expect(await a.findByUid('a\0b')).toBeUndefined();
     expect(await a.findByUserCode('a\0b')).toBeUndefined();
@@ -168,7 +174,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   });
 
   it('refuses to store NUL characters or lone surrogates with a 400 invalid_request', async () => {
-    const a = new Adapter(model);
+    const a = new Adapter.current(model);
     for (const payload of [{ params: { state: 'a\0b' } }, { ['k\0']: 1 }, { s: 'x\uD800' }, { grantId: 'g\0' }]) {
       const err = await a.upsert(uid(), payload, 60).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(AdapterInputError);
@@ -179,7 +185,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
 
   if (model === 'ReplayDetection') {
     it('refuses a second upsert of a live id (replay), accepts it once the first expired', async () => {
-      const a = new Adapter(model);
+      const a = new Adapter.current(model);
       const id = uid();
       await a.upsert(id, { iss: 'c1' }, 60);
       await expect(a.upsert(id, { iss: 'c1', again: true }, 60)).rejects.toMatchObject({
@@ -193,14 +199,14 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
     });
 
     it('lets exactly one of many concurrent upserts of one id through', async () => {
-      const a = new Adapter(model);
+      const a = new Adapter.current(model);
       const id = uid();
       const results = await Promise.allSettled(Array.from({ length: 8 }, () => a.upsert(id, { iss: 'c1' }, 60)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     });
   } else {
     it('upsert overwrites payload, indexes and expiry of an existing id', async () => {
-      const a = new Adapter(model);
+      const a = new Adapter.current(model);
       const id = uid();
       const g1 = uid();
       const g2 = uid();
@@ -214,7 +220,7 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
     });
 
     it('an upsert does not un-consume a live row', async () => {
-      const a = new Adapter(model);
+      const a = new Adapter.current(model);
       const id = uid();
       await a.upsert(id, { v: 1 }, 60);
       await a.consume(id);
@@ -225,7 +231,8 @@ describe.each(MODELS)('PrismaAdapter contract: %s', (model) => {
   }
 });
 
-describe('revokeByGrantId', () => {
+describe.each(VIAS)('revokeByGrantId via %s', (via) => {
+  const Adapter = { get current() { return adapters[via]; } };
   it('removes every row of that grant across models and leaves other rows', async () => {
     const grant = uid();
     const otherGrant = uid();
@@ -234,31 +241,31 @@ describe('revokeByGrantId', () => {
     for (const m of models) {
       const id = uid();
       ids.set(m, id);
-      await new Adapter(m).upsert(id, { jti: id, grantId: grant }, 60);
+      await new Adapter.current(m).upsert(id, { jti: id, grantId: grant }, 60);
     }
     const keepId = uid();
-    await new Adapter('AccessToken').upsert(keepId, { jti: keepId, grantId: otherGrant }, 60);
+    await new Adapter.current('AccessToken').upsert(keepId, { jti: keepId, grantId: otherGrant }, 60);
     const noGrant = uid();
-    await new Adapter('Session').upsert(noGrant, { jti: noGrant }, 60);
+    await new Adapter.current('Session').upsert(noGrant, { jti: noGrant }, 60);
 
-    await new Adapter('RefreshToken').revokeByGrantId(grant);
+    await new Adapter.current('RefreshToken').revokeByGrantId(grant);
 
     expect(await rowCount({ grantId: grant })).toBe(0);
-    for (const [m, id] of ids) expect(await new Adapter(m).find(id)).toBeUndefined();
-    expect(await new Adapter('AccessToken').find(keepId)).toEqual({ jti: keepId, grantId: otherGrant });
-    expect(await new Adapter('Session').find(noGrant)).toEqual({ jti: noGrant });
+    for (const [m, id] of ids) expect(await new Adapter.current(m).find(id)).toBeUndefined();
+    expect(await new Adapter.current('AccessToken').find(keepId)).toEqual({ jti: keepId, grantId: otherGrant });
+    expect(await new Adapter.current('Session').find(noGrant)).toEqual({ jti: noGrant });
   });
 
   it('works when oidc-provider calls it from every token model at once', async () => {
     const grant = uid();
-    for (const m of ['AccessToken', 'RefreshToken']) await new Adapter(m).upsert(uid(), { grantId: grant }, 60);
+    for (const m of ['AccessToken', 'RefreshToken']) await new Adapter.current(m).upsert(uid(), { grantId: grant }, 60);
     await Promise.all(
-      ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'].map((m) => new Adapter(m).revokeByGrantId(grant)),
+      ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'].map((m) => new Adapter.current(m).revokeByGrantId(grant)),
     );
     expect(await rowCount({ grantId: grant })).toBe(0);
     // a later call runs its own statement
-    await new Adapter('AccessToken').upsert(uid(), { grantId: grant }, 60);
-    await new Adapter('AccessToken').revokeByGrantId(grant);
+    await new Adapter.current('AccessToken').upsert(uid(), { grantId: grant }, 60);
+    await new Adapter.current('AccessToken').revokeByGrantId(grant);
     expect(await rowCount({ grantId: grant })).toBe(0);
   });
 });
