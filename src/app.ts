@@ -8,16 +8,18 @@ import { auditLoginEvent, pruneAuditEvents, recordAudit } from './audit/audit.ts
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
-import { openDb, QUERY_TIMEOUT_MARGIN_MS, type DbHandle } from './db/client.ts';
+import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
+import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
 import { accessLog, type RequestObserver } from './http/access-log.ts';
 import { databaseUnavailable, errorHandler, markDatabaseUnavailable } from './http/errors.ts';
 import { requestDeadline } from './http/deadline.ts';
 import { healthRoutes } from './http/health.ts';
 import { requestId } from './http/request-id.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { ensureSigningKeys, listSigningKeys, loadKeyring, type Keyring } from './keys/index.ts';
+import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type Keyring } from './keys/index.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
+import { pruneThrottles } from './accounts/throttle.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -29,7 +31,7 @@ import { installJwtAccessTokens, tokenPolicies } from './oidc/introspection.ts';
 import { registerTokenExchange } from './oidc/token-exchange.ts';
 import { createRevocationList, type RevocationList } from './oidc/revocations.ts';
 import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
-import { startCleanupJob, type CleanupJob } from './oidc/cleanup.ts';
+import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
@@ -62,6 +64,20 @@ export interface Gatehouse {
   /** stop answering /readyz with 200 (first step of a graceful shutdown) */
   drain(): void;
   close(): Promise<void>;
+}
+
+/**
+ * What the expired-row cleanup job deletes, each step its own domain's, in
+ * this order. The names are the keys of the job's result and log line and the
+ * `table` label of gatehouse_cleanup_rows_removed_total.
+ */
+export function cleanupSteps(config: Pick<Config, 'login'>) {
+  return [
+    { name: 'oidcPayloads', batch: pruneExpiredPayloads },
+    { name: 'revokedTokens', batch: pruneExpiredRevocations },
+    { name: 'loginThrottles', batch: (db: Db, n: number) => pruneThrottles(db, n, config.login) },
+    { name: 'signingKeys', batch: pruneRetiredKeys },
+  ] as const satisfies readonly CleanupStep[];
 }
 
 /** Memoises an async value for `ms` (scrape-time gauges that query the database). */
@@ -218,7 +234,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
 
     let cleanup: CleanupJob | undefined;
     if (opts.cleanup !== false) {
-      cleanup = startCleanupJob(db.prisma, {
+      cleanup = startCleanupJob(db.prisma, cleanupSteps(config), {
         intervalSeconds: config.cleanupIntervalSeconds,
         logger,
         onResult: (r) => {

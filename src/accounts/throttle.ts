@@ -413,13 +413,22 @@ export async function resetThrottle(db: Db, key: string): Promise<void> {
 }
 
 /**
- * Deletes keys that have been quiet (and unlocked) for longer than the forget
- * window: they would start afresh anyway. For a periodic cleanup job.
- * Returns how many rows went.
+ * One batch of the cleanup job (src/db/cleanup.ts): deletes at most
+ * `batchSize` keys that have been quiet, and unlocked, for longer than the
+ * forget window (updated and lock ended more than forgetAfterSeconds ago) —
+ * exactly the rows forget() would start afresh anyway, so deleting one loses
+ * nothing, not even the lockCount that lengthens the next lock. (Also the
+ * `totp-step:` rows of mfa.ts once quiet that long: their step is long past.)
+ * `FOR UPDATE SKIP LOCKED`: a row a login attempt holds is left for the next
+ * run, and instances running at once delete disjoint rows. Returns how many
+ * rows went.
  */
-export async function pruneThrottles(db: Db, policy: LoginPolicy): Promise<number> {
-  const seconds = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
-  return db.$executeRaw`DELETE FROM login_throttles
-    WHERE updated_at < now() - make_interval(secs => ${seconds}::double precision)
-      AND (locked_until IS NULL OR locked_until < now() - make_interval(secs => ${seconds}::double precision))`;
+export async function pruneThrottles(db: Db, batchSize: number, policy?: LoginPolicy): Promise<number> {
+  const seconds = policy?.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
+  return db.$executeRaw`
+    DELETE FROM login_throttles WHERE key IN (
+      SELECT key FROM login_throttles
+      WHERE updated_at < now() - make_interval(secs => ${seconds}::double precision)
+        AND (locked_until IS NULL OR locked_until < now() - make_interval(secs => ${seconds}::double precision))
+      LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)`;
 }

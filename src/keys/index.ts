@@ -7,6 +7,7 @@ export {
   ensureSigningKeys,
   listSigningKeys,
   loadKeyring,
+  pruneRetiredKeys,
   rotateSigningKey,
   toPublicJwk,
   type KeyStatus,

@@ -286,3 +286,22 @@ export async function deleteExpiredKeys(db: Db, now: Date = new Date()): Promise
     return expired.length;
   }, TX_OPTIONS);
 }
+
+/**
+ * One batch of the cleanup job (src/db/cleanup.ts): deletes at most
+ * `batchSize` keys that were retired and whose publishUntil has passed, so no
+ * unexpired token can carry their signature and /jwks no longer lists them.
+ * `FOR UPDATE SKIP LOCKED`: instances running at once delete disjoint rows.
+ *
+ * retired_at guards the key that signs: it never has publish_until in the past
+ * unless something else is wrong, and deleting it must never happen. No change
+ * notification: loadKeyring already leaves out keys past publishUntil, so no
+ * instance's keyring changes.
+ */
+export function pruneRetiredKeys(db: Db, batchSize: number): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM signing_keys WHERE kid IN (
+      SELECT kid FROM signing_keys
+      WHERE publish_until < now() AND retired_at IS NOT NULL
+      LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)`;
+}

@@ -217,7 +217,7 @@ describe('login throttling', () => {
     for (let i = 0; i < 2; i++) await authenticate(db(), 'quiet@example.com', PW, { policy: small });
     expect(await lockStatus(db(), key)).toMatchObject({ failures: 2, locked: false });
     await db().$executeRaw`UPDATE login_throttles SET updated_at = now() - interval '2 days' WHERE key = ${key}`;
-    expect(await pruneThrottles(db(), small)).toBeGreaterThanOrEqual(1);
+    expect(await pruneThrottles(db(), 500, small)).toBeGreaterThanOrEqual(1);
     expect(await lockStatus(db(), key)).toMatchObject({ failures: 0, updatedAt: null });
   });
 

@@ -18,7 +18,8 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, updateClient } from '../../src/clients/store.ts';
 import { rotateSigningKey } from '../../src/keys/index.ts';
-import { runCleanup, type CleanupResult } from '../../src/oidc/cleanup.ts';
+import { cleanupSteps } from '../../src/app.ts';
+import { runCleanup, type CleanupResult } from '../../src/db/cleanup.ts';
 import { createResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -204,15 +205,16 @@ describe('three instances on one database', () => {
 
     // small batches, so that the three runs interleave; traffic goes on meanwhile
     const results = await Promise.all([
-      ...[a, b, c].map((t) => runCleanup(t.gatehouse.db.prisma, { batchSize: 50 })),
+      ...[a, b, c].map((t) => runCleanup(t.gatehouse.db.prisma, cleanupSteps(t.gatehouse.config), { batchSize: 50 })),
       ...[a, b, c].map(async (t) => {
         for (let i = 0; i < 5; i++) expect((await clientCredentials(t, machine)).status).toBe(200);
         return undefined;
       }),
     ]);
-    const runs = results.filter((r): r is CleanupResult => r !== undefined);
+    type Counts = CleanupResult<ReturnType<typeof cleanupSteps>[number]['name']>;
+    const runs = results.filter((r): r is Counts => r !== undefined);
     expect(runs).toHaveLength(3);
-    const total = (k: keyof CleanupResult) => runs.reduce((sum, r) => sum + r[k], 0);
+    const total = (k: keyof Counts) => runs.reduce((sum, r) => sum + r[k], 0);
     // the seeded rows plus whatever else had expired (codes, interactions of earlier tests)
     expect(total('oidcPayloads')).toBeGreaterThanOrEqual(n);
     expect(total('revokedTokens')).toBe(n);
