@@ -111,14 +111,77 @@ describe('private_key_jwt client authentication', () => {
     for (const a of cases) expectInvalidClient(await token(a));
   });
 
-  it('something that is not a JWT → 400 invalid_request (never a 5xx)', async () => {
-    for (const a of ['not-a-jwt', 'a.b.c', '']) {
-      const res = await token(a);
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
-      expect(['invalid_request', 'invalid_client']).toContain(res.body.error);
-    }
-    expect((await token('not-a-jwt')).body).toMatchObject({ error: 'invalid_request', error_description: 'invalid client_assertion format' });
+  describe('a client_assertion that is not a JWT is a failed client authentication (RFC 6749 §5.2, RFC 7523 §3.2)', () => {
+    const NOT_JWTS = ['not-a-jwt', '...', 'a.b.c', 'e30.not-json.x', 'a.b.c.d.e', ''];
+    const ENDPOINTS = [
+      { path: '/token', params: { grant_type: 'client_credentials', resource: ORDERS } },
+      { path: '/token/introspection', params: { token: 'some-token' } },
+      { path: '/token/revocation', params: { token: 'some-token' } },
+    ];
+    // the assertion names no client; client_id names a known one, or one nobody knows
+    const CLIENT_IDS = [undefined, CLIENT, 'nobody'];
+
+    it.each(ENDPOINTS)('$path → 401 invalid_client with WWW-Authenticate', async ({ path, params }) => {
+      for (const clientId of CLIENT_IDS) {
+        for (const a of NOT_JWTS) {
+          const res = await t.request
+            .post(path)
+            .type('form')
+            .send({ ...params, ...(clientId ? { client_id: clientId } : {}), client_assertion_type: ASSERTION_TYPE, client_assertion: a });
+          const what = `${path} client_id=${clientId ?? '(none)'} client_assertion=${JSON.stringify(a)}`;
+          expect(res.status, what).toBe(401);
+          expect(res.body.error, what).toBe('invalid_client');
+          expect(res.headers['www-authenticate'], what).toMatch(/^Basic realm="/);
+        }
+      }
+    });
+
+    it('the client can still authenticate with a good assertion afterwards', async () => {
+      expectInvalidClient(await token('not-a-jwt', { client_id: CLIENT }));
+      expect((await token(await assertion(), { client_id: CLIENT })).status).toBe(200);
+    });
+  });
+
+  describe('malformed requests that are not failed client authentications stay invalid_request', () => {
+    const expectInvalidRequest = (res: { status: number; body: { error?: string } }, what: string) => {
+      expect(res.status, what).toBe(400);
+      expect(res.body.error, what).toBe('invalid_request');
+    };
+
+    it('no or another client_assertion_type', async () => {
+      for (const type of [undefined, 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer']) {
+        for (const a of ['not-a-jwt', await assertion()]) {
+          const res = await t.request
+            .post('/token')
+            .type('form')
+            .send({ grant_type: 'client_credentials', resource: ORDERS, client_assertion: a, ...(type ? { client_assertion_type: type } : {}) });
+          expectInvalidRequest(res, `type=${type ?? '(none)'} assertion=${a.slice(0, 12)}`);
+        }
+      }
+    });
+
+    it('two authentication mechanisms at once, or client_assertion given twice', async () => {
+      const both = await t.request
+        .post('/token')
+        .type('form')
+        .set('Authorization', `Basic ${Buffer.from(`${CLIENT}:whatever`).toString('base64')}`)
+        .send({ grant_type: 'client_credentials', resource: ORDERS, client_assertion_type: ASSERTION_TYPE, client_assertion: 'not-a-jwt' });
+      expectInvalidRequest(both, 'Basic + client_assertion');
+      const twice = await t.request
+        .post('/token')
+        .type('form')
+        .send(`grant_type=client_credentials&client_assertion_type=${encodeURIComponent(ASSERTION_TYPE)}&client_assertion=not-a-jwt&client_assertion=a.b.c`);
+      expectInvalidRequest(twice, 'client_assertion twice');
+    });
+
+    it('a well-authenticated request that lacks what the endpoint needs', async () => {
+      expectInvalidRequest(await token(await assertion(), { grant_type: '' }), 'no grant_type');
+      const intro = await t.request
+        .post('/token/introspection')
+        .type('form')
+        .send({ client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() });
+      expectInvalidRequest(intro, 'introspection without token');
+    });
   });
 
   it('a client secret is no substitute for the assertion', async () => {
