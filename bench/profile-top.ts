@@ -49,7 +49,8 @@ function area(f: CallFrame): string {
   const p = location(f.url);
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(p);
   if (pkg) return pkg[1]!;
-  const src = /^src\/([^/]+)/.exec(p);
+  // dist/ is the compiled src/ (the bench runs it by default)
+  const src = /^(?:src|dist)\/([^/]+)/.exec(p);
   if (src) return `src/${src[1]}`;
   return p;
 }
@@ -116,7 +117,7 @@ function main(): void {
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const f = byId.get(cur)!.callFrame;
-      if (!f.url.includes('/src/') || f.url.includes('node_modules')) continue;
+      if (!(f.url.includes('/src/') || f.url.includes('/dist/')) || f.url.includes('node_modules')) continue;
       const kk = key(f);
       if (seen.has(kk)) continue;
       seen.add(kk);

@@ -1,12 +1,12 @@
 // The servers under load, each started as its own process so that the load
 // generator never shares their event loop.
 //
-//   gatehouse  `node --import tsx src/cli/main.ts serve` on a fresh database
+//   gatehouse  `node dist/cli/main.js serve` (as `npm start`) on a fresh database
 //              (gh_bench_<random>) of the machine's PostgreSQL, WORKERS=n;
 //              fixtures registered through the domains' store functions.
 //   baseline   bench/baseline-server.ts: oidc-provider alone, in memory.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,8 @@ const BENCH_REDIRECT_URI = 'https://app.bench.gatehouse.test/callback';
 /** A small, explicit environment: nothing from the caller's shell leaks into the server's configuration. */
 function baseEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) if (process.env[k]) env[k] = process.env[k];
+  // NODE_OPTIONS and MALLOC_ARENA_MAX pass through: runtime tuning, not Gatehouse configuration
+  for (const k of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX']) if (process.env[k]) env[k] = process.env[k];
   return env;
 }
 
@@ -78,9 +79,18 @@ const gatehouse: TargetDefinition = {
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       DATA_DIR: dataDir,
     };
-    const nodeArgs = ['--import', 'tsx'];
+    // What `npm start` runs: the compiled CLI (npm run bench builds it first).
+    // BENCH_FROM_SOURCE=1 runs the TypeScript sources through tsx instead.
+    const fromSource = process.env.BENCH_FROM_SOURCE === '1';
+    if (!fromSource && !existsSync(path.join(REPO_ROOT, 'dist/cli/main.js'))) {
+      throw new Error('dist/cli/main.js is missing: run `npm run build` (npm run bench does) or set BENCH_FROM_SOURCE=1');
+    }
+    const nodeArgs = fromSource ? ['--import', 'tsx'] : [];
+    // BENCH_NODE_ARGS: extra node flags for Gatehouse (e.g. --trace-gc, --max-semi-space-size=…)
+    nodeArgs.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     if (ctx.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.join(ctx.cpuProfileDir, 'gatehouse'));
-    const proc = spawnServer('gatehouse', process.execPath, [...nodeArgs, 'src/cli/main.ts', 'serve'], env, REPO_ROOT);
+    const entry = fromSource ? 'src/cli/main.ts' : 'dist/cli/main.js';
+    const proc = spawnServer('gatehouse', process.execPath, [...nodeArgs, entry, 'serve'], env, REPO_ROOT);
     // SIGTERM drains and stops the workers; profiles are written on a clean exit.
     ctx.defer(async () => {
       const r = await proc.stop(30_000);

@@ -1,6 +1,7 @@
 // Child server processes: spawn in their own process group, watch for an
 // early exit, poll readiness, read RSS from /proc, stop cleanly (SIGTERM,
 // then SIGKILL of the whole group so no worker is ever left behind).
+import { appendFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -42,6 +43,13 @@ export function spawnServer(role: string, command: string, args: string[], env: 
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  // BENCH_SERVER_LOG=<file>: everything the servers print, e.g. with BENCH_NODE_ARGS=--trace-gc
+  const logFile = process.env.BENCH_SERVER_LOG;
+  if (logFile) {
+    const tee = (chunk: Buffer) => appendFileSync(logFile, chunk);
+    child.stdout?.on('data', tee);
+    child.stderr?.on('data', tee);
+  }
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exitPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
