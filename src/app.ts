@@ -26,7 +26,7 @@ import { ensureBuiltInResources } from './resources/store.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, installSecretComparison } from './oidc/clients.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
-import { preciseTokenErrors } from './oidc/token-errors.ts';
+import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
 import { installJwtAccessTokens, tokenPolicies } from './oidc/introspection.ts';
 import { registerTokenExchange } from './oidc/token-exchange.ts';
 import { createRevocationList, type RevocationList } from './oidc/revocations.ts';
@@ -182,7 +182,11 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
-      p.on('grant.error', (ctx, err) => metrics.tokenError(ctx.oidc.params?.grant_type, (err as { error?: string }).error));
+      p.on('grant.error', (ctx, err) => {
+        const { error, error_description } = err as { error?: unknown; error_description?: unknown };
+        // counted as the client is answered (token-errors.ts rewrites some invalid_request)
+        metrics.tokenError(ctx.oidc.params?.grant_type, preciseErrorCode(ctx, error, error_description));
+      });
       // RP-initiated logout (the session is still loaded when this fires).
       p.on('end_session.success', (ctx) => {
         const accountId = ctx.oidc.session?.accountId;

@@ -43,6 +43,20 @@ const REWRITES: Rewrite[] = [
   { description: /^requested grant type is not allowed for this client$/, error: 'unauthorized_client', status: 400 },
 ];
 
+function rewriteFor(ctx: Context, error: unknown, description: unknown): Rewrite | undefined {
+  if (error !== 'invalid_request' || typeof description !== 'string') return undefined;
+  return REWRITES.find((r) => r.description.test(description) && (r.when?.(ctx) ?? true));
+}
+
+/**
+ * The error code the client is answered with for an error oidc-provider
+ * raised at these endpoints (after the rewrites above): for metrics, which
+ * see oidc-provider's error before this middleware changes the answer.
+ */
+export function preciseErrorCode(ctx: Context, error: unknown, description: unknown): unknown {
+  return rewriteFor(ctx, error, description)?.error ?? error;
+}
+
 const ENDPOINTS = new Set(['/token', '/token/introspection', '/token/revocation']);
 
 export function preciseTokenErrors(issuerPath: string): Middleware {
@@ -52,13 +66,10 @@ export function preciseTokenErrors(issuerPath: string): Middleware {
     if (ctx.method !== 'POST' || !ENDPOINTS.has(ctx.path.slice(base.length))) return;
     const body = ctx.body as ErrorBody | undefined;
     if (!body || typeof body !== 'object') return;
-    if (ctx.status === 400 && body.error === 'invalid_request' && typeof body.error_description === 'string') {
-      const description = body.error_description;
-      const rule = REWRITES.find((r) => r.description.test(description) && (r.when?.(ctx) ?? true));
-      if (rule) {
-        ctx.status = rule.status;
-        ctx.body = { ...body, error: rule.error };
-      }
+    const rule = ctx.status === 400 ? rewriteFor(ctx, body.error, body.error_description) : undefined;
+    if (rule) {
+      ctx.status = rule.status;
+      ctx.body = { ...body, error: rule.error };
     }
     // A 401 names the scheme to use (RFC 6749 §5.2, RFC 7235 §3.1).
     // oidc-provider adds its own challenge only when the client sent an

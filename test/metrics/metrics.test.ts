@@ -28,6 +28,8 @@ describe('/metrics', () => {
     for (let i = 0; i < 2; i++) await t.request.post('/token').type('form').set('Authorization', basic).send({ grant_type: 'client_credentials', scope: 'm:read' }).expect(200);
     await t.request.post('/token').type('form').set('Authorization', basic).send({ grant_type: 'client_credentials', scope: 'm:write' }).expect(400);
     await t.request.post('/token').type('form').set('Authorization', basic).send({ grant_type: 'made_up' }).expect(400);
+    // no client authentication: the client is answered invalid_client (oidc-provider said invalid_request), and counted so
+    await t.request.post('/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
     await t.request.get('/no/such/page').expect(404);
     await t.request.get('/healthz').expect(200);
 
@@ -37,6 +39,8 @@ describe('/metrics', () => {
     expect(value(text, 'gatehouse_tokens_issued_total{grant_type="client_credentials"}')).toBe(2);
     expect(value(text, 'gatehouse_token_errors_total{grant_type="client_credentials",error="invalid_scope"}')).toBe(1);
     expect(value(text, 'gatehouse_token_errors_total{grant_type="other",error="unsupported_grant_type"}')).toBe(1);
+    expect(value(text, 'gatehouse_token_errors_total{grant_type="client_credentials",error="invalid_client"}')).toBe(1);
+    expect(value(text, 'gatehouse_token_errors_total{grant_type="client_credentials",error="invalid_request"}')).toBeUndefined();
     expect(value(text, 'gatehouse_http_requests_total{method="POST",route="/token",status="200"}')).toBe(2);
     expect(value(text, 'gatehouse_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
     expect(value(text, 'gatehouse_http_requests_total{method="GET",route="/healthz",status="200"}')).toBe(1);
