@@ -2,29 +2,17 @@
 // exactly the login_throttles rows the forget window would start afresh
 // anyway. The job that runs it with the other domains' steps:
 // test/db/cleanup.test.ts.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lockStatus, pruneThrottles, type LoginPolicy } from '../../src/accounts/throttle.ts';
-import { openDb, type Db, type DbHandle } from '../../src/db/client.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import type { Db } from '../../src/db/client.ts';
+import { drainFromBoth, twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
 
 const policy: LoginPolicy = { maxFailures: 3, lockSeconds: 60, maxLockSeconds: 7 * 86_400, ipMaxFailures: 100 };
 
-let tdb: TestDatabase;
-let h1: DbHandle;
-let h2: DbHandle;
+const instances = twoInstances();
 let db: Db;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  h1 = openDb({ url: tdb.url });
-  h2 = openDb({ url: tdb.url });
-  db = h1.prisma;
-});
-
-afterAll(async () => {
-  await h1?.close();
-  await h2?.close();
-  await tdb?.drop();
+beforeAll(() => {
+  db = instances.db;
 });
 
 beforeEach(async () => {
@@ -84,29 +72,16 @@ describe('pruneThrottles', () => {
 
   it('skips a row a login attempt holds locked, without waiting for it', async () => {
     await seedStale(3);
-    const client = await h2.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT 1 FROM login_throttles WHERE key = 'ip:stale-1' FOR UPDATE`);
+    await whileInstance2Locks(instances, [`SELECT 1 FROM login_throttles WHERE key = 'ip:stale-1' FOR UPDATE`], async () => {
       expect(await pruneThrottles(db, 10, policy)).toBe(2);
-      await client.query('ROLLBACK');
-    } finally {
-      client.release();
-    }
+    });
     expect(await keys()).toEqual(['ip:stale-1']);
     expect(await pruneThrottles(db, 10, policy)).toBe(1);
   });
 
   it('two instances at once delete disjoint rows', async () => {
     await seedStale(200);
-    const drain = async (on: Db) => {
-      for (let total = 0; ; ) {
-        const n = await pruneThrottles(on, 3, policy);
-        total += n;
-        if (n === 0) return total;
-      }
-    };
-    const [a, b] = await Promise.all([drain(h1.prisma), drain(h2.prisma)]);
+    const [a, b] = await drainFromBoth(instances, (on, n) => pruneThrottles(on, n, policy));
     expect(a + b).toBe(200);
     expect(await keys()).toEqual([]);
   });

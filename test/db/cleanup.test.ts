@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupSteps } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { runCleanup as runSteps, startCleanupJob as startJob, type CleanupJobOptions, type CleanupOptions, type CleanupResult } from '../../src/db/cleanup.ts';
-import { openDb, type Db, type DbHandle } from '../../src/db/client.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { openDb, type Db } from '../../src/db/client.ts';
+import { twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
 import { testEnv } from '../helpers/env.ts';
 
 // The runner with the steps the app composes (src/app.ts): each domain's own
@@ -15,9 +15,7 @@ let steps: ReturnType<typeof cleanupSteps>;
 const runCleanup = (on: Db, opts?: CleanupOptions) => runSteps(on, steps, opts);
 const startCleanupJob = (on: Db, opts: CleanupJobOptions<Table>) => startJob(on, steps, opts);
 
-let tdb: TestDatabase;
-let h1: DbHandle;
-let h2: DbHandle;
+const instances = twoInstances();
 let db: Db;
 
 const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0 };
@@ -90,18 +88,9 @@ const SURVIVORS = {
   key: ['active', 'odd', 'retiring'],
 };
 
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  steps = cleanupSteps(loadConfig(testEnv(tdb.url)));
-  h1 = openDb({ url: tdb.url });
-  h2 = openDb({ url: tdb.url });
-  db = h1.prisma;
-});
-
-afterAll(async () => {
-  await h1?.close();
-  await h2?.close();
-  await tdb?.drop();
+beforeAll(() => {
+  steps = cleanupSteps(loadConfig(testEnv(instances.url)));
+  db = instances.db;
 });
 
 beforeEach(async () => {
@@ -143,8 +132,8 @@ describe('runCleanup', () => {
   it('lets two instances run at once: each row is deleted once between them', async () => {
     const expected = await seed(300);
     const [a, b] = await Promise.all([
-      runCleanup(h1.prisma, { batchSize: 2, maxBatches: 1000 }),
-      runCleanup(h2.prisma, { batchSize: 2, maxBatches: 1000 }),
+      runCleanup(instances.h1.prisma, { batchSize: 2, maxBatches: 1000 }),
+      runCleanup(instances.h2.prisma, { batchSize: 2, maxBatches: 1000 }),
     ]);
     const sum = (k: keyof Counts) => a[k] + b[k];
     expect({
@@ -158,19 +147,13 @@ describe('runCleanup', () => {
 
   it('does not wait on rows another transaction holds locked', async () => {
     await seed(5);
-    const client = await h2.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT 1 FROM oidc_payloads WHERE id = 'expired-1' FOR UPDATE`);
-      await client.query(`SELECT 1 FROM revoked_tokens WHERE jti = 'expired-1' FOR UPDATE`);
+    const locks = [`SELECT 1 FROM oidc_payloads WHERE id = 'expired-1' FOR UPDATE`, `SELECT 1 FROM revoked_tokens WHERE jti = 'expired-1' FOR UPDATE`];
+    await whileInstance2Locks(instances, locks, async () => {
       // would block until the statement timeout without SKIP LOCKED
       const r = await runCleanup(db, { batchSize: 2 });
       expect(r.oidcPayloads).toBe(4);
       expect(r.revokedTokens).toBe(4);
-      await client.query('ROLLBACK');
-    } finally {
-      client.release();
-    }
+    });
     expect((await runCleanup(db, { batchSize: 2 })).oidcPayloads).toBe(1);
   });
 
@@ -225,7 +208,7 @@ describe('startCleanupJob', () => {
   });
 
   it('logs a failed run and keeps going', async () => {
-    const broken = openDb({ url: tdb.url.replace(/\/[^/]*$/, '/gh_no_such_database'), connectTimeoutMs: 2_000 });
+    const broken = openDb({ url: instances.url.replace(/\/[^/]*$/, '/gh_no_such_database'), connectTimeoutMs: 2_000 });
     const errors: unknown[] = [];
     let resolveTwo!: () => void;
     const twoErrors = new Promise<void>((r) => (resolveTwo = r));

@@ -1,29 +1,17 @@
 // pruneRetiredKeys: the keys domain's cleanup step (one batch). The job that
 // runs it with the other domains' steps: test/db/cleanup.test.ts.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db, type DbHandle } from '../../src/db/client.ts';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/client.ts';
 import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, rotateSigningKey } from '../../src/keys/index.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { drainFromBoth, twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
 
 const kek = randomBytes(32);
 
-let tdb: TestDatabase;
-let h1: DbHandle;
-let h2: DbHandle;
+const instances = twoInstances();
 let db: Db;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  h1 = openDb({ url: tdb.url });
-  h2 = openDb({ url: tdb.url });
-  db = h1.prisma;
-});
-
-afterAll(async () => {
-  await h1?.close();
-  await h2?.close();
-  await tdb?.drop();
+beforeAll(() => {
+  db = instances.db;
 });
 
 beforeEach(async () => {
@@ -71,27 +59,14 @@ describe('pruneRetiredKeys', () => {
 
   it('skips a key another transaction holds locked; two instances at once delete disjoint rows', async () => {
     await seedUnpublished(60);
-    const client = await h2.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT 1 FROM signing_keys WHERE kid = 'old-1' FOR UPDATE`);
+    await whileInstance2Locks(instances, [`SELECT 1 FROM signing_keys WHERE kid = 'old-1' FOR UPDATE`], async () => {
       expect(await pruneRetiredKeys(db, 100)).toBe(59);
-      await client.query('ROLLBACK');
-    } finally {
-      client.release();
-    }
+    });
     expect(await kids()).toEqual(['old-1']);
 
     await db.$executeRaw`TRUNCATE signing_keys`;
     await seedUnpublished(200);
-    const drain = async (on: Db) => {
-      for (let total = 0; ; ) {
-        const n = await pruneRetiredKeys(on, 3);
-        total += n;
-        if (n === 0) return total;
-      }
-    };
-    const [a, b] = await Promise.all([drain(h1.prisma), drain(h2.prisma)]);
+    const [a, b] = await drainFromBoth(instances, pruneRetiredKeys);
     expect(a + b).toBe(200);
     expect(await kids()).toEqual([]);
   });

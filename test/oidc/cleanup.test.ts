@@ -1,26 +1,14 @@
 // The oidc domain's cleanup steps, one batch each. The runner and the job
 // that compose them with the other domains' steps: test/db/cleanup.test.ts.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db, type DbHandle } from '../../src/db/client.ts';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/client.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from '../../src/oidc/cleanup.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { drainFromBoth, twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
 
-let tdb: TestDatabase;
-let h1: DbHandle;
-let h2: DbHandle;
+const instances = twoInstances();
 let db: Db;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  h1 = openDb({ url: tdb.url });
-  h2 = openDb({ url: tdb.url });
-  db = h1.prisma;
-});
-
-afterAll(async () => {
-  await h1?.close();
-  await h2?.close();
-  await tdb?.drop();
+beforeAll(() => {
+  db = instances.db;
 });
 
 beforeEach(async () => {
@@ -64,30 +52,17 @@ describe.each(STEPS)('$name', ({ batch, ids, survivors }) => {
 
   it('skips rows another transaction holds locked instead of waiting', async () => {
     await seed(3);
-    const client = await h2.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT 1 FROM oidc_payloads WHERE id = 'expired-1' FOR UPDATE`);
-      await client.query(`SELECT 1 FROM revoked_tokens WHERE jti = 'expired-1' FOR UPDATE`);
+    const locks = [`SELECT 1 FROM oidc_payloads WHERE id = 'expired-1' FOR UPDATE`, `SELECT 1 FROM revoked_tokens WHERE jti = 'expired-1' FOR UPDATE`];
+    await whileInstance2Locks(instances, locks, async () => {
       expect(await batch(db, 10)).toBe(2);
-      await client.query('ROLLBACK');
-    } finally {
-      client.release();
-    }
+    });
     expect(await batch(db, 10)).toBe(1);
     expect(await ids()).toEqual(survivors);
   });
 
   it('two instances at once delete disjoint rows', async () => {
     await seed(200);
-    const drain = async (on: Db) => {
-      for (let total = 0; ; ) {
-        const n = await batch(on, 3);
-        total += n;
-        if (n === 0) return total;
-      }
-    };
-    const [a, b] = await Promise.all([drain(h1.prisma), drain(h2.prisma)]);
+    const [a, b] = await drainFromBoth(instances, batch);
     expect(a + b).toBe(200);
     expect(await ids()).toEqual(survivors);
   });
