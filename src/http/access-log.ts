@@ -24,6 +24,8 @@ export function accessLog(logger: Logger, observe?: RequestObserver): Middleware
         const status = ctx.status;
         const route = routeOf(ctx);
         observe?.({ method: ctx.method, route, status, seconds });
+        // below LOG_LEVEL=info the line is dropped anyway: skip building it (hot path)
+        if (!logger.isLevelEnabled('info')) return;
         logger.info(
           {
             reqId: ctx.state.requestId,
