@@ -201,7 +201,10 @@ async function runPrimary(
   let stopping = false;
   let restarts: number[] = [];
   serveClusterMetrics();
-  const fork = () => cluster.fork({ [WORKER_DB_ENV]: databaseUrl });
+  // libuv's pool (JWT signing through WebCrypto, argon2) has 4 threads per
+  // process by default: N workers share them out instead of each starting 4.
+  const poolSize = process.env.UV_THREADPOOL_SIZE ?? String(Math.max(2, Math.ceil(4 / config.workers)));
+  const fork = () => cluster.fork({ [WORKER_DB_ENV]: databaseUrl, UV_THREADPOOL_SIZE: poolSize });
 
   const firstListening = new Promise<void>((resolve, reject) => {
     let ready = 0;
