@@ -8,7 +8,7 @@
 // The password hash is never cached: authenticate() always reads it fresh.
 import type { ChangeFeed } from '../db/changes.ts';
 import type { Db } from '../db/client.ts';
-import { createKeyedCache, type CacheOptions } from '../resources/cache.ts';
+import { createKeyedCache, type CacheOptions } from '../db/keyed-cache.ts';
 import { NotFoundError } from './errors.ts';
 import { getAccount, isAccountId, type AccountView } from './store.ts';
 

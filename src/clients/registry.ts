@@ -2,7 +2,7 @@
 // does no I/O. Kept fresh by the change feed (see src/resources/cache.ts for
 // the rules); without a feed, found entries live ttlMs (default 1 s).
 import type { ChangeFeed } from '../db/changes.ts';
-import { createKeyedCache, type CacheOptions } from '../resources/cache.ts';
+import { createKeyedCache, type CacheOptions } from '../db/keyed-cache.ts';
 import { getClientRecord, type ClientRecord } from './store.ts';
 import type { DbOrTx } from './tx.ts';
 import { CLIENT_ID } from './validation.ts';

@@ -18,7 +18,7 @@ export {
   type ResourceSigningAlg,
   type ResourceView,
 } from './store.ts';
-export { createKeyedCache, createResourceCatalog, type CacheOptions, type KeyedCache, type ResourceCatalog } from './cache.ts';
+export { createResourceCatalog, type ResourceCatalog } from './cache.ts';
 export {
   ROLE_NAME,
   RoleInput,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChangeFeed, ChangeKind } from '../../src/db/changes.ts';
-import { createKeyedCache } from '../../src/resources/cache.ts';
+import { createKeyedCache } from '../../src/db/keyed-cache.ts';
 
 /** An in-process stand-in for the LISTEN/NOTIFY feed (the real one is exercised in store.test.ts). */
 function localFeed() {
