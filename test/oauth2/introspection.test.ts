@@ -6,6 +6,7 @@ import { createClient, deleteClient, updateClient } from '../../src/clients/stor
 import { loadKeyring, rotateSigningKey } from '../../src/keys/index.ts';
 import { createResource, updateResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { userGrantTokens } from './grant-tokens.ts';
 
 
 
@@ -49,28 +50,7 @@ describe('token introspection (RFC 7662)', () => {
     ...extra,
   });
 
-  /** A user grant with a JWT access token and a refresh token, minted by oidc-provider's own models. */
-  const userTokens = async (cid: string) => {
-    const provider = t.gatehouse.provider();
-    const client = (await provider.Client.find(cid))!;
-    const accountId = randomUUID();
-    const grant = new provider.Grant({ accountId, clientId: cid });
-    grant.addOIDCScope('openid offline_access');
-    grant.addResourceScope(ORDERS, 'orders:read');
-    const grantId = await grant.save();
-    const resourceServer = new provider.ResourceServer(ORDERS, {
-      audience: ORDERS,
-      scope: 'orders:read',
-      accessTokenTTL: 120,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
-    });
-    const at = new provider.AccessToken({ client, accountId, grantId, gty: 'authorization_code', scope: 'orders:read', resourceServer });
-    const accessToken = await at.save();
-    const rt = new provider.RefreshToken({ client, accountId, grantId, gty: 'authorization_code', scope: 'openid offline_access' });
-    const refreshToken = await rt.save();
-    return { accountId, grantId, accessToken, refreshToken };
-  };
+  const userTokens = (cid: string) => userGrantTokens(t, cid, ORDERS, 'orders:read');
 
   beforeAll(async () => {
     t = await createTestApp({ env: { ISSUER } });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/clients/store.ts';
 import { createResource, updateResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { userGrantTokens } from './grant-tokens.ts';
 
 const ISSUER = 'http://localhost:3000';
 const ORDERS = 'https://orders.example.com';
@@ -23,25 +24,7 @@ describe('token revocation (RFC 7009)', () => {
     (await t.request.post('/token/introspection').type('form').set('Authorization', basic(caller)).send({ token }).expect(200)).body.active as boolean;
   const revokedRow = (jti: string) => t.gatehouse.db.prisma.revokedToken.findUnique({ where: { jti } });
 
-  const userTokens = async (cid: string) => {
-    const provider = t.gatehouse.provider();
-    const client = (await provider.Client.find(cid))!;
-    const accountId = randomUUID();
-    const grant = new provider.Grant({ accountId, clientId: cid });
-    grant.addOIDCScope('openid offline_access');
-    grant.addResourceScope(ORDERS, 'orders:read');
-    const grantId = await grant.save();
-    const resourceServer = new provider.ResourceServer(ORDERS, {
-      audience: ORDERS,
-      scope: 'orders:read',
-      accessTokenTTL: 120,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
-    });
-    const accessToken = await new provider.AccessToken({ client, accountId, grantId, gty: 'authorization_code', scope: 'orders:read', resourceServer }).save();
-    const refreshToken = await new provider.RefreshToken({ client, accountId, grantId, gty: 'authorization_code', scope: 'openid offline_access' }).save();
-    return { grantId, accessToken, refreshToken };
-  };
+  const userTokens = (cid: string) => userGrantTokens(t, cid, ORDERS, 'orders:read');
 
   beforeAll(async () => {
     t = await createTestApp({ env: { ISSUER } });
