@@ -137,7 +137,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       () => resources.close(),
       () => accounts.close(),
     );
-    const Adapter = createAdapterFactory(db.prisma, { pool: db.pool, clientFinder: clientFinder(clients) });
+    const Adapter = createAdapterFactory(db, { clientFinder: clientFinder(clients) });
     const revocations = await createRevocationList(db.prisma, feed);
     closers.push(() => revocations.close());
     const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations };

@@ -1,4 +1,4 @@
-// oidc-provider storage adapter on PostgreSQL (Prisma raw queries).
+// oidc-provider storage adapter on PostgreSQL (parameterised SQL on the pg pool).
 //
 // Every model oidc-provider persists (Session, Grant, AccessToken, Interaction,
 // …) lives in the one table `oidc_payloads`, keyed by (model, id). Each
@@ -13,10 +13,10 @@
 // - `ReplayDetection` rows are inserted only if no live row with that id
 //   exists: two concurrent uses of one DPoP proof / client assertion cannot
 //   both pass oidc-provider's find-then-save check.
-// - Statements run on the pg pool when one is given (the server does so): it
-//   costs about half the CPU of the same statement through Prisma's raw-query
+// - Statements run on the pg pool under the Prisma client (DbHandle.pool): a
+//   statement costs about half the CPU it does through Prisma's raw-query
 //   path, and these are the hottest statements of the sign-in, refresh and
-//   userinfo paths. Without a pool they go through Prisma (tests, tools).
+//   userinfo paths.
 // - `Client` is not stored here: clients come from the client registry through
 //   `opts.clientFinder`; writes to it are no-ops (dynamic registration is off).
 // - `delivered_at` / `retried_at` (refresh tokens) are not the adapter's: it
@@ -26,7 +26,7 @@
 // oidc-provider ships no type declarations, so the adapter interface is
 // declared here (structurally what oidc-provider calls).
 import pg from 'pg';
-import type { Db } from '../db/client.ts';
+import type { Db, DbHandle } from '../db/client.ts';
 
 /** What oidc-provider stores and reads back for one model instance. */
 export interface AdapterPayload {
@@ -57,8 +57,6 @@ export type ClientFinder = (id: string) => Promise<Record<string, unknown> | und
 export interface AdapterFactoryOptions {
   /** Source of client metadata for the model `Client` (the client registry). */
   clientFinder?: ClientFinder;
-  /** The pool under `db` (DbHandle.pool): statements then skip Prisma. */
-  pool?: pg.Pool;
 }
 
 /** Runs one parameterised statement ($1, $2, … placeholders). */
@@ -68,17 +66,10 @@ interface Sql {
   count(text: string, values: unknown[]): Promise<number>;
 }
 
-function sqlOn(db: Db, pool: pg.Pool | undefined): Sql {
-  if (pool) {
-    return {
-      rows: async <R>(text: string, values: unknown[]) => (await pool.query({ text, values })).rows as R[],
-      count: async (text, values) => (await pool.query({ text, values })).rowCount ?? 0,
-    };
-  }
-  // Parameters are bound, never spliced into the text: "Unsafe" is only Prisma's name for a non-template call.
+function sqlOn(pool: pg.Pool): Sql {
   return {
-    rows: <R>(text: string, values: unknown[]) => db.$queryRawUnsafe<R[]>(text, ...values),
-    count: (text, values) => db.$executeRawUnsafe(text, ...values),
+    rows: async <R>(text: string, values: unknown[]) => (await pool.query({ text, values })).rows as R[],
+    count: async (text, values) => (await pool.query({ text, values })).rowCount ?? 0,
   };
 }
 
@@ -151,7 +142,7 @@ function toPayload(row: PayloadRow | undefined): AdapterPayload | undefined {
   return payload;
 }
 
-export class PrismaAdapter implements OidcAdapter {
+export class PostgresAdapter implements OidcAdapter {
   readonly name: string;
   readonly #shared: Shared;
 
@@ -277,16 +268,16 @@ const factoryDatabases = new WeakMap<object, Db>();
 
 /**
  * The `adapter` option for oidc-provider: it calls `new Adapter(modelName)`
- * once per model. All instances share `db`.
+ * once per model. All instances share the database handle.
  */
-export function createAdapterFactory(db: Db, opts: AdapterFactoryOptions = {}): AdapterConstructor {
-  const shared: Shared = { sql: sqlOn(db, opts.pool), clientFinder: opts.clientFinder, revoking: new Map() };
-  const factory = class GatehouseAdapter extends PrismaAdapter {
+export function createAdapterFactory(db: Pick<DbHandle, 'prisma' | 'pool'>, opts: AdapterFactoryOptions = {}): AdapterConstructor {
+  const shared: Shared = { sql: sqlOn(db.pool), clientFinder: opts.clientFinder, revoking: new Map() };
+  const factory = class GatehouseAdapter extends PostgresAdapter {
     constructor(name: string) {
       super(name, shared);
     }
   };
-  factoryDatabases.set(factory, db);
+  factoryDatabases.set(factory, db.prisma);
   return factory;
 }
 

@@ -47,8 +47,8 @@ import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
 
 export interface TokenPolicyDeps {
   db: Db;
-  /** the pool under `db`: the JwtAccessToken rows' statements then skip Prisma (see adapter.ts) */
-  pool?: pg.Pool;
+  /** the pool under `db`, for the JwtAccessToken rows (see adapter.ts) */
+  pool: pg.Pool;
   clients: ClientRegistry;
   resources: ResourceCatalog;
   /** revoked JWT ids, in memory (src/oidc/revocations.ts) */
@@ -207,7 +207,7 @@ export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps
   // the other per-provider token rule (app.ts calls only this one)
   installDpopErrors(provider);
 
-  const Adapter = createAdapterFactory(deps.db, { pool: deps.pool });
+  const Adapter = createAdapterFactory({ prisma: deps.db, pool: deps.pool });
   const state: JwtState = {
     provider,
     deps,

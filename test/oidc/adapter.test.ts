@@ -30,9 +30,6 @@ let tdb: TestDatabase;
 let handle: DbHandle;
 let db: Db;
 let Adapter: AdapterConstructor;
-/** The server runs the adapter on the pg pool; tools and tests on Prisma: both must keep the contract. */
-const VIAS = ['prisma', 'pool'] as const;
-const adapters: Record<(typeof VIAS)[number], AdapterConstructor> = {} as never;
 
 const uid = () => randomUUID();
 
@@ -52,9 +49,7 @@ beforeAll(async () => {
   tdb = await createTestDatabase();
   handle = openDb({ url: tdb.url });
   db = handle.prisma;
-  Adapter = createAdapterFactory(db);
-  adapters.prisma = Adapter;
-  adapters.pool = createAdapterFactory(db, { pool: handle.pool });
+  Adapter = createAdapterFactory(handle);
 });
 
 afterAll(async () => {
@@ -62,10 +57,9 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter contract: %s via %s', (model, via) => {
-  const Adapter = { get current() { return adapters[via]; } };
+describe.each(MODELS)('adapter contract: %s', (model) => {
   it('round-trips a payload through upsert and find', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     const id = uid();
     const payload = { jti: id, kind: model, iat: 1, exp: 2, nested: { list: [1, 'two', null], flag: true }, text: 'ünïcödé 😀' };
     await a.upsert(id, payload, 60);
@@ -73,7 +67,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('stores expires_at = now() + expiresIn, and no expiry without expiresIn', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     const withTtl = uid();
     const without = uid();
     await a.upsert(withTtl, { jti: withTtl }, 60);
@@ -89,13 +83,13 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('returns undefined for an unknown id', async () => {
-    expect(await new Adapter.current(model).find(uid())).toBeUndefined();
+    expect(await new Adapter(model).find(uid())).toBeUndefined();
   });
 
   it('keeps the same id apart in two models', async () => {
     const other = model === 'Session' ? 'Grant' : 'Session';
-    const a = new Adapter.current(model);
-    const b = new Adapter.current(other);
+    const a = new Adapter(model);
+    const b = new Adapter(other);
     const id = uid();
     await a.upsert(id, { which: model }, 60);
     await b.upsert(id, { which: other }, 60);
@@ -107,7 +101,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('does not return an expired row', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     const id = uid();
     await a.upsert(id, { jti: id }, 60);
     await expireNow(model, id);
@@ -118,7 +112,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('consume marks the payload consumed (epoch seconds) as seen through find', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     const id = uid();
     await a.upsert(id, { jti: id }, 60);
     expect((await a.find(id))?.consumed).toBeUndefined();
@@ -133,7 +127,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('destroy removes the row', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     const id = uid();
     await a.upsert(id, { jti: id }, 60);
     await a.destroy(id);
@@ -142,7 +136,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('findByUid and findByUserCode find live rows of this model only', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     const id = uid();
     const u = uid();
     const code = `CODE-${uid()}`;
@@ -151,7 +145,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
     expect(await a.findByUserCode(code)).toEqual({ jti: id, uid: u, userCode: code });
     expect(await a.findByUid(uid())).toBeUndefined();
     expect(await a.findByUserCode(uid())).toBeUndefined();
-    const other = new Adapter.current(model === 'Session' ? 'DeviceCode' : 'Session');
+    const other = new Adapter(model === 'Session' ? 'DeviceCode' : 'Session');
     expect(await other.findByUid(u)).toBeUndefined();
     expect(await other.findByUserCode(code)).toBeUndefined();
 
@@ -164,7 +158,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('returns undefined, not an error, for ids PostgreSQL cannot hold', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     expect(await a.find('a\0b')).toBeUndefined();
     expect(await a.findByUid('a\0b')).toBeUndefined();
     expect(await a.findByUserCode('a\0b')).toBeUndefined();
@@ -174,7 +168,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   });
 
   it('refuses to store NUL characters or lone surrogates with a 400 invalid_request', async () => {
-    const a = new Adapter.current(model);
+    const a = new Adapter(model);
     for (const payload of [{ params: { state: 'a\0b' } }, { ['k\0']: 1 }, { s: 'x\uD800' }, { grantId: 'g\0' }]) {
       const err = await a.upsert(uid(), payload, 60).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(AdapterInputError);
@@ -185,7 +179,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
 
   if (model === 'ReplayDetection') {
     it('refuses a second upsert of a live id (replay), accepts it once the first expired', async () => {
-      const a = new Adapter.current(model);
+      const a = new Adapter(model);
       const id = uid();
       await a.upsert(id, { iss: 'c1' }, 60);
       await expect(a.upsert(id, { iss: 'c1', again: true }, 60)).rejects.toMatchObject({
@@ -199,14 +193,14 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
     });
 
     it('lets exactly one of many concurrent upserts of one id through', async () => {
-      const a = new Adapter.current(model);
+      const a = new Adapter(model);
       const id = uid();
       const results = await Promise.allSettled(Array.from({ length: 8 }, () => a.upsert(id, { iss: 'c1' }, 60)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     });
   } else {
     it('upsert overwrites payload, indexes and expiry of an existing id', async () => {
-      const a = new Adapter.current(model);
+      const a = new Adapter(model);
       const id = uid();
       const g1 = uid();
       const g2 = uid();
@@ -220,7 +214,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
     });
 
     it('an upsert does not un-consume a live row', async () => {
-      const a = new Adapter.current(model);
+      const a = new Adapter(model);
       const id = uid();
       await a.upsert(id, { v: 1 }, 60);
       await a.consume(id);
@@ -231,8 +225,7 @@ describe.each(MODELS.flatMap((m) => VIAS.map((v) => [m, v] as const)))('adapter 
   }
 });
 
-describe.each(VIAS)('revokeByGrantId via %s', (via) => {
-  const Adapter = { get current() { return adapters[via]; } };
+describe('revokeByGrantId', () => {
   it('removes every row of that grant across models and leaves other rows', async () => {
     const grant = uid();
     const otherGrant = uid();
@@ -241,31 +234,31 @@ describe.each(VIAS)('revokeByGrantId via %s', (via) => {
     for (const m of models) {
       const id = uid();
       ids.set(m, id);
-      await new Adapter.current(m).upsert(id, { jti: id, grantId: grant }, 60);
+      await new Adapter(m).upsert(id, { jti: id, grantId: grant }, 60);
     }
     const keepId = uid();
-    await new Adapter.current('AccessToken').upsert(keepId, { jti: keepId, grantId: otherGrant }, 60);
+    await new Adapter('AccessToken').upsert(keepId, { jti: keepId, grantId: otherGrant }, 60);
     const noGrant = uid();
-    await new Adapter.current('Session').upsert(noGrant, { jti: noGrant }, 60);
+    await new Adapter('Session').upsert(noGrant, { jti: noGrant }, 60);
 
-    await new Adapter.current('RefreshToken').revokeByGrantId(grant);
+    await new Adapter('RefreshToken').revokeByGrantId(grant);
 
     expect(await rowCount({ grantId: grant })).toBe(0);
-    for (const [m, id] of ids) expect(await new Adapter.current(m).find(id)).toBeUndefined();
-    expect(await new Adapter.current('AccessToken').find(keepId)).toEqual({ jti: keepId, grantId: otherGrant });
-    expect(await new Adapter.current('Session').find(noGrant)).toEqual({ jti: noGrant });
+    for (const [m, id] of ids) expect(await new Adapter(m).find(id)).toBeUndefined();
+    expect(await new Adapter('AccessToken').find(keepId)).toEqual({ jti: keepId, grantId: otherGrant });
+    expect(await new Adapter('Session').find(noGrant)).toEqual({ jti: noGrant });
   });
 
   it('works when oidc-provider calls it from every token model at once', async () => {
     const grant = uid();
-    for (const m of ['AccessToken', 'RefreshToken']) await new Adapter.current(m).upsert(uid(), { grantId: grant }, 60);
+    for (const m of ['AccessToken', 'RefreshToken']) await new Adapter(m).upsert(uid(), { grantId: grant }, 60);
     await Promise.all(
-      ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'].map((m) => new Adapter.current(m).revokeByGrantId(grant)),
+      ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'].map((m) => new Adapter(m).revokeByGrantId(grant)),
     );
     expect(await rowCount({ grantId: grant })).toBe(0);
     // a later call runs its own statement
-    await new Adapter.current('AccessToken').upsert(uid(), { grantId: grant }, 60);
-    await new Adapter.current('AccessToken').revokeByGrantId(grant);
+    await new Adapter('AccessToken').upsert(uid(), { grantId: grant }, 60);
+    await new Adapter('AccessToken').revokeByGrantId(grant);
     expect(await rowCount({ grantId: grant })).toBe(0);
   });
 });
@@ -275,7 +268,7 @@ describe('Client model', () => {
   const finder: ClientFinder = async (id) => (id === 'c1' ? { ...metadata } : undefined);
 
   it('delegates find to clientFinder and never writes', async () => {
-    const ClientAdapter = createAdapterFactory(db, { clientFinder: finder });
+    const ClientAdapter = createAdapterFactory(handle, { clientFinder: finder });
     const a = new ClientAdapter('Client');
     expect(await a.find('c1')).toEqual(metadata);
     expect(await a.find('nope')).toBeUndefined();
@@ -310,7 +303,7 @@ describe('with oidc-provider', () => {
     const Provider = await loadProvider();
     const secret = 's'.repeat(32);
     const provider = new Provider('http://localhost:3000', {
-      adapter: createAdapterFactory(db, {
+      adapter: createAdapterFactory(handle, {
         clientFinder: async (id) =>
           id === 'c1'
             ? { client_id: 'c1', client_secret: secret, grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }
@@ -346,7 +339,7 @@ describe('with oidc-provider', () => {
     const Provider = await loadProvider();
     const secret = 's'.repeat(32);
     const provider = new Provider('http://localhost:3000', {
-      adapter: createAdapterFactory(db, {
+      adapter: createAdapterFactory(handle, {
         clientFinder: async (id) =>
           id === 'c1'
             ? { client_id: 'c1', client_secret: secret, grant_types: ['refresh_token', 'authorization_code'], redirect_uris: ['https://rp.example/cb'] }

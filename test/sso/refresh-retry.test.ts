@@ -143,7 +143,7 @@ describe('refresh token retry after a lost answer', () => {
 
   it('half done (used, no successor stored): the old token works once, for a public client too', async () => {
     const c = await chain(spa);
-    const Adapter = createAdapterFactory(prisma());
+    const Adapter = createAdapterFactory(t.gatehouse.db);
     await new Adapter('RefreshToken').consume(c.first);
     expect(await unused(c.grantId)).toEqual([]);
 
