@@ -10,12 +10,11 @@ import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
 import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
-import { accessLog, type RequestObserver } from './http/access-log.ts';
-import { databaseUnavailable, errorHandler, markDatabaseUnavailable } from './http/errors.ts';
-import { requestDeadline } from './http/deadline.ts';
+import type { RequestObserver } from './http/access-log.ts';
+import { edge } from './http/edge.ts';
+import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
-import { requestId } from './http/request-id.ts';
-import { securityHeaders } from './http/security-headers.ts';
+import { routeGroups } from './http/routes.ts';
 import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type Keyring } from './keys/index.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
@@ -32,7 +31,7 @@ import { registerTokenExchange } from './oidc/token-exchange.ts';
 import { createRevocationList, type RevocationList } from './oidc/revocations.ts';
 import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
-import { mountProvider, providerHolder } from './oidc/mount.ts';
+import { mountProvider, pinToIssuer, providerHolder } from './oidc/mount.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 
@@ -260,23 +259,28 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     // oidc-provider runs inside this app and signs its cookies with ctx.cookies: same keys.
     const app = new Koa({ proxy: config.trustProxy, keys: config.cookieSecrets });
     app.silent = true; // errors are handled and logged by errorHandler
-    app.use(requestId());
+    pinToIssuer(app, config.issuer);
     app.use(
-      accessLog(logger, (info) => {
-        metrics.observeRequest(info);
-        opts.observeRequest?.(info);
+      edge({
+        logger,
+        hsts: config.issuer.startsWith('https://'),
+        deadlineMs: config.requestTimeoutMs,
+        observe: (info) => {
+          metrics.observeRequest(info);
+          opts.observeRequest?.(info);
+        },
       }),
     );
-    app.use(securityHeaders({ hsts: config.issuer.startsWith('https://') }));
-    app.use(errorHandler(logger));
-    app.use(requestDeadline(config.requestTimeoutMs));
-    app.use(healthRoutes(db.pool, { isDraining: () => draining }));
-    app.use(metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }));
-    app.use(interactionRoutes(interactionDeps));
-    app.use(adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, revocations, provider: () => holder.current, reloadKeys }));
-    app.use(preciseTokenErrors(new URL(config.issuer).pathname));
-    app.use(databaseUnavailable());
-    app.use(mountProvider(holder, config.issuer));
+    app.use(
+      routeGroups([
+        healthRoutes(db.pool, { isDraining: () => draining }),
+        metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
+        interactionRoutes(interactionDeps),
+        adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, revocations, provider: () => holder.current, reloadKeys }),
+      ]),
+    );
+    // answer rewrites in order: a database outage first, then the precise token errors
+    app.use(mountProvider(holder, config.issuer, [answerOutage, preciseTokenErrors(new URL(config.issuer).pathname)]));
 
     return {
       app,

@@ -11,6 +11,7 @@
 // The router and the document are both built from ADMIN_ROUTES, so every
 // route is documented and every documented operation exists.
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
+import type { RouteGroup } from '../http/routes.ts';
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { createAuthenticator, hasScope, insufficientScope } from './auth.ts';
@@ -55,6 +56,8 @@ export interface AdminApi {
   routes: readonly AdminRoute[];
   document: Record<string, unknown>;
 }
+
+const ownsAdminPath = (path: string) => path === ADMIN_BASE || path.startsWith(`${ADMIN_BASE}/`);
 
 export function createAdminApi(deps: AdminDeps): AdminApi {
   const holder: { document?: Record<string, unknown> } = {};
@@ -102,7 +105,7 @@ export function createAdminApi(deps: AdminDeps): AdminApi {
   };
 
   const middleware: Middleware = async (ctx, next: Next) => {
-    if (ctx.path !== ADMIN_BASE && !ctx.path.startsWith(`${ADMIN_BASE}/`)) return next();
+    if (!ownsAdminPath(ctx.path)) return next();
     ctx.set('Cache-Control', 'no-store');
     try {
       await dispatch(ctx, unmatched(ctx));
@@ -126,7 +129,7 @@ export function createAdminApi(deps: AdminDeps): AdminApi {
   return { middleware, router, routes, document };
 }
 
-/** Koa middleware serving /admin/v1/… (mount before the provider). */
-export function adminRoutes(deps: AdminDeps): Middleware {
-  return createAdminApi(deps).middleware;
+/** The routes of /admin/v1/… (in front of the provider). */
+export function adminRoutes(deps: AdminDeps): RouteGroup {
+  return { owns: ownsAdminPath, middleware: createAdminApi(deps).middleware };
 }

@@ -1,9 +1,9 @@
 // The last line of defence: an error thrown by our own routes becomes a clean
-// answer (JSON or HTML), never a stack trace. 5xx are logged with the request
-// id. oidc-provider renders its own OAuth errors before they reach here; a
-// database outage behind one of them is turned into a 503 by
-// databaseUnavailable() below.
-import type { Context, Middleware } from 'koa';
+// answer (JSON or HTML), never a stack trace (renderError, called by
+// src/http/edge.ts). 5xx are logged with the request id. oidc-provider renders
+// its own OAuth errors before they reach here; a database outage behind one
+// of them is turned into a 503 by answerOutage() below.
+import type { Context } from 'koa';
 import type { Logger } from '../logging/logger.ts';
 
 export class HttpError extends Error {
@@ -58,50 +58,43 @@ export function markDatabaseUnavailable(ctx: Pick<Context, 'state'>, err: unknow
 }
 
 /**
- * Around oidc-provider: its `server_error` 500 caused by a database outage
- * (marked by markDatabaseUnavailable) becomes 503 `temporarily_unavailable`
- * with Retry-After. oidc-provider has already rendered the body: a JSON error
- * is rewritten, an HTML page keeps its generic text.
+ * After oidc-provider answered: its `server_error` 500 caused by a database
+ * outage (marked by markDatabaseUnavailable) becomes 503
+ * `temporarily_unavailable` with Retry-After. oidc-provider has already
+ * rendered the body: a JSON error is rewritten, an HTML page keeps its
+ * generic text.
  */
-export function databaseUnavailable(): Middleware {
-  return async (ctx, next) => {
-    await next();
-    if (ctx.state.databaseUnavailable !== true || ctx.status !== 500) return;
-    ctx.status = 503;
-    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-    const body = ctx.body as { error?: unknown } | undefined;
-    if (body && typeof body === 'object' && !Buffer.isBuffer(body) && body.error === 'server_error') {
-      ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_DESCRIPTION };
-    }
-  };
+export function answerOutage(ctx: Context): void {
+  if (ctx.state.databaseUnavailable !== true || ctx.status !== 500) return;
+  ctx.status = 503;
+  ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  const body = ctx.body as { error?: unknown } | undefined;
+  if (body && typeof body === 'object' && !Buffer.isBuffer(body) && body.error === 'server_error') {
+    ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_DESCRIPTION };
+  }
 }
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function errorHandler(logger: Logger): Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; error?: string };
-      let status = e.status ?? e.statusCode ?? 500;
-      if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
-      const outage = status === 500 && !(err instanceof HttpError) && isDatabaseUnavailable(err);
-      if (outage) status = 503;
-      const exposed = err instanceof HttpError || (status < 500 && e.expose !== false);
-      const error = err instanceof HttpError ? err.error : outage ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
-      const description = exposed ? e.message : status === 503 ? UNAVAILABLE_DESCRIPTION : 'internal error';
-      if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { name: e.name, message: e.message } }, 'request failed');
-      ctx.status = status;
-      if (status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-      if (ctx.accepts('json', 'html') === 'html') {
-        ctx.type = 'html';
-        ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Gatehouse — error</title></head><body><main><h1>Something went wrong</h1><p>${escapeHtml(description)}</p><p>Request id: ${escapeHtml(String(ctx.state.requestId ?? ''))}</p></main></body></html>`;
-      } else {
-        ctx.body = { error, error_description: description };
-      }
-    }
-  };
+/** Answers the request with `err` as a clean error (JSON, or HTML for a browser). */
+export function renderError(ctx: Context, err: unknown, logger: Logger): void {
+  const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; error?: string };
+  let status = e.status ?? e.statusCode ?? 500;
+  if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
+  const outage = status === 500 && !(err instanceof HttpError) && isDatabaseUnavailable(err);
+  if (outage) status = 503;
+  const exposed = err instanceof HttpError || (status < 500 && e.expose !== false);
+  const error = err instanceof HttpError ? err.error : outage ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
+  const description = exposed ? e.message : status === 503 ? UNAVAILABLE_DESCRIPTION : 'internal error';
+  if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { name: e.name, message: e.message } }, 'request failed');
+  ctx.status = status;
+  if (status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  if (ctx.accepts('json', 'html') === 'html') {
+    ctx.type = 'html';
+    ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Gatehouse — error</title></head><body><main><h1>Something went wrong</h1><p>${escapeHtml(description)}</p><p>Request id: ${escapeHtml(String(ctx.state.requestId ?? ''))}</p></main></body></html>`;
+  } else {
+    ctx.body = { error, error_description: description };
+  }
 }

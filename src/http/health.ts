@@ -1,6 +1,7 @@
 // /healthz: the process is alive. /readyz: the database answers (quickly).
 import type { Middleware } from 'koa';
 import type pg from 'pg';
+import type { RouteGroup } from './routes.ts';
 
 async function databaseReady(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -18,8 +19,8 @@ async function databaseReady(pool: pg.Pool, timeoutMs: number): Promise<boolean>
   }
 }
 
-export function healthRoutes(pool: pg.Pool, opts: { isDraining: () => boolean }): Middleware {
-  return async (ctx, next) => {
+export function healthRoutes(pool: pg.Pool, opts: { isDraining: () => boolean }): RouteGroup {
+  const middleware: Middleware = async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     if (ctx.path === '/healthz') {
       ctx.state.route = '/healthz';
@@ -38,4 +39,5 @@ export function healthRoutes(pool: pg.Pool, opts: { isDraining: () => boolean })
     }
     return next();
   };
+  return { owns: (path) => path === '/healthz' || path === '/readyz', middleware };
 }

@@ -9,13 +9,13 @@
 //                refresh-token policy, acr values, error and logout pages
 //   tokens.ts    roles on APIs that require them (scope + `roles` claim)
 //   grants.ts    what a consent grants: requested ∩ allowance ∩ roles
-import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountDirectory } from '../accounts/cache.ts';
 import type { LoginEvent } from '../accounts/store.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
+import type { RouteGroup } from '../http/routes.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { ProviderDeps } from '../oidc/provider.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
@@ -55,7 +55,7 @@ export interface ConsentEvent {
 }
 
 /** Koa routes under /interaction/… (and the stylesheet they use). */
-export function interactionRoutes(deps: InteractionDeps): Middleware {
+export function interactionRoutes(deps: InteractionDeps): RouteGroup {
   return createInteractionRoutes(deps);
 }
 

@@ -22,6 +22,7 @@
 // never a login: oidc-provider only learns who signed in, with acr and amr,
 // when the last step finishes the interaction.
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
+import type { RouteGroup } from '../http/routes.ts';
 import type { Context, Middleware } from 'koa';
 import { errors, type Interaction } from 'oidc-provider';
 import { authenticate, getAccount, type LoginEvent } from '../accounts/store.ts';
@@ -93,7 +94,7 @@ function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
   };
 }
 
-export function createInteractionRoutes(deps: InteractionDeps): Middleware {
+export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
   const base = basePath(deps.config.issuer);
   const css = loadStylesheet();
   const stylesheet = stylesheetUrl(deps.config.issuer);
@@ -455,12 +456,17 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
     ctx.body = css.body;
   }
 
-  return async (ctx, next) => {
-    const path = ctx.path;
-    if (base && path !== base && !path.startsWith(`${base}/`)) return next();
+  /** the paths below the issuer's that these routes answer */
+  const relative = (path: string): string | undefined => {
+    if (base && path !== base && !path.startsWith(`${base}/`)) return undefined;
     const rel = path.slice(base.length);
+    return rel === STYLESHEET_PATH || rel === '/interaction' || rel.startsWith('/interaction/') ? rel : undefined;
+  };
+
+  const middleware: Middleware = async (ctx, next) => {
+    const rel = relative(ctx.path);
+    if (rel === undefined) return next();
     if (rel === STYLESHEET_PATH) return serveStylesheet(ctx);
-    if (rel !== '/interaction' && !rel.startsWith('/interaction/')) return next();
     const m = /^\/interaction\/([^/]+)(?:\/(login|mfa|enrol|continue|consent|abort))?$/.exec(rel);
     if (!m || !UID.test(m[1]!)) return page(ctx, 404, 'Not found', messageContent('Page not found', 'Go back to the application and sign in again.'));
     try {
@@ -474,4 +480,5 @@ export function createInteractionRoutes(deps: InteractionDeps): Middleware {
       page(ctx, 500, 'Something went wrong', messageContent('Something went wrong', 'Go back to the application and try again.', `Request id: ${String(ctx.state.requestId ?? '')}`));
     }
   };
+  return { owns: (path) => relative(path) !== undefined, middleware };
 }

@@ -3,14 +3,14 @@
 // workers, `aggregate` returns the sum over all of them (see src/server.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
+import type { RouteGroup } from '../http/routes.ts';
 import type { Metrics } from './metrics.ts';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function metricsRoute(metrics: Metrics, opts: { token?: string; aggregate?: () => Promise<string> }): Middleware {
+export function metricsRoute(metrics: Metrics, opts: { token?: string; aggregate?: () => Promise<string> }): RouteGroup {
   const expected = opts.token ? digest(opts.token) : undefined;
-  return async (ctx, next) => {
-    if (ctx.path !== '/metrics') return next();
+  const middleware: Middleware = async (ctx) => {
     ctx.state.route = '/metrics';
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.status = 405;
@@ -30,4 +30,5 @@ export function metricsRoute(metrics: Metrics, opts: { token?: string; aggregate
     ctx.type = metrics.registry.contentType;
     ctx.body = opts.aggregate ? await opts.aggregate() : await metrics.registry.metrics();
   };
+  return { owns: (path) => path === '/metrics', middleware };
 }

@@ -2,7 +2,8 @@
 // issuer's path, through a holder so that the provider can be swapped when
 // the signing keys change (oidc-provider reads its keystore once).
 import compose from 'koa-compose';
-import type { Middleware } from 'koa';
+import type Koa from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 
 export interface ProviderHolder {
@@ -28,19 +29,31 @@ export function providerHolder(initial: Provider): ProviderHolder & { middleware
 /**
  * oidc-provider derives endpoint URLs from the request (Host header,
  * protocol). Gatehouse pins them to the configured issuer instead, like
- * Keycloak's fixed hostname: a forged Host header cannot change discovery,
- * and a TLS-terminating proxy needs no extra headers for https URLs.
+ * Keycloak's fixed hostname: a forged Host or X-Forwarded-Host header cannot
+ * change discovery, and a TLS-terminating proxy needs no extra headers for
+ * https URLs. Set once on the app's request prototype (not per request: a
+ * property defined on each request object would slow every later access).
  */
-function pinToIssuer(ctx: Parameters<Middleware>[0], issuer: URL): void {
-  ctx.request.header.host = issuer.host;
-  const secure = issuer.protocol === 'https:';
-  Object.defineProperty(ctx.request, 'protocol', { value: secure ? 'https' : 'http', configurable: true });
-  Object.defineProperty(ctx.request, 'secure', { value: secure, configurable: true });
+export function pinToIssuer(app: Koa, issuer: string): void {
+  const url = new URL(issuer);
+  const secure = url.protocol === 'https:';
+  Object.defineProperties(app.request, {
+    protocol: { value: secure ? 'https' : 'http', configurable: true },
+    secure: { value: secure, configurable: true },
+    host: { value: url.host, configurable: true },
+    hostname: { value: url.hostname, configurable: true },
+  });
 }
 
-export function mountProvider(holder: ReturnType<typeof providerHolder>, issuer: string): Middleware {
-  const issuerUrl = new URL(issuer);
-  const base = issuerUrl.pathname.replace(/\/$/, '');
+/** Adjusts the provider's answer once it is rendered (see token-errors.ts, http/errors.ts). */
+export type AnswerRewrite = (ctx: Context) => void;
+
+/**
+ * The provider's routes below the issuer's path; `rewrites` run in order on
+ * each answer it renders.
+ */
+export function mountProvider(holder: ReturnType<typeof providerHolder>, issuer: string, rewrites: readonly AnswerRewrite[] = []): Middleware {
+  const base = new URL(issuer).pathname.replace(/\/$/, '');
   return async (ctx, next) => {
     const original = ctx.path;
     let inner = original;
@@ -49,7 +62,6 @@ export function mountProvider(holder: ReturnType<typeof providerHolder>, issuer:
       inner = original.slice(base.length) || '/';
     }
     const run = holder.middleware();
-    pinToIssuer(ctx, issuerUrl);
     ctx.path = inner;
     try {
       await run(ctx, async () => {
@@ -60,5 +72,6 @@ export function mountProvider(holder: ReturnType<typeof providerHolder>, issuer:
     } finally {
       ctx.path = original;
     }
+    for (const rewrite of rewrites) rewrite(ctx);
   };
 }

@@ -2,7 +2,7 @@
 // where RFC 6749 §5.2 names a more precise error. Clients and the contract
 // rely on the precise codes, so they are rewritten here (at /token and at the
 // introspection and revocation endpoints, which authenticate clients alike).
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -59,10 +59,10 @@ export function preciseErrorCode(ctx: Context, error: unknown, description: unkn
 
 const ENDPOINTS = new Set(['/token', '/token/introspection', '/token/revocation']);
 
-export function preciseTokenErrors(issuerPath: string): Middleware {
+/** The rewrite of the provider's answers (mountProvider's `rewrites`). */
+export function preciseTokenErrors(issuerPath: string): (ctx: Context) => void {
   const base = issuerPath.replace(/\/$/, '');
-  return async (ctx, next) => {
-    await next();
+  return (ctx) => {
     if (ctx.method !== 'POST' || !ENDPOINTS.has(ctx.path.slice(base.length))) return;
     const body = ctx.body as ErrorBody | undefined;
     if (!body || typeof body !== 'object') return;

@@ -1,13 +1,13 @@
 // The pieces that turn an outage into a clean 503 (src/http/errors.ts,
-// src/http/deadline.ts), on a small Koa app with real database errors: a
+// src/http/deadline.ts, put in order by src/http/edge.ts), on a small Koa app with real database errors: a
 // server that refuses connections, a statement timeout, and, for contrast,
 // an error that is not an outage (a bug stays a 500).
 import Koa from 'koa';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type DbHandle } from '../../src/db/client.ts';
-import { requestDeadline } from '../../src/http/deadline.ts';
-import { errorHandler, isDatabaseUnavailable } from '../../src/http/errors.ts';
+import { edge } from '../../src/http/edge.ts';
+import { isDatabaseUnavailable } from '../../src/http/errors.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { freePort, sleep } from '../server/process.ts';
@@ -20,12 +20,7 @@ describe('database outage errors → 503', () => {
 
   const app = new Koa();
   app.silent = true;
-  app.use(async (ctx, next) => {
-    ctx.set('X-Request-Id', 'req-1');
-    await next();
-  });
-  app.use(errorHandler(createLogger('silent')));
-  app.use(requestDeadline(300));
+  app.use(edge({ logger: createLogger('silent'), hsts: false, deadlineMs: 300 }));
   app.use(async (ctx) => {
     switch (ctx.path) {
       case '/refused':
@@ -91,10 +86,12 @@ describe('database outage errors → 503', () => {
   });
 
   it('the request deadline: 503 with only the headers set before it; the late work is dropped', async () => {
-    const res = await request.get('/late');
+    const res = await request.get('/late').set('X-Request-Id', 'req-1');
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('1');
     expect(res.headers['x-request-id']).toBe('req-1');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(res.headers['set-cookie']).toBeUndefined();
     expect(res.headers.location).toBeUndefined();
     expect(res.body.error).toBe('temporarily_unavailable');
