@@ -3,7 +3,8 @@
 // scenarios.ts under bounded autocannon load on 127.0.0.1, prints a table and
 // writes bench/results/<date>-<sha>.{json,svg} and latest.{json,svg}.
 //
-// Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
+// Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2: at least this long,
+// then on until the rate is steady), BENCH_WARMUP_MAX (s, default 20),
 // BENCH_CONNECTIONS (default 16), BENCH_WORKERS_LIST (Gatehouse WORKERS per run, default 1,2;
 // the first gets the whole suite, the others a subset; BENCH_WORKERS=n alone means only n),
 // BENCH_SOAK (s: soak mode instead of the suite, see soak.ts),
@@ -125,6 +126,8 @@ async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others
     windowSec,
     ...(plan.unit && { unit: plan.unit }),
     latencyMs: r.latency,
+    ...(r.perSecond && { perSecond: r.perSecond }),
+    ...(r.warmup && { warmup: r.warmup }),
     errors: r.non2xx + r.errors,
     errorDetail: { non2xx: r.non2xx, socketErrors: r.errors, timeouts: r.timeouts, statusCodes: r.statusCodes, ...(r.errorSamples?.length && { samples: r.errorSamples }) },
     rssMb: Math.round((rss.reduce((a, p) => a + p.rssKb, 0) / 1024) * 10) / 10,
@@ -150,8 +153,10 @@ async function main(): Promise<void> {
   load = {
     durationSec: envInt('BENCH_DURATION', 10, 1, 3600),
     warmupSec: envInt('BENCH_WARMUP', 2, 0, 600),
+    warmupMaxSec: envInt('BENCH_WARMUP_MAX', 20, 0, 600),
     connections: envInt('BENCH_CONNECTIONS', 16, 1, 1024),
   };
+  load.warmupMaxSec = Math.max(load.warmupSec, load.warmupMaxSec);
   const quietWaitSec = envInt('BENCH_QUIET_WAIT', 30, 0, 3600);
   const busyRetries = envInt('BENCH_BUSY_RETRIES', 2, 0, 10);
   const workersList = workersListFromEnv();
@@ -226,11 +231,13 @@ async function main(): Promise<void> {
         if (waited === undefined) log(`${s.name}: machine still busy after ${quietWaitSec} s; measuring anyway`);
         else if (waited > 3) log(`${s.name}: waited ${waited} s for the machine to be quiet`);
       }
-      log(`${s.name}: ${load.warmupSec} s warm-up + ${load.durationSec} s × ${load.connections} connections${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+      const warm = plan.iteration || load.warmupMaxSec === load.warmupSec ? `${load.warmupSec} s` : `${load.warmupSec}–${load.warmupMaxSec} s (until steady)`;
+      log(`${s.name}: ${warm} warm-up + ${load.durationSec} s × ${load.connections} connections${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
       const result = await measure(s, t, plan, others);
       const cpu = result.cpu!;
+      const w = result.warmup;
       log(
-        `${s.name}: ${Math.round(result.requestsPerSec!)} req/s, p99 ${result.latencyMs!.p99} ms, ${result.errors} errors; ` +
+        `${s.name}: ${w ? `warm after ${w.sec} s${w.steady ? '' : ' (not steady)'}; ` : ''}${Math.round(result.requestsPerSec!)} req/s, p99 ${result.latencyMs!.p99} ms, ${result.errors} errors; ` +
           `CPU cores: server ${cpu.serverCores}, autocannon ${cpu.loadGeneratorCores}, others ${cpu.otherCores}`,
       );
       if (!best || cpu.otherCores < best.cpu!.otherCores) best = result;
@@ -240,6 +247,7 @@ async function main(): Promise<void> {
     result.attempts = attempts;
     plan.after?.(result);
     if (result.errors! > 0) result.notes.push(`errors: ${JSON.stringify(result.errorDetail)}`);
+    if (result.warmup && !result.warmup.steady) result.notes.push(`the rate was not steady after the longest warm-up (${result.warmup.sec} s): ${result.warmup.perSecond.join(' ')} per second`);
     if (result.cpu!.otherCores > BUSY_CORES) {
       result.notes.push(`machine busy: other processes used ${result.cpu!.otherCores} cores during the run; numbers are not reliable`);
     }
@@ -279,7 +287,7 @@ async function main(): Promise<void> {
   const notes = results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`));
   if (notes.length > 0) out.push('Notes:', ...notes.map((n) => `  - ${n}`), '');
   out.push(
-    `${load.connections} connections, ${load.durationSec} s per scenario after ${load.warmupSec} s warm-up; Gatehouse WORKERS=${workersList.join(' and ')}; ` +
+    `${load.connections} connections, ${load.durationSec} s per scenario after a warm-up of ${load.warmupSec} s${load.warmupMaxSec > load.warmupSec ? ` up to ${load.warmupMaxSec} s until steady (custom loops: ${load.warmupSec} s)` : ''}; Gatehouse WORKERS=${workersList.join(' and ')}; ` +
       `${machine.cpus} × ${machine.cpuModel}, node ${machine.node}; git ${sha}`,
   );
   process.stdout.write(`\n${out.join('\n')}\n`);

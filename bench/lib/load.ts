@@ -9,8 +9,20 @@ import type { LoadRequest } from './types.ts';
 export interface LoadSettings {
   connections: number;
   durationSec: number;
+  /** warm-up: at least this long … */
   warmupSec: number;
+  /**
+   * … and, for autocannon runs, on until the rate is steady (the last
+   * STEADY_SECONDS per-second counts within STEADY_SPREAD of each other) or
+   * this long. Equal to warmupSec: a fixed warm-up.
+   */
+  warmupMaxSec: number;
 }
+
+/** a warm-up has ended when this many consecutive seconds … */
+export const STEADY_SECONDS = 3;
+/** … differ by at most this factor (highest ÷ lowest) */
+export const STEADY_SPREAD = 1.1;
 
 /** What a measured run yields, whichever generator produced it. */
 export interface LoadResult {
@@ -25,6 +37,10 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** first error messages of a custom loop */
   errorSamples?: string[];
+  /** responses in each second of the measured run (autocannon runs) */
+  perSecond?: number[];
+  /** how long the warm-up ran (s), and its responses per second (autocannon runs) */
+  warmup?: { sec: number; steady: boolean; perSecond: number[] };
 }
 
 export function assertLoopback(url: string): void {
@@ -32,7 +48,7 @@ export function assertLoopback(url: string): void {
   if (host !== '127.0.0.1') throw new Error(`refusing to send load to ${host}: the bench only targets 127.0.0.1`);
 }
 
-async function once(baseUrl: string, req: LoadRequest, connections: number, durationSec: number): Promise<Result> {
+function start(baseUrl: string, req: LoadRequest, connections: number, durationSec: number) {
   const url = `${baseUrl}${req.path}`;
   assertLoopback(url);
   const instance = autocannon({
@@ -44,10 +60,40 @@ async function once(baseUrl: string, req: LoadRequest, connections: number, dura
     ...(req.body !== undefined && { body: req.body }),
     timeout: 10,
   });
-  return await instance;
+  const perSecond: number[] = [];
+  instance.on('tick', (t) => perSecond.push((t as { counter: number }).counter));
+  return { instance, perSecond };
 }
 
-function fromAutocannon(r: Result): LoadResult {
+async function once(baseUrl: string, req: LoadRequest, connections: number, durationSec: number): Promise<{ result: Result; perSecond: number[] }> {
+  const { instance, perSecond } = start(baseUrl, req, connections, durationSec);
+  const result = await instance;
+  // the last tick comes with the end of the run: a partial second
+  return { result, perSecond: perSecond.slice(0, Math.floor(result.duration)) };
+}
+
+export function isSteady(perSecond: readonly number[]): boolean {
+  if (perSecond.length < STEADY_SECONDS) return false;
+  const last = perSecond.slice(-STEADY_SECONDS);
+  const lo = Math.min(...last);
+  return lo > 0 && Math.max(...last) <= lo * STEADY_SPREAD;
+}
+
+/** Load until `minSec` have passed and the rate is steady, or `maxSec` have passed. */
+async function warmUp(baseUrl: string, req: LoadRequest, connections: number, minSec: number, maxSec: number): Promise<NonNullable<LoadResult['warmup']>> {
+  const { instance, perSecond } = start(baseUrl, req, connections, Math.max(minSec, maxSec));
+  let steady = false;
+  instance.on('tick', () => {
+    if (steady || perSecond.length < minSec || !isSteady(perSecond)) return;
+    steady = true;
+    instance.stop();
+  });
+  const result = await instance;
+  const whole = perSecond.slice(0, Math.floor(result.duration));
+  return { sec: result.duration, steady: steady || isSteady(whole), perSecond: whole };
+}
+
+function fromAutocannon(r: Result, perSecond: number[]): LoadResult {
   return {
     perSec: r.requests.average,
     total: r.requests.total,
@@ -57,19 +103,22 @@ function fromAutocannon(r: Result): LoadResult {
     errors: r.errors,
     timeouts: r.timeouts,
     statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, v]) => [code, v.count])),
+    perSecond,
   };
 }
 
-/** Autocannon: warm-up (thrown away), then `beforeMeasure()` and the measured run. */
+/** Autocannon: warm-up until steady (thrown away), then `beforeMeasure()` and the measured run. */
 export async function runLoad(baseUrl: string, req: LoadRequest, s: LoadSettings, beforeMeasure?: () => void): Promise<LoadResult> {
-  if (s.warmupSec > 0) await once(baseUrl, req, s.connections, s.warmupSec);
+  const warmup = s.warmupMaxSec > 0 ? await warmUp(baseUrl, req, s.connections, s.warmupSec, s.warmupMaxSec) : undefined;
   beforeMeasure?.();
-  return fromAutocannon(await once(baseUrl, req, s.connections, s.durationSec));
+  const { result, perSecond } = await once(baseUrl, req, s.connections, s.durationSec);
+  return { ...fromAutocannon(result, perSecond), ...(warmup && { warmup }) };
 }
 
 /** A measured autocannon run without warm-up (soak intervals). */
 export async function runLoadOnce(baseUrl: string, req: LoadRequest, connections: number, durationSec: number): Promise<LoadResult> {
-  return fromAutocannon(await once(baseUrl, req, connections, durationSec));
+  const { result, perSecond } = await once(baseUrl, req, connections, durationSec);
+  return fromAutocannon(result, perSecond);
 }
 
 /**

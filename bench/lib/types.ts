@@ -117,6 +117,10 @@ export interface ScenarioResult {
   requestsPerSec?: number;
   totalRequests?: number;
   latencyMs?: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** responses in each second of the measured run (autocannon scenarios) */
+  perSecond?: number[];
+  /** the warm-up before it: how long, whether the rate had become steady, responses per second */
+  warmup?: { sec: number; steady: boolean; perSecond: number[] };
   errors?: number;
   errorDetail?: { non2xx: number; socketErrors: number; timeouts: number; statusCodes: Record<string, number> };
   rssMb?: number;
