@@ -23,7 +23,7 @@ import { createClientRegistry, type ClientRegistry } from './clients/registry.ts
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
-import { clientFinder, installSecretComparison } from './oidc/clients.ts';
+import { clientFinder, installClientLookup, installSecretComparison } from './oidc/clients.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
 import { installJwtAccessTokens, tokenPolicies } from './oidc/introspection.ts';
@@ -174,6 +174,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         ...tokenPolicies(domainDeps),
         ...interactionProviderHooks(interactionDeps),
       });
+      installClientLookup(p, clients);
       installSecretComparison(p, clients);
       installJwtAccessTokens(p, domainDeps);
       registerTokenExchange(p, domainDeps);

@@ -78,3 +78,31 @@ export function installSecretComparison(provider: Provider, registry: ClientRegi
     return !!rec && !rec.disabled && verifyClientSecret(rec, actual) !== false;
   };
 }
+
+type ClientFind = (id: unknown) => Promise<unknown>;
+
+/**
+ * oidc-provider's `Client.find` reads the metadata through the adapter and,
+ * on every call, hashes it (JSON + sha-256) to find the client instance it
+ * built before: a cost on every token request. The registry's records are
+ * immutable (a change replaces the record and drops it from the cache), so
+ * the instance is kept per record instead, and the library's own lookup runs
+ * once per record.
+ */
+export function installClientLookup(provider: Provider, registry: ClientRegistry): void {
+  const Client = provider.Client as unknown as { find: ClientFind };
+  const find: ClientFind = Client.find.bind(Client);
+  const built = new WeakMap<object, Promise<unknown>>();
+  Client.find = async (id) => {
+    if (typeof id !== 'string') return find(id);
+    const rec = await registry.get(id);
+    if (!rec || rec.disabled) return undefined;
+    let client = built.get(rec);
+    if (!client) {
+      client = find(id);
+      built.set(rec, client);
+      client.catch(() => built.delete(rec));
+    }
+    return client;
+  };
+}

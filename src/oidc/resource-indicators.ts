@@ -5,10 +5,26 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import type { ClientRegistry } from '../clients/registry.ts';
 import { allowedScopes, parseScopeParam } from '../resources/allowance.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
+import type { ClientRecord } from '../clients/store.ts';
+import type { ResourceRecord } from '../resources/store.ts';
 
 type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
 
+type Allowance = { list: string[]; joined: string };
+
 export function resourceIndicators(registry: ClientRegistry, catalog: ResourceCatalog): ResourceIndicators {
+  // client ∩ resource scopes, per pair of (immutable, cached) records: asked on every token request
+  const allowances = new WeakMap<object, WeakMap<object, Allowance>>();
+  const allowanceOf = (rec: ClientRecord, resource: ResourceRecord): Allowance => {
+    let byResource = allowances.get(rec);
+    if (!byResource) allowances.set(rec, (byResource = new WeakMap()));
+    let a = byResource.get(resource);
+    if (!a) {
+      const list = allowedScopes(rec, resource);
+      byResource.set(resource, (a = { list, joined: list.join(' ') }));
+    }
+    return a;
+  };
   return {
     enabled: true,
     // A client with exactly one resource gets it by default; machine clients
@@ -32,21 +48,21 @@ export function resourceIndicators(registry: ClientRegistry, catalog: ResourceCa
       if (!resource || !rec || !rec.resources.includes(identifier)) {
         throw new errors.InvalidTarget('the client is not allowed to request tokens for this resource');
       }
-      const allowed = allowedScopes(rec, resource);
+      const allowed = allowanceOf(rec, resource);
       if (ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials') {
         if (Array.isArray(ctx.oidc.params.resource) && ctx.oidc.params.resource.length > 1) {
           throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
         }
         // oidc-provider would silently drop scopes outside the allowance; refuse them.
         const requested = parseScopeParam(ctx.oidc.params.scope as string | undefined);
-        const denied = requested.find((s) => !allowed.includes(s));
+        const denied = requested.find((s) => !allowed.list.includes(s));
         if (denied) throw new errors.InvalidScope('requested scope is not allowed', denied);
         // Like Auth0: no scope asked for means every scope the client holds on this API.
-        if (requested.length === 0) ctx.oidc.params.scope = allowed.join(' ');
+        if (requested.length === 0) ctx.oidc.params.scope = allowed.joined;
       }
       return {
         audience: resource.identifier,
-        scope: allowed.join(' '),
+        scope: allowed.joined,
         accessTokenTTL: rec.accessTokenTtl ?? resource.accessTokenTtl,
         accessTokenFormat: 'jwt',
         jwt: { sign: { alg: resource.signingAlg } },

@@ -72,6 +72,14 @@ describe('two instances on one database', () => {
     expect(await within(async () => (await token(b, 'grow', { scope: 'orders:write' })).status === 200)).toBe(true);
   });
 
+  it('a grant type taken away through A is refused by B (B rebuilds the client oidc-provider sees)', async () => {
+    const db = a.gatehouse.db.prisma;
+    secrets.shrink = (await createClient(db, { id: 'shrink', name: 'shrink', grants: ['client_credentials'], resources: [ORDERS], scopes: ['orders:read'] })).clientSecret!;
+    expect((await token(b, 'shrink')).status).toBe(200);
+    await updateClient(db, 'shrink', { grants: ['urn:ietf:params:oauth:grant-type:token-exchange'] });
+    expect(await within(async () => (await token(b, 'shrink')).body.error === 'unauthorized_client')).toBe(true);
+  });
+
   it('disabling through A: B answers invalid_client and its introspection of the client’s tokens says inactive', async () => {
     const db = a.gatehouse.db.prisma;
     secrets.victim = (await createClient(db, { id: 'victim', name: 'victim', grants: ['client_credentials'], resources: [ORDERS], scopes: ['orders:read'] })).clientSecret!;
