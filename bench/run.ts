@@ -18,6 +18,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startCpuMeter, waitForQuiet, type CpuUse } from './lib/cpu.ts';
+import { machineSpeed } from './lib/speed.ts';
 import { redact } from './lib/db.ts';
 import { runLoad, runLoop, type LoadResult, type LoadSettings } from './lib/load.ts';
 import { ratios, svgChart, table, targetChecks } from './lib/report.ts';
@@ -203,6 +204,8 @@ async function main(): Promise<void> {
     log(`${name} ready at ${t.url} (pid ${t.pid})`);
   }
 
+  const speedBefore = machineSpeed();
+  log(`machine speed before: ${speedBefore} sha-256/s (1 KiB, one core)`);
   const results: ScenarioResult[] = [];
   for (const s of scenarios) {
     const t = running.get(s.target)!;
@@ -254,6 +257,7 @@ async function main(): Promise<void> {
     results.push(result);
   }
 
+  const speedAfter = machineSpeed();
   // ------------------------------------------------------------ report
   const rs = ratios(results);
   const checks = targetChecks(results, rs);
@@ -265,6 +269,8 @@ async function main(): Promise<void> {
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     loadAvgAtStart,
+    /** sha-256 of 1 KiB per second on one core, before and after the scenarios (bench/lib/speed.ts) */
+    speed: { before: speedBefore, after: speedAfter },
   };
   const out: string[] = [];
   out.push(table(results), '');
@@ -289,6 +295,7 @@ async function main(): Promise<void> {
   out.push(
     `${load.connections} connections, ${load.durationSec} s per scenario after a warm-up of ${load.warmupSec} s${load.warmupMaxSec > load.warmupSec ? ` up to ${load.warmupMaxSec} s until steady (custom loops: ${load.warmupSec} s)` : ''}; Gatehouse WORKERS=${workersList.join(' and ')}; ` +
       `${machine.cpus} × ${machine.cpuModel}, node ${machine.node}; git ${sha}`,
+    `machine speed: ${speedBefore} sha-256/s before, ${speedAfter} after (this VM drifts; compare absolute req/s only at similar speeds)`,
   );
   process.stdout.write(`\n${out.join('\n')}\n`);
 
