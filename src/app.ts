@@ -70,12 +70,14 @@ export interface Gatehouse {
  * this order. The names are the keys of the job's result and log line and the
  * `table` label of gatehouse_cleanup_rows_removed_total.
  */
-export function cleanupSteps(config: Pick<Config, 'login'>) {
+export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'>) {
   return [
     { name: 'oidcPayloads', batch: pruneExpiredPayloads },
     { name: 'revokedTokens', batch: pruneExpiredRevocations },
     { name: 'loginThrottles', batch: (db: Db, n: number) => pruneThrottles(db, n, config.login) },
     { name: 'signingKeys', batch: pruneRetiredKeys },
+    // past AUDIT_RETENTION_DAYS
+    { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
   ] as const satisfies readonly CleanupStep[];
 }
 
@@ -246,14 +248,6 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         },
       });
       closers.push(() => cleanup?.stop());
-      // Audit retention: hourly, in small batches; instances never block each other.
-      const auditTimer = setInterval(() => {
-        pruneAuditEvents(db.prisma, config.auditRetentionDays)
-          .then((n) => n > 0 && logger.info({ removed: n }, 'old audit events removed'))
-          .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'audit retention run failed'));
-      }, 3_600_000);
-      auditTimer.unref();
-      closers.push(() => clearInterval(auditTimer));
     }
 
     let draining = false;

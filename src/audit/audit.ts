@@ -103,21 +103,16 @@ export async function listAuditEvents(db: Db, q: AuditQuery = {}): Promise<{ ite
 }
 
 /**
- * Deletes events older than the retention period in small batches
- * (FOR UPDATE SKIP LOCKED, so instances never wait on each other).
+ * Cleanup step (src/db/cleanup.ts): deletes at most `batchSize` events older
+ * than the retention period (FOR UPDATE SKIP LOCKED, so instances never wait
+ * on each other); returns how many went.
  */
-export async function pruneAuditEvents(db: Db, retentionDays: number, batchSize = 1000, maxBatches = 100): Promise<number> {
-  let total = 0;
-  for (let i = 0; i < maxBatches; i++) {
-    const n = await db.$executeRaw`
-      DELETE FROM audit_events WHERE id IN (
-        SELECT id FROM audit_events
-        WHERE occurred_at < now() - make_interval(days => ${retentionDays}::int)
-        ORDER BY id LIMIT ${batchSize}::int FOR UPDATE SKIP LOCKED)`;
-    total += n;
-    if (n < batchSize) break;
-  }
-  return total;
+export async function pruneAuditEvents(db: Db, batchSize: number, retentionDays: number): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM audit_events WHERE id IN (
+      SELECT id FROM audit_events
+      WHERE occurred_at < now() - make_interval(days => ${retentionDays}::int)
+      ORDER BY id LIMIT ${batchSize}::int FOR UPDATE SKIP LOCKED)`;
 }
 
 const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@]{1,255}$/;

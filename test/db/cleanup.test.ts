@@ -7,7 +7,8 @@ import { twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
 import { testEnv } from '../helpers/env.ts';
 
 // The runner with the steps the app composes (src/app.ts): each domain's own
-// batched delete (oidc payloads and revocations, login throttles, signing keys).
+// batched delete (oidc payloads and revocations, login throttles, signing
+// keys, audit events past their retention).
 // The steps one by one are tested beside their domain.
 type Table = ReturnType<typeof cleanupSteps>[number]['name'];
 type Counts = CleanupResult<Table>;
@@ -18,7 +19,7 @@ const startCleanupJob = (on: Db, opts: CleanupJobOptions<Table>) => startJob(on,
 const instances = twoInstances();
 let db: Db;
 
-const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0 };
+const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, auditEvents: 0 };
 
 /** Seeds every table; returns how many rows of each cleanup must remove. */
 async function seed(expiredPerTable: number): Promise<Counts> {
@@ -66,7 +67,16 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       ('retiring', 'RS256', '{}'::jsonb, 'x', now() - interval '2 days', now() - interval '1 day', now() + interval '1 hour'),
       ('odd', 'RS256', '{}'::jsonb, 'x', now() - interval '2 days', NULL, now() - interval '1 hour')`;
 
-  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n };
+  // audit_events: older than AUDIT_RETENTION_DAYS (90) go; a recent one and one a day short stay
+  await db.$executeRaw`
+    INSERT INTO audit_events (occurred_at, action, actor_type)
+    SELECT now() - interval '91 days' - interval '1 minute' * i, 'old-' || i, 'system' FROM generate_series(1, ${n}::int) AS i`;
+  await db.$executeRaw`
+    INSERT INTO audit_events (occurred_at, action, actor_type) VALUES
+      (now(), 'recent', 'system'),
+      (now() - interval '89 days', 'within-retention', 'system')`;
+
+  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, auditEvents: n };
 }
 
 async function remaining(): Promise<Record<string, string[]>> {
@@ -75,8 +85,9 @@ async function remaining(): Promise<Record<string, string[]>> {
     UNION ALL SELECT 'revoked', jti FROM revoked_tokens
     UNION ALL SELECT 'throttle', key FROM login_throttles
     UNION ALL SELECT 'key', kid FROM signing_keys
+    UNION ALL SELECT 'audit', action FROM audit_events
     ORDER BY 1, 2`;
-  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [] };
+  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], audit: [] };
   for (const r of rows) out[r.t]!.push(r.k);
   return out;
 }
@@ -86,6 +97,7 @@ const SURVIVORS = {
   revoked: ['live-1', 'live-2', 'live-3'],
   throttle: ['account:locked', 'account:recent', 'ip:recent'],
   key: ['active', 'odd', 'retiring'],
+  audit: ['recent', 'within-retention'],
 };
 
 beforeAll(() => {
@@ -94,7 +106,7 @@ beforeAll(() => {
 });
 
 beforeEach(async () => {
-  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys`;
+  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, audit_events`;
 });
 
 describe('runCleanup', () => {
@@ -113,12 +125,14 @@ describe('runCleanup', () => {
       revokedTokens: 4,
       loginThrottles: 4,
       signingKeys: 4,
+      auditEvents: 4,
     });
     expect(await runCleanup(db, { batchSize: 2, maxBatches: 2 })).toEqual({
       oidcPayloads: 3,
       revokedTokens: 3,
       loginThrottles: 3,
       signingKeys: 3,
+      auditEvents: 3,
     });
     expect(await remaining()).toEqual(SURVIVORS);
   });
@@ -141,6 +155,7 @@ describe('runCleanup', () => {
       revokedTokens: sum('revokedTokens'),
       loginThrottles: sum('loginThrottles'),
       signingKeys: sum('signingKeys'),
+      auditEvents: sum('auditEvents'),
     }).toEqual(expected);
     expect(await remaining()).toEqual(SURVIVORS);
   });
@@ -166,9 +181,9 @@ describe('runCleanup', () => {
     await seed(1);
     const r = await runCleanup(db);
     // the keys label the metric and the log line: they must not change
-    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys']);
+    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'auditEvents']);
     const reversed = await runSteps(db, [...steps].reverse());
-    expect(Object.keys(reversed)).toEqual(['signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
+    expect(Object.keys(reversed)).toEqual(['auditEvents', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
   });
 
   it('refuses two steps of the same name', async () => {
