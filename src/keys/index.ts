@@ -3,7 +3,6 @@
 export { KeyDecryptionError, decryptPrivateJwk, encryptPrivateJwk } from './encryption.ts';
 export {
   SIGNING_ALGS,
-  deleteExpiredKeys,
   ensureSigningKeys,
   listSigningKeys,
   loadKeyring,

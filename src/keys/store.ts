@@ -275,18 +275,6 @@ export async function loadKeyring(db: Db, kek: Buffer, now: Date = new Date()): 
   };
 }
 
-/** Deletes keys whose publishUntil has passed; returns how many. */
-export async function deleteExpiredKeys(db: Db, now: Date = new Date()): Promise<number> {
-  return db.$transaction(async (tx) => {
-    await lockKeys(tx);
-    const expired = await tx.signingKey.findMany({ where: { publishUntil: { lte: now } }, select: { kid: true } });
-    if (expired.length === 0) return 0;
-    await tx.signingKey.deleteMany({ where: { kid: { in: expired.map((r) => r.kid) } } });
-    for (const { kid } of expired) await publishChange(tx, 'key', kid);
-    return expired.length;
-  }, TX_OPTIONS);
-}
-
 /**
  * One batch of the cleanup job (src/db/cleanup.ts): deletes at most
  * `batchSize` keys that were retired and whose publishUntil has passed, so no

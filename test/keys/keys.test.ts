@@ -7,11 +7,11 @@ import { openDb, type DbHandle } from '../../src/db/client.ts';
 import {
   KeyDecryptionError,
   decryptPrivateJwk,
-  deleteExpiredKeys,
   encryptPrivateJwk,
   ensureSigningKeys,
   listSigningKeys,
   loadKeyring,
+  pruneRetiredKeys,
   rotateSigningKey,
   type Keyring,
   type SigningAlg,
@@ -186,8 +186,10 @@ describe('rotation', () => {
     expect(keysOf(after, 'ES256')).toHaveLength(1);
     expect(keysOf(after, 'EdDSA')).toHaveLength(1);
 
-    expect(await deleteExpiredKeys(handle.prisma, new Date(publishUntil.getTime() - 1))).toBe(0);
-    expect(await deleteExpiredKeys(handle.prisma, publishUntil)).toBe(1);
+    // The cleanup step deletes the old key only once publishUntil has passed (by the database's clock).
+    expect(await pruneRetiredKeys(handle.prisma, 10)).toBe(0);
+    await handle.prisma.$executeRaw`UPDATE signing_keys SET publish_until = now() - interval '1 second' WHERE kid = ${oldKid}`;
+    expect(await pruneRetiredKeys(handle.prisma, 10)).toBe(1);
     expect(await countByAlg()).toEqual({ RS256: 1, ES256: 1, EdDSA: 1 });
   });
 
