@@ -26,7 +26,7 @@
 // oidc-provider ships no type declarations, so the adapter interface is
 // declared here (structurally what oidc-provider calls).
 import pg from 'pg';
-import type { Db, DbHandle } from '../db/client.ts';
+import type { DbHandle } from '../db/client.ts';
 
 /** What oidc-provider stores and reads back for one model instance. */
 export interface AdapterPayload {
@@ -264,7 +264,10 @@ export class PostgresAdapter implements OidcAdapter {
   }
 }
 
-const factoryDatabases = new WeakMap<object, Db>();
+const factoryDatabases = new WeakMap<object, AdapterDatabase>();
+
+/** Prisma for transactions, the pg pool for the single statements of hot paths. */
+export type AdapterDatabase = Pick<DbHandle, 'prisma' | 'pool'>;
 
 /**
  * The `adapter` option for oidc-provider: it calls `new Adapter(modelName)`
@@ -277,7 +280,7 @@ export function createAdapterFactory(db: Pick<DbHandle, 'prisma' | 'pool'>, opts
       super(name, shared);
     }
   };
-  factoryDatabases.set(factory, db.prisma);
+  factoryDatabases.set(factory, { prisma: db.prisma, pool: db.pool });
   return factory;
 }
 
@@ -286,6 +289,6 @@ export function createAdapterFactory(db: Pick<DbHandle, 'prisma' | 'pool'>, opts
  * any other adapter), for the oidc modules that keep their own columns of
  * oidc_payloads (src/oidc/refresh-rotation.ts).
  */
-export function adapterDatabase(factory: unknown): Db | undefined {
+export function adapterDatabase(factory: unknown): AdapterDatabase | undefined {
   return typeof factory === 'function' ? factoryDatabases.get(factory) : undefined;
 }

@@ -46,6 +46,7 @@
 // both in flight) may leave that request's successor alive next to the
 // retry's.
 import type { Middleware } from 'koa';
+import type pg from 'pg';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 // oidc-provider runs each request in an AsyncLocalStorage holding its context.
@@ -56,6 +57,7 @@ import requestContext from 'oidc-provider/lib/helpers/als.js';
 import revokeGrant from 'oidc-provider/lib/helpers/revoke.js';
 import { recordAudit } from '../audit/audit.ts';
 import type { Db } from '../db/client.ts';
+import type { AdapterDatabase } from './adapter.ts';
 import type { Logger } from '../logging/logger.ts';
 
 export const RETRY_AUDIT_ACTION = 'refresh_token.retry';
@@ -65,7 +67,8 @@ export const REUSE_AUDIT_ACTION = 'refresh_token.reuse';
 const REUSE_DETAIL = 'refresh token already used';
 
 export interface RefreshRotationOptions {
-  db: Db;
+  /** the oidc adapter's database (adapterDatabase in adapter.ts) */
+  db: AdapterDatabase;
   /** REFRESH_TOKEN_RETRY_SECONDS: 0 turns retries (and delivery records) off */
   retrySeconds: number;
   logger: Logger;
@@ -108,7 +111,7 @@ export function installRefreshRotation(provider: Provider, opts: RefreshRotation
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: unknown) => {
     if ((err as { error_detail?: unknown }).error_detail !== REUSE_DETAIL) return;
     const token = ctx.oidc.entities.RefreshToken as RotatingToken | undefined;
-    recordAudit(db, {
+    recordAudit(db.prisma, {
       action: REUSE_AUDIT_ACTION,
       actor: { type: 'client', id: token?.clientId ?? ctx.oidc.client?.clientId ?? null },
       target: { type: 'user', id: token?.accountId ?? null },
@@ -119,7 +122,7 @@ export function installRefreshRotation(provider: Provider, opts: RefreshRotation
   });
 
   if (opts.retrySeconds <= 0) return;
-  provider.use(recordRefreshDelivery(db, logger));
+  provider.use(recordRefreshDelivery(db.pool, logger));
 
   const RT = provider.RefreshToken as unknown as { find: Finder };
   const find = RT.find.bind(RT);
@@ -141,7 +144,7 @@ function retryCandidate(token: RotatingToken, ctx: KoaContextWithOIDC, opts: Ref
   const consume = token.consume;
   token.consumed = undefined;
   token.consume = async function consumeOrRetry(this: RotatingToken) {
-    if (!(await claimRetry(opts.db, this, opts.retrySeconds, ctx))) {
+    if (!(await claimRetry(opts.db.prisma, this, opts.retrySeconds, ctx))) {
       await Promise.all([this.destroy(), (revokeGrant as (c: unknown, g: unknown) => Promise<void>)(ctx, this.grantId)]);
       throw new errors.InvalidGrant(REUSE_DETAIL);
     }
@@ -197,7 +200,7 @@ async function claimRetry(db: Db, token: RotatingToken, retrySeconds: number, ct
  * once the 200 answer of a refresh_token grant request that rotated a token
  * has been written out, records the rotated token as delivered.
  */
-export function recordRefreshDelivery(db: Db, logger: Logger): Middleware {
+export function recordRefreshDelivery(pool: pg.Pool, logger: Logger): Middleware {
   return async (ctx, next) => {
     await next();
     const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
@@ -207,7 +210,7 @@ export function recordRefreshDelivery(db: Db, logger: Logger): Middleware {
     const res = ctx.res;
     const delivered = () => {
       if (res.statusCode !== 200) return;
-      const recorded = markDelivered(db, jti)
+      const recorded = markDelivered(pool, jti)
         .catch((err: Error) =>
           logger.warn({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'refresh token delivery not recorded'),
         )
@@ -219,10 +222,9 @@ export function recordRefreshDelivery(db: Db, logger: Logger): Middleware {
   };
 }
 
-async function markDelivered(db: Db, jti: string): Promise<void> {
-  await db.$executeRaw`
-    UPDATE oidc_payloads SET delivered_at = now()
-    WHERE model = 'RefreshToken' AND id = ${jti} AND delivered_at IS NULL`;
+/** One statement after every rotation: on the pool, like the adapter's own (no Prisma per call). */
+async function markDelivered(pool: pg.Pool, jti: string): Promise<void> {
+  await pool.query(`UPDATE oidc_payloads SET delivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND delivered_at IS NULL`, [jti]);
 }
 
 function requestIdOf(ctx: KoaContextWithOIDC): string | null {
