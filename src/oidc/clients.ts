@@ -51,18 +51,15 @@ function isNativeApp(redirectUris: readonly string[]): boolean {
   return redirectUris.some((u) => !/^https?:/i.test(u));
 }
 
-/** The `Client` finder for the storage adapter: disabled or unknown → undefined (invalid_client). */
+/**
+ * The `Client` finder for the storage adapter: disabled or unknown → undefined
+ * (invalid_client). oidc-provider asks it once per registry record
+ * (installClientLookup below keeps the client it builds).
+ */
 export function clientFinder(registry: ClientRegistry): (id: string) => Promise<Record<string, unknown> | undefined> {
-  const memo = new WeakMap<object, ClientMetadata>();
   return async (id) => {
     const rec = await registry.get(id);
-    if (!rec || rec.disabled) return undefined;
-    let md = memo.get(rec);
-    if (!md) {
-      md = toClientMetadata(rec);
-      memo.set(rec, md);
-    }
-    return md as Record<string, unknown>;
+    return rec && !rec.disabled ? (toClientMetadata(rec) as Record<string, unknown>) : undefined;
   };
 }
 
