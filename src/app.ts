@@ -14,6 +14,7 @@ import type { RequestObserver } from './http/access-log.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
+import { pinToIssuer } from './http/issuer.ts';
 import { routeGroups } from './http/routes.ts';
 import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type Keyring } from './keys/index.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
@@ -31,7 +32,7 @@ import { registerTokenExchange } from './oidc/token-exchange.ts';
 import { createRevocationList, type RevocationList } from './oidc/revocations.ts';
 import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
-import { mountProvider, pinToIssuer, providerHolder } from './oidc/mount.ts';
+import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 

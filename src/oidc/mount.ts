@@ -2,7 +2,6 @@
 // issuer's path, through a holder so that the provider can be swapped when
 // the signing keys change (oidc-provider reads its keystore once).
 import compose from 'koa-compose';
-import type Koa from 'koa';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 
@@ -24,25 +23,6 @@ export function providerHolder(initial: Provider): ProviderHolder & { middleware
     },
     middleware: () => downstream as Middleware,
   };
-}
-
-/**
- * oidc-provider derives endpoint URLs from the request (Host header,
- * protocol). Gatehouse pins them to the configured issuer instead, like
- * Keycloak's fixed hostname: a forged Host or X-Forwarded-Host header cannot
- * change discovery, and a TLS-terminating proxy needs no extra headers for
- * https URLs. Set once on the app's request prototype (not per request: a
- * property defined on each request object would slow every later access).
- */
-export function pinToIssuer(app: Koa, issuer: string): void {
-  const url = new URL(issuer);
-  const secure = url.protocol === 'https:';
-  Object.defineProperties(app.request, {
-    protocol: { value: secure ? 'https' : 'http', configurable: true },
-    secure: { value: secure, configurable: true },
-    host: { value: url.host, configurable: true },
-    hostname: { value: url.hostname, configurable: true },
-  });
 }
 
 /** Adjusts the provider's answer once it is rendered (see token-errors.ts, http/errors.ts). */

@@ -1,7 +1,7 @@
 // An https issuer served over plain HTTP behind a TLS-terminating proxy that
 // sends no X-Forwarded-* headers (TRUST_PROXY off): every route answers as
 // the issuer — the provider's endpoints and Gatehouse's own sign-in pages,
-// which set the same secure cookies (src/oidc/mount.ts pins the request).
+// which set the same secure cookies (src/http/issuer.ts pins the request).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { Browser, codeFlowTokens, createUser, createWebClient, type TestClient } from './flow.ts';
