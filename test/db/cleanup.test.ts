@@ -5,6 +5,7 @@ import { runCleanup as runSteps, startCleanupJob as startJob, type CleanupJobOpt
 import { openDb, type Db } from '../../src/db/client.ts';
 import { twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
 import { testEnv } from '../helpers/env.ts';
+import { seedOidcRows } from '../oidc/seed.ts';
 
 // The runner with the steps the app composes (src/app.ts): each domain's own
 // batched delete (oidc payloads and revocations, login throttles, signing
@@ -24,22 +25,8 @@ const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, si
 /** Seeds every table; returns how many rows of each cleanup must remove. */
 async function seed(expiredPerTable: number): Promise<Counts> {
   const n = expiredPerTable;
-  // oidc_payloads: expired rows (several models), live ones, and ones without expiry
-  await db.$executeRaw`
-    INSERT INTO oidc_payloads (model, id, payload, expires_at)
-    SELECT (ARRAY['AccessToken','Session','Interaction'])[1 + i % 3], 'expired-' || i, '{}'::jsonb, now() - interval '1 second' * i
-    FROM generate_series(1, ${n}::int) AS i`;
-  await db.$executeRaw`
-    INSERT INTO oidc_payloads (model, id, payload, expires_at)
-    SELECT 'AccessToken', 'live-' || i, '{}'::jsonb, now() + interval '1 hour' FROM generate_series(1, 3) AS i`;
-  await db.$executeRaw`INSERT INTO oidc_payloads (model, id, payload) VALUES ('Grant', 'forever', '{}'::jsonb)`;
-
-  await db.$executeRaw`
-    INSERT INTO revoked_tokens (jti, expires_at)
-    SELECT 'expired-' || i, now() - interval '1 minute' FROM generate_series(1, ${n}::int) AS i`;
-  await db.$executeRaw`
-    INSERT INTO revoked_tokens (jti, expires_at)
-    SELECT 'live-' || i, now() + interval '1 minute' FROM generate_series(1, 3) AS i`;
+  // oidc_payloads and revoked_tokens: expired rows (several models), live ones, and one without expiry
+  await seedOidcRows(db, n, 3);
 
   // login_throttles: stale and unlocked (null or past lock) go; recent ones and
   // stale-but-still-locked ones stay

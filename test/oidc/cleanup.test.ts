@@ -4,6 +4,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from '../../src/oidc/cleanup.ts';
 import { drainFromBoth, twoInstances, whileInstance2Locks } from '../helpers/instances.ts';
+import { seedOidcRows } from './seed.ts';
 
 const instances = twoInstances();
 let db: Db;
@@ -15,22 +16,7 @@ beforeEach(async () => {
   await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens`;
 });
 
-async function seed(n: number): Promise<void> {
-  await db.$executeRaw`
-    INSERT INTO oidc_payloads (model, id, payload, expires_at)
-    SELECT (ARRAY['AccessToken','Session','Interaction'])[1 + i % 3], 'expired-' || i, '{}'::jsonb, now() - interval '1 second' * i
-    FROM generate_series(1, ${n}::int) AS i`;
-  await db.$executeRaw`
-    INSERT INTO oidc_payloads (model, id, payload, expires_at)
-    SELECT 'AccessToken', 'live-' || i, '{}'::jsonb, now() + interval '1 hour' FROM generate_series(1, 2) AS i`;
-  await db.$executeRaw`INSERT INTO oidc_payloads (model, id, payload) VALUES ('Grant', 'forever', '{}'::jsonb)`;
-  await db.$executeRaw`
-    INSERT INTO revoked_tokens (jti, expires_at)
-    SELECT 'expired-' || i, now() - interval '1 minute' FROM generate_series(1, ${n}::int) AS i`;
-  await db.$executeRaw`
-    INSERT INTO revoked_tokens (jti, expires_at)
-    SELECT 'live-' || i, now() + interval '1 minute' FROM generate_series(1, 2) AS i`;
-}
+const seed = (n: number) => seedOidcRows(db, n, 2);
 
 const payloadIds = async () => (await db.oidcPayload.findMany({ select: { id: true }, orderBy: { id: 'asc' } })).map((r) => r.id);
 const revokedJtis = async () => (await db.revokedToken.findMany({ select: { jti: true }, orderBy: { jti: 'asc' } })).map((r) => r.jti);
