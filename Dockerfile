@@ -4,7 +4,7 @@
 #
 #   docker build -t gatehouse .
 #   docker run -e NODE_ENV=production -e DATABASE_URL=… -e ISSUER=https://… \
-#     -e COOKIE_SECRETS=… -e KEY_ENCRYPTION_KEY=… -p 3000:3000 gatehouse
+#     -e COOKIE_SECRETS=… -e KEY_ENCRYPTION_KEY=… -e METRICS_TOKEN=… -p 3000:3000 gatehouse
 
 # ---- build: install with dev dependencies, compile, then drop them
 FROM node:20-bookworm-slim AS build

@@ -32,6 +32,7 @@ port="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>
 NODE_ENV=production DATABASE_URL="$url" ISSUER="https://id.example.com" HOST=127.0.0.1 PORT="$port" \
   COOKIE_SECRETS="$(node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))")" \
   KEY_ENCRYPTION_KEY="$(node -e "console.log(require('crypto').randomBytes(32).toString('base64'))")" \
+  METRICS_TOKEN="$(node -e "console.log(require('crypto').randomBytes(32).toString('hex'))")" \
   DATA_DIR="$work/.data" LOG_LEVEL=warn node bin/gatehouse.js serve > serve.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do

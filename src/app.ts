@@ -11,6 +11,7 @@ import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
 import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
 import type { RequestObserver } from './http/access-log.ts';
+import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
@@ -253,9 +254,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
 
     let draining = false;
     // oidc-provider runs inside this app and signs its cookies with ctx.cookies: same keys.
-    const app = new Koa({ proxy: config.trustProxy, keys: config.cookieSecrets });
+    const app = new Koa({ keys: config.cookieSecrets });
     app.silent = true; // errors are handled and logged by errorHandler
     pinToIssuer(app, config.issuer);
+    pinClientAddress(app, config.trustProxy);
     app.use(
       edge({
         logger,

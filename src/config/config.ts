@@ -4,6 +4,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { parseTrustProxy, type TrustProxy } from '../http/client-address.ts';
+import { parseOutboundAllowlist, type OutboundAllowlist } from '../http/ip.ts';
+import { keyWeakness, secretWeakness } from './secret-strength.ts';
+
+export type { OutboundAllowlist, TrustProxy };
 
 export class ConfigError extends Error {}
 
@@ -14,9 +19,18 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A value parsed by `parse`, whose Error message becomes the variable's one-line error. */
+const parsedBy = <T>(parse: (raw: string) => T) =>
+  z.string().transform((raw, ctx) => {
+    try {
+      return parse(raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
 
 const schema = z.object({
   NODE_ENV: z.string().optional(),
@@ -30,7 +44,8 @@ const schema = z.object({
     .refine((u) => !u.includes('?') && !u.includes('#'), 'must not have a query or fragment')
     .optional(),
   PORT: int(0, 65535).default(3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // default: 127.0.0.1, or 0.0.0.0 in production (see loadConfig)
+  HOST: z.string().min(1).optional(),
   COOKIE_SECRETS: z
     .string()
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
@@ -43,8 +58,13 @@ const schema = z.object({
   WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   KEY_ROTATION_LEAD_SECONDS: int(0, 30 * 86400).default(600),
-  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  TRUST_PROXY: bool.default(false),
+  // `off`: /metrics deliberately open (production needs a token or this)
+  METRICS_TOKEN: z
+    .string()
+    .refine((v) => v === 'off' || v.length >= 16, 'must be at least 16 characters, or off')
+    .optional(),
+  TRUST_PROXY: parsedBy(parseTrustProxy).default({ mode: 'none' }),
+  OUTBOUND_ALLOWLIST: parsedBy(parseOutboundAllowlist).default({ hosts: [], cidrs: [] }),
   DATA_DIR: z.string().min(1).default('.data'),
   DB_POOL_SIZE: int(1, 200).default(10),
   DB_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
@@ -76,8 +96,12 @@ export interface Config {
   workers: number;
   logLevel: (typeof logLevels)[number];
   keyRotationLeadSeconds: number;
+  /** undefined: /metrics is open (unset outside production, or METRICS_TOKEN=off) */
   metricsToken: string | undefined;
-  trustProxy: boolean;
+  /** which X-Forwarded-For entries give the client address (src/http/client-address.ts) */
+  trustProxy: TrustProxy;
+  /** non-public hosts and ranges that outgoing requests may reach anyway (src/http/outbound.ts) */
+  outboundAllowlist: OutboundAllowlist;
   dataDir: string;
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
@@ -110,9 +134,13 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
   const production = e.NODE_ENV === 'production';
   const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   if (production) {
-    const missing = (['DATABASE_URL', 'COOKIE_SECRETS', 'KEY_ENCRYPTION_KEY', 'ISSUER'] as const).filter((k) => e[k] === undefined);
-    if (missing.length > 0) throw new ConfigError(`NODE_ENV=production requires ${missing.join(', ')}`);
+    const missing = (['DATABASE_URL', 'COOKIE_SECRETS', 'KEY_ENCRYPTION_KEY', 'ISSUER', 'METRICS_TOKEN'] as const).filter((k) => e[k] === undefined);
+    if (missing.length > 0) {
+      const hint = missing.includes('METRICS_TOKEN') ? ' (METRICS_TOKEN=off leaves /metrics open on purpose)' : '';
+      throw new ConfigError(`NODE_ENV=production requires ${missing.join(', ')}${hint}`);
+    }
     if (!issuer.startsWith('https://')) throw new ConfigError('invalid ISSUER: must be https:// when NODE_ENV=production');
+    refuseWeakSecrets(e);
   }
   const dataDir = path.resolve(e.DATA_DIR);
   let cookieSecrets = e.COOKIE_SECRETS;
@@ -130,14 +158,15 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
     databaseUrl: e.DATABASE_URL,
     issuer,
     port: e.PORT,
-    host: e.HOST,
+    host: e.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
     cookieSecrets,
     keyEncryptionKey: kek,
     workers: e.WORKERS,
     logLevel: e.LOG_LEVEL,
     keyRotationLeadSeconds: e.KEY_ROTATION_LEAD_SECONDS,
-    metricsToken: e.METRICS_TOKEN,
+    metricsToken: e.METRICS_TOKEN === 'off' ? undefined : e.METRICS_TOKEN,
     trustProxy: e.TRUST_PROXY,
+    outboundAllowlist: e.OUTBOUND_ALLOWLIST,
     dataDir,
     dbPoolSize: e.DB_POOL_SIZE,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
@@ -157,6 +186,26 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
       retrySeconds: e.REFRESH_TOKEN_RETRY_SECONDS,
     },
   };
+}
+
+/**
+ * NODE_ENV=production: every secret must look random (src/config/secret-strength.ts).
+ * The error names the variable (and which of several COOKIE_SECRETS), never the value.
+ */
+function refuseWeakSecrets(e: z.output<typeof schema>): void {
+  const secrets = e.COOKIE_SECRETS ?? [];
+  secrets.forEach((secret, i) => {
+    const why = secretWeakness(secret);
+    if (why) throw new ConfigError(`invalid COOKIE_SECRETS${secrets.length > 1 ? ` (secret ${i + 1} of ${secrets.length})` : ''}: ${why}`);
+  });
+  if (e.KEY_ENCRYPTION_KEY !== undefined) {
+    const why = keyWeakness(e.KEY_ENCRYPTION_KEY, Buffer.from(e.KEY_ENCRYPTION_KEY, 'base64'));
+    if (why) throw new ConfigError(`invalid KEY_ENCRYPTION_KEY: ${why}`);
+  }
+  if (e.METRICS_TOKEN !== undefined && e.METRICS_TOKEN !== 'off') {
+    const why = secretWeakness(e.METRICS_TOKEN);
+    if (why) throw new ConfigError(`invalid METRICS_TOKEN: ${why.replace('-base64 32', '-hex 32')}`);
+  }
 }
 
 interface DevSecrets {

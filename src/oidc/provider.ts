@@ -138,7 +138,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     },
   };
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.trustProxy;
+  // No `provider.proxy`: the provider runs inside the host app's context, whose
+  // ctx.ip is decided by TRUST_PROXY in src/http/client-address.ts alone.
   // Refresh rotation that survives a lost answer (delivery records, one retry):
   // it needs the adapter's database, so only with createAdapterFactory's adapter.
   const db = adapterDatabase(deps.adapter);

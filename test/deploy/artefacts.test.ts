@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ENV_VARIABLES } from '../../src/config/config.ts';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, ENV_VARIABLES, loadConfig } from '../../src/config/config.ts';
 
 const read = (p: string) => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
 
@@ -59,7 +60,22 @@ describe('Kubernetes example', () => {
     const secret = docs.find((d) => d.kind === 'Secret')!;
     const names = [...container.env.map((e) => e.name), ...Object.keys(secret.stringData)];
     for (const n of names) expect(ENV_VARIABLES).toContain(n);
-    for (const n of ['NODE_ENV', 'DATABASE_URL', 'ISSUER', 'COOKIE_SECRETS', 'KEY_ENCRYPTION_KEY']) expect(names).toContain(n);
+    for (const n of ['NODE_ENV', 'DATABASE_URL', 'ISSUER', 'COOKIE_SECRETS', 'KEY_ENCRYPTION_KEY', 'METRICS_TOKEN']) expect(names).toContain(n);
+  });
+  it('its settings are valid once the placeholders are replaced, and the placeholders themselves are refused', () => {
+    const secret = docs.find((d) => d.kind === 'Secret')!;
+    const plain = Object.fromEntries((container.env as unknown as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    const real = {
+      DATABASE_URL: 'postgresql://gatehouse@postgres.internal:5432/gatehouse',
+      COOKIE_SECRETS: randomBytes(32).toString('base64'),
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      METRICS_TOKEN: randomBytes(32).toString('hex'),
+    };
+    const config = loadConfig({ ...plain, ...real });
+    expect(config.production).toBe(true);
+    expect(config.trustProxy).toEqual({ mode: 'hops', hops: 1 });
+    expect(config.host).toBe('0.0.0.0');
+    expect(() => loadConfig({ ...plain, ...secret.stringData })).toThrow(ConfigError);
   });
   it('has a disruption budget selecting the pods', () => {
     const pdb = docs.find((d) => d.kind === 'PodDisruptionBudget')!;

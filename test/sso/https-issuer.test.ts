@@ -43,7 +43,7 @@ describe('https issuer behind a TLS-terminating proxy', () => {
 describe('TRUST_PROXY on: forwarded headers give the client IP, never the issuer', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({ env: { ISSUER, TRUST_PROXY: 'true' } });
+    t = await createTestApp({ env: { ISSUER, TRUST_PROXY: '1' } });
   });
   afterAll(async () => {
     await t?.close();
