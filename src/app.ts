@@ -172,6 +172,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     const makeProvider = (ring: Keyring) => {
       const p = buildProvider({
         config,
+        logger,
         jwks: ring.jwks,
         adapter: Adapter,
         resourceIndicators: resourceIndicators(clients, resources),

@@ -3,6 +3,7 @@
 // comes in through `ProviderDeps`; this file only says how they plug in.
 import Provider, { type Adapter, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/config.ts';
+import { guardedFetch } from '../http/outbound.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { adapterDatabase } from './adapter.ts';
 import { installRefreshRotation } from './refresh-rotation.ts';
@@ -30,7 +31,10 @@ export interface ProviderDeps {
   issueRefreshToken?: Configuration['issueRefreshToken'];
   ttl?: Partial<NonNullable<Configuration['ttl']>>;
   acrValues?: string[];
-  /** outgoing requests (back-channel logout, client jwks_uri) */
+  /**
+   * @deprecated ignored: every outgoing request goes through the outbound
+   * guard (src/http/outbound.ts, OUTBOUND_ALLOWLIST)
+   */
   fetch?: Configuration['fetch'];
   /** for what the provider's own hooks log (default: a logger at config.logLevel) */
   logger?: Logger;
@@ -41,6 +45,15 @@ function fallbackLogger(level: string): Logger {
   let logger = fallbackLoggers.get(level);
   if (!logger) fallbackLoggers.set(level, (logger = createLogger(level)));
   return logger;
+}
+
+// One guarded fetch (one connection pool) per configuration, shared by the
+// providers rebuilt when the signing keys change.
+const outboundFetches = new WeakMap<Config, NonNullable<Configuration['fetch']>>();
+function outboundFetch(config: Config, logger: Logger): NonNullable<Configuration['fetch']> {
+  let f = outboundFetches.get(config);
+  if (!f) outboundFetches.set(config, (f = guardedFetch(config.outboundAllowlist, logger) as NonNullable<Configuration['fetch']>));
+  return f;
 }
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -118,7 +131,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     ...(deps.issueRefreshToken ? { issueRefreshToken: deps.issueRefreshToken } : {}),
     ...(deps.renderError ? { renderError: deps.renderError } : {}),
     ...(deps.acrValues ? { acrValues: deps.acrValues } : {}),
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    // back-channel logout, jwks_uri, sector_identifier_uri, request_uri: public addresses only
+    fetch: outboundFetch(config, deps.logger ?? fallbackLogger(config.logLevel)),
     rotateRefreshToken: true,
     conformIdTokenClaims: true,
     allowOmittingSingleRegisteredRedirectUri: false,

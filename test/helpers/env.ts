@@ -12,6 +12,8 @@ export function testEnv(databaseUrl: string, extra: Env = {}): Env {
     KEY_ENCRYPTION_KEY: TEST_KEK,
     LOG_LEVEL: 'silent',
     DATA_DIR: '/nonexistent-gatehouse-test-data',
+    // tests run their back-channel receivers on loopback; test/security/edge-outbound.test.ts overrides this
+    OUTBOUND_ALLOWLIST: '127.0.0.0/8,::1/128',
     ...extra,
   };
 }
