@@ -73,7 +73,7 @@ export async function startHttpServer(config: Config, databaseUrl: string, logge
   return {
     gatehouse,
     server,
-    url: `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`,
+    url: `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     shutdown() {
       closing ??= (async () => {
         gatehouse.drain();
@@ -97,11 +97,19 @@ export async function startHttpServer(config: Config, databaseUrl: string, logge
   };
 }
 
+/** Where the server accepts connections, said plainly (HOST defaults to loopback outside production). */
+function listenAddress(config: Config): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const reach = /^(127\.|\[::1\]$|localhost$)/.test(host) ? 'this machine only; set HOST to change' : 'reachable from the network';
+  return `${host}:${config.port} (${reach})`;
+}
+
 function banner(config: Config, embedded: boolean): string {
   return [
     `Gatehouse is running. Issuer: ${config.issuer}`,
     `  discovery: ${config.issuer}/.well-known/openid-configuration`,
     `  database:  ${embedded ? `embedded PostgreSQL in ${config.dataDir}/pg` : 'DATABASE_URL'}`,
+    `  listening: ${listenAddress(config)}`,
     '',
     'First steps:',
     '  npx gatehouse users create --email you@example.com --password-stdin',
