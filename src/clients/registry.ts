@@ -1,6 +1,12 @@
 // Cached client lookups for the token endpoint and the other hot paths: a hit
 // does no I/O. Kept fresh by the change feed (see src/resources/cache.ts for
 // the rules); without a feed, found entries live ttlMs (default 1 s).
+//
+// Unknown ids are cached too, apart from found clients and bounded on their
+// own (src/db/keyed-cache.ts): anyone can send client_id values, and each
+// unknown one would otherwise cost a query every second and could push real
+// clients out of the cache. With a feed a miss is kept as long as a hit:
+// creating a client announces its id, which drops the miss on every instance.
 import type { ChangeFeed } from '../db/changes.ts';
 import { createKeyedCache, type CacheOptions } from '../db/keyed-cache.ts';
 import { getClientRecord, type ClientRecord } from './store.ts';
@@ -15,8 +21,12 @@ export interface ClientRegistry {
   close(): void;
 }
 
+/** How long an unknown id is remembered when the change feed keeps the cache fresh (as long as a hit). */
+const MISS_TTL_WITH_FEED_MS = 60_000;
+
 export function createClientRegistry(db: DbOrTx, feed?: ChangeFeed, opts: CacheOptions = {}): ClientRegistry {
-  const cache = createKeyedCache((id) => getClientRecord(db, id), { ...opts, feed, kind: 'client' });
+  const missTtlMs = feed ? MISS_TTL_WITH_FEED_MS : undefined;
+  const cache = createKeyedCache((id) => getClientRecord(db, id), { missTtlMs, ...opts, feed, kind: 'client' });
   // A string that cannot be a client id (e.g. a forged client_id parameter) costs no query and no cache slot.
   return { get: (id) => (CLIENT_ID.test(id) ? cache.get(id) : Promise.resolve(undefined)), invalidate: (id) => cache.invalidate(id), close: () => cache.close() };
 }

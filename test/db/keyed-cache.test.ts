@@ -102,6 +102,37 @@ describe('keyed cache', () => {
     expect(await cache.get('x')).toEqual({ k: 'x' });
   });
 
+  it('keeps misses apart, under their own bound: unknown keys never evict found values', async () => {
+    const loads: string[] = [];
+    const cache = createKeyedCache(
+      async (k) => {
+        loads.push(k);
+        return k.startsWith('known') ? { k } : undefined;
+      },
+      { maxEntries: 2, maxMisses: 3 },
+    );
+    await cache.get('known-1');
+    for (let i = 0; i < 100; i++) await cache.get(`unknown-${i}`);
+    expect(cache.size).toBe(1 + 3);
+    loads.length = 0;
+    await cache.get('known-1'); // still a hit
+    await cache.get('unknown-99'); // a recent miss: still cached
+    expect(loads).toEqual([]);
+    await cache.get('unknown-0'); // fell out of the miss budget
+    expect(loads).toEqual(['unknown-0']);
+  });
+
+  it('a cached miss is dropped when its key is announced (the row was created)', async () => {
+    const { feed, emit } = localFeed();
+    let exists = false;
+    const cache = createKeyedCache(async (k) => (exists ? { k } : undefined), { feed, kind: 'client', missTtlMs: 60_000 });
+    expect(await cache.get('c')).toBeUndefined();
+    exists = true;
+    expect(await cache.get('c')).toBeUndefined(); // cached miss
+    emit('client', 'c');
+    expect(await cache.get('c')).toEqual({ k: 'c' });
+  });
+
   it('keeps at most maxEntries, dropping the oldest', async () => {
     const cache = createKeyedCache(async (k) => ({ k }), { maxEntries: 3 });
     for (const k of ['a', 'b', 'c', 'd']) await cache.get(k);
