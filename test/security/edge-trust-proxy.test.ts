@@ -116,84 +116,73 @@ describe('TRUST_PROXY=1 (one proxy in front)', () => {
   });
 });
 
-describe('TRUST_PROXY=2 (two proxies)', () => {
-  let t: TestApp;
-  let client: TestClient;
+/** A fresh app with `env` and a first-party web client, for the file's describe block. */
+function appWith(env: Record<string, string>): { t: TestApp; client: TestClient } {
+  const ctx = {} as { t: TestApp; client: TestClient };
   beforeAll(async () => {
-    t = await createTestApp({ env: { TRUST_PROXY: '2' } });
-    client = await createWebClient(t, { firstParty: true });
+    ctx.t = await createTestApp({ env });
+    ctx.client = await createWebClient(ctx.t, { firstParty: true });
   });
   afterAll(async () => {
-    await t?.close();
+    await ctx.t?.close();
   });
+  return ctx;
+}
 
-  it('takes the second entry from the right, and the leftmost when fewer arrived', async () => {
-    expect(await addressFor(t, client, '6.6.6.6, 203.0.113.9, 10.0.0.2')).toBe('203.0.113.9');
-    expect(await addressFor(t, client, '203.0.113.10')).toBe('203.0.113.10');
-    expect(await addressFor(t, client, 'forged, 10.0.0.2')).toBe(SOCKET);
-  });
-});
+/** [TRUST_PROXY, what it stands for, [X-Forwarded-For, the client address recorded]…] */
+const VARIANTS: [string, string, [string, string][]][] = [
+  [
+    '2',
+    'two proxies: the second entry from the right, the leftmost when fewer arrived',
+    [
+      ['6.6.6.6, 203.0.113.9, 10.0.0.2', '203.0.113.9'],
+      ['203.0.113.10', '203.0.113.10'],
+      ['forged, 10.0.0.2', SOCKET],
+    ],
+  ],
+  [
+    '127.0.0.0/8, 10.0.0.0/8,fd00::/8',
+    'CIDRs: from the right past trusted proxies to the first untrusted address; all trusted: the leftmost; junk on the walk: the socket',
+    [
+      ['6.6.6.6, 203.0.113.11, 10.9.9.9, fd00::1', '203.0.113.11'],
+      ['203.0.113.12', '203.0.113.12'],
+      ['[2001:db8::5], fd00::1', '2001:db8::5'],
+      ['10.1.1.1, 10.2.2.2', '10.1.1.1'],
+      ['203.0.113.13, garbage, 10.1.1.1', SOCKET],
+    ],
+  ],
+  [
+    '10.0.0.0/8',
+    'CIDRs that do not include the socket peer: the header is ignored',
+    [
+      ['203.0.113.14', SOCKET],
+      ['203.0.113.14, 10.0.0.1', SOCKET],
+    ],
+  ],
+];
 
-describe('TRUST_PROXY as CIDRs', () => {
-  let t: TestApp;
-  let client: TestClient;
-  beforeAll(async () => {
-    t = await createTestApp({ env: { TRUST_PROXY: '127.0.0.0/8, 10.0.0.0/8,fd00::/8' } });
-    client = await createWebClient(t, { firstParty: true });
+for (const [trust, meaning, cases] of VARIANTS) {
+  describe(`TRUST_PROXY=${trust} (${meaning})`, () => {
+    const app = appWith({ TRUST_PROXY: trust });
+    it.each(cases)('X-Forwarded-For %j is recorded as %s', async (xff, expected) => {
+      expect(await addressFor(app.t, app.client, xff)).toBe(expected);
+    });
   });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  it('walks from the right past trusted proxies to the first untrusted address', async () => {
-    expect(await addressFor(t, client, '6.6.6.6, 203.0.113.11, 10.9.9.9, fd00::1')).toBe('203.0.113.11');
-    expect(await addressFor(t, client, '203.0.113.12')).toBe('203.0.113.12');
-    expect(await addressFor(t, client, '[2001:db8::5], fd00::1')).toBe('2001:db8::5');
-    // all trusted: the leftmost is as far as the chain goes
-    expect(await addressFor(t, client, '10.1.1.1, 10.2.2.2')).toBe('10.1.1.1');
-    // junk anywhere on the walk: the socket address
-    expect(await addressFor(t, client, '203.0.113.13, garbage, 10.1.1.1')).toBe(SOCKET);
-  });
-});
-
-describe('TRUST_PROXY as CIDRs that do not include the socket peer', () => {
-  let t: TestApp;
-  let client: TestClient;
-  beforeAll(async () => {
-    t = await createTestApp({ env: { TRUST_PROXY: '10.0.0.0/8' } });
-    client = await createWebClient(t, { firstParty: true });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  it('ignores X-Forwarded-For from an untrusted peer', async () => {
-    expect(await addressFor(t, client, '203.0.113.14')).toBe(SOCKET);
-    expect(await addressFor(t, client, '203.0.113.14, 10.0.0.1')).toBe(SOCKET);
-  });
-});
+}
 
 describe('TRUST_PROXY unset', () => {
-  let t: TestApp;
-  let client: TestClient;
-  beforeAll(async () => {
-    t = await createTestApp();
-    client = await createWebClient(t, { firstParty: true });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const app = appWith({});
 
   it('believes no header: the socket address', async () => {
-    expect(await addressFor(t, client, '203.0.113.15')).toBe(SOCKET);
+    expect(await addressFor(app.t, app.client, '203.0.113.15')).toBe(SOCKET);
   });
 
   it('a direct request is recorded under the socket address, IPv4-mapped form normalised', async () => {
-    await reset(t);
-    const b = new Browser(t);
+    await reset(app.t);
+    const b = new Browser(app.t);
     const { challenge } = pkce();
-    const p = page(await authorize(b, { client_id: client.id, code_challenge: challenge, code_challenge_method: 'S256' }));
+    const p = page(await authorize(b, { client_id: app.client.id, code_challenge: challenge, code_challenge_method: 'S256' }));
     expect((await submitLogin(b, p, 'nobody@example.com', 'wrong password')).kind).toBe('page');
-    expect(await auditIps(t, 'login.failure', 1)).toEqual([SOCKET]);
+    expect(await auditIps(app.t, 'login.failure', 1)).toEqual([SOCKET]);
   });
 });
