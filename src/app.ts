@@ -10,6 +10,7 @@ import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
 import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
+import { applicationName, newInstanceId } from './db/instance.ts';
 import type { RequestObserver } from './http/access-log.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
@@ -101,13 +102,17 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? createMetrics();
+  // every connection of this instance carries its id (src/db/instance.ts)
+  const instanceId = newInstanceId();
   const db = openDb({
     url: opts.databaseUrl,
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     onQuery: metrics.observeQuery,
+    applicationName: applicationName(instanceId),
   });
   const feed = listenForChanges(opts.databaseUrl, {
+    applicationName: applicationName(instanceId),
     // the listening connection answers its heartbeat as fast as any query must
     heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
@@ -139,7 +144,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       () => resources.close(),
       () => accounts.close(),
     );
-    const Adapter = createAdapterFactory(db, { clientFinder: clientFinder(clients) });
+    const Adapter = createAdapterFactory(db, { clientFinder: clientFinder(clients), instanceId });
     const revocations = await createRevocationList(db.prisma, feed);
     closers.push(() => revocations.close());
     const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations };
