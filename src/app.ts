@@ -34,6 +34,7 @@ import { createRevocationList, type RevocationList } from './oidc/revocations.ts
 import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
+import { backchannelSender } from './oidc/sessions.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 
@@ -147,7 +148,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     const Adapter = createAdapterFactory(db, { clientFinder: clientFinder(clients), instanceId });
     const revocations = await createRevocationList(db.prisma, feed);
     closers.push(() => revocations.close());
-    const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations };
+    const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations, accounts };
     // eslint-disable-next-line prefer-const -- assigned once the holder exists
     let holder: ReturnType<typeof providerHolder>;
     const interactionDeps: InteractionDeps = {
@@ -277,7 +278,18 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
-        adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, revocations, provider: () => holder.current, reloadKeys }),
+        adminRoutes({
+          db: db.prisma,
+          config,
+          logger,
+          keyring: () => keyring,
+          clients,
+          resources,
+          revocations,
+          provider: () => holder.current,
+          reloadKeys,
+          backchannel: backchannelSender(() => holder.current),
+        }),
       ]),
     );
     // answer rewrites in order: a database outage first, then the precise token errors

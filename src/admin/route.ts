@@ -14,6 +14,7 @@ import type { Db } from '../db/client.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { RevocationList } from '../oidc/revocations.ts';
+import type { BackchannelSender } from '../oidc/sessions.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { asObject, etag, expectedVersion, ifMatch, parseQuery, preconditionFailed, readJson } from './http.ts';
@@ -37,6 +38,8 @@ export interface AdminDeps {
   provider: () => Provider;
   /** reloads the signing keys at once (after a rotation) */
   reloadKeys: () => Promise<void>;
+  /** back-channel logout with the provider serving now */
+  backchannel: BackchannelSender;
 }
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -71,6 +71,7 @@ describe('admin API: OpenAPI document', () => {
       db: gh.db.prisma,
       config: gh.config,
       logger: gh.logger,
+      backchannel: async () => [],
       keyring: () => {
         throw new Error('not used');
       },
