@@ -35,6 +35,7 @@ import { installInteractionHooks, interactionProviderHooks, interactionRoutes, t
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { backchannelSender } from './oidc/sessions.ts';
+import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 
@@ -289,6 +290,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           provider: () => holder.current,
           reloadKeys,
           backchannel: backchannelSender(() => holder.current),
+          dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
         }),
       ]),
     );

@@ -72,6 +72,7 @@ describe('admin API: OpenAPI document', () => {
       config: gh.config,
       logger: gh.logger,
       backchannel: async () => [],
+      dpopReplay: { add: () => true },
       keyring: () => {
         throw new Error('not used');
       },
