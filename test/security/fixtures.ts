@@ -6,6 +6,7 @@ import type { Env } from '../../src/config/config.ts';
 import { createClient, type ClientInput } from '../../src/clients/store.ts';
 import { createResource, type ResourceInput } from '../../src/resources/store.ts';
 import { addRoleToAccount, createRole, type RoleInput } from '../../src/resources/roles.ts';
+import { setDisabled } from '../../src/accounts/store.ts';
 import { createUser, createWebClient, type TestClient } from '../sso/flow.ts';
 
 export { createUser, createWebClient, type TestClient };
@@ -40,4 +41,9 @@ export async function twoApps(env: Env = {}): Promise<{ a: TestApp; b: TestApp; 
       await database.drop();
     },
   };
+}
+
+/** Disables a person through the accounts domain alone: no sessions are ended (as by a writer that does not know to). */
+export async function disableAccountOnly(t: TestApp, accountId: string): Promise<void> {
+  await setDisabled(t.gatehouse.db.prisma, accountId, true);
 }

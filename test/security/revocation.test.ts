@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.ts';
 import { cli } from '../helpers/cli.ts';
 import { Browser, basic, codeFlowTokens, formAction, page, refresh, token, type TestClient } from '../sso/flow.ts';
-import { createApi, createRoleFor, createServiceClient, createUser, createWebClient, twoApps } from './fixtures.ts';
+import { createApi, createRoleFor, createServiceClient, createUser, createWebClient, disableAccountOnly, twoApps } from './fixtures.ts';
 
 const ORDERS = 'https://orders.example.com';
 const PAYMENTS = 'https://payments.example.com';
@@ -35,7 +35,7 @@ interface Held {
   admin: string;
 }
 
-type Door = 'introspection' | 'exchange' | 'exchanged-introspection' | 'refresh' | 'userinfo' | 'admin';
+type Door = 'introspection' | 'exchange' | 'exchanged-introspection' | 'refresh-introspection' | 'refresh' | 'userinfo' | 'admin';
 
 describe('revocation reaches every door', () => {
   let apps: Awaited<ReturnType<typeof twoApps>>;
@@ -119,6 +119,7 @@ describe('revocation reaches every door', () => {
     const open: Door[] = [];
     if (await introspect(t, ordersSvc, h.orders)) open.push('introspection');
     if (await introspect(t, ordersSvc, h.payments)) open.push('exchanged-introspection');
+    if (h.refreshToken && h.web.secret && (await introspect(t, h.web, h.refreshToken).catch(() => false))) open.push('refresh-introspection');
     const ex = await token(t, ordersSvc, { grant_type: EXCHANGE, subject_token: h.orders, subject_token_type: ACCESS_TOKEN, resource: PAYMENTS });
     if (ex.status === 200) open.push('exchange');
     else expect(ex.body.error).toBe('invalid_grant');
@@ -150,7 +151,7 @@ describe('revocation reaches every door', () => {
 
   it('every door is open before (the test can fail)', async () => {
     const h = await signIn();
-    expect(await openDoors(b(), h, false)).toEqual(['admin', 'exchange', 'exchanged-introspection', 'introspection', 'userinfo']);
+    expect(await openDoors(b(), h, false)).toEqual(['admin', 'exchange', 'exchanged-introspection', 'introspection', 'refresh-introspection', 'userinfo']);
   });
 
   it('users revoke-sessions', async () => {
@@ -167,6 +168,12 @@ describe('revocation reaches every door', () => {
     await expectAllShut(h);
     // and enabling the person again does not bring the old grants back
     expect((await cli(apps.database.url, ['users', 'enable', h.email])).code).toBe(0);
+    await expectAllShut(h);
+  });
+
+  it('a person disabled without their sessions being ended is refused at every door anyway', async () => {
+    const h = await signIn();
+    await disableAccountOnly(a(), h.accountId);
     await expectAllShut(h);
   });
 

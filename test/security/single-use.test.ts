@@ -3,10 +3,12 @@
 // exactly one set of tokens, and the race itself counts as a second use
 // (RFC 6749 §4.1.2, RFC 9700 §4.14.2): what the winner got is revoked, so a
 // thief who races the victim never ends up with a chain of their own.
+import { randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.ts';
 import { Browser, basic, codeFlowTokens, exchangeCode, pkce, refresh, signIn } from '../sso/flow.ts';
-import { createUser, createWebClient, twoApps, type TestClient } from './fixtures.ts';
+import { createApi, createServiceClient, createUser, createWebClient, twoApps, type TestClient } from './fixtures.ts';
 
 const RACERS = 10;
 const ROUNDS = 3;
@@ -110,5 +112,60 @@ describe('single use under concurrency', () => {
       tokens = res.body as Record<string, unknown>;
     }
     expect(await introspect(b(), web, tokens.access_token as string)).toBe(true);
+  });
+});
+
+describe('one-time proofs and assertions across instances', () => {
+  let apps: Awaited<ReturnType<typeof twoApps>>;
+  const ISSUER = 'http://localhost:3000';
+  const API = 'https://api.example.com';
+
+  beforeAll(async () => {
+    apps = await twoApps({ ISSUER });
+    await createApi(apps.a, { identifier: API, scopes: ['api:use'] });
+  });
+  afterAll(async () => {
+    await apps?.close();
+  });
+
+  it('a client assertion (private_key_jwt) raced at both instances authenticates once', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const signer = await createServiceClient(apps.a, { name: 'signer', resources: [API], scopes: ['api:use'], authMethod: 'private_key_jwt', jwks: { keys: [jwk] } });
+    for (let round = 0; round < ROUNDS; round++) {
+      const now = Math.floor(Date.now() / 1000);
+      const assertion = await new SignJWT({ iss: signer.id, sub: signer.id, aud: `${ISSUER}/token`, jti: randomUUID(), iat: now, exp: now + 60 })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .sign(privateKey);
+      const results = await Promise.all(
+        Array.from({ length: RACERS }, (_, i) =>
+          (i % 2 ? apps.b : apps.a).request
+            .post('/token')
+            .type('form')
+            .send({ grant_type: 'client_credentials', resource: API, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 200), results.map((r) => r.status).join(',')).toHaveLength(1);
+      for (const r of results.filter((x) => x.status !== 200)) expect(r.body.error).toBe('invalid_client');
+    }
+  });
+
+  it('a DPoP proof raced at both instances of the token endpoint mints once', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const svc = await createServiceClient(apps.a, { name: 'dpop-svc', resources: [API], scopes: ['api:use'] });
+    for (let round = 0; round < ROUNDS; round++) {
+      const proof = await new SignJWT({ htm: 'POST', htu: `${ISSUER}/token`, jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(privateKey);
+      const results = await Promise.all(
+        Array.from({ length: RACERS }, (_, i) =>
+          (i % 2 ? apps.b : apps.a).request.post('/token').type('form').auth(svc.id, svc.secret!).set('DPoP', proof).send({ grant_type: 'client_credentials', resource: API }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 200), results.map((r) => r.status).join(',')).toHaveLength(1);
+      for (const r of results.filter((x) => x.status !== 200)) expect(r.body.error).toBe('invalid_dpop_proof');
+    }
   });
 });
