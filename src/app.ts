@@ -10,6 +10,7 @@ import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
 import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
+import { applicationName, newInstanceId } from './db/instance.ts';
 import type { RequestObserver } from './http/access-log.ts';
 import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
@@ -34,6 +35,8 @@ import { createRevocationList, type RevocationList } from './oidc/revocations.ts
 import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
+import { backchannelSender } from './oidc/sessions.ts';
+import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 
@@ -102,13 +105,17 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? createMetrics();
+  // every connection of this instance carries its id (src/db/instance.ts)
+  const instanceId = newInstanceId();
   const db = openDb({
     url: opts.databaseUrl,
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     onQuery: metrics.observeQuery,
+    applicationName: applicationName(instanceId),
   });
   const feed = listenForChanges(opts.databaseUrl, {
+    applicationName: applicationName(instanceId),
     // the listening connection answers its heartbeat as fast as any query must
     heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
@@ -140,10 +147,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       () => resources.close(),
       () => accounts.close(),
     );
-    const Adapter = createAdapterFactory(db, { clientFinder: clientFinder(clients) });
+    const Adapter = createAdapterFactory(db, { clientFinder: clientFinder(clients), instanceId });
     const revocations = await createRevocationList(db.prisma, feed);
     closers.push(() => revocations.close());
-    const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations };
+    const domainDeps = { db: db.prisma, pool: db.pool, clients, resources, revocations, accounts };
     // eslint-disable-next-line prefer-const -- assigned once the holder exists
     let holder: ReturnType<typeof providerHolder>;
     const interactionDeps: InteractionDeps = {
@@ -275,7 +282,19 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
-        adminRoutes({ db: db.prisma, config, logger, keyring: () => keyring, clients, resources, revocations, provider: () => holder.current, reloadKeys }),
+        adminRoutes({
+          db: db.prisma,
+          config,
+          logger,
+          keyring: () => keyring,
+          clients,
+          resources,
+          revocations,
+          provider: () => holder.current,
+          reloadKeys,
+          backchannel: backchannelSender(() => holder.current),
+          dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
+        }),
       ]),
     );
     // answer rewrites in order: a database outage first, then the precise token errors

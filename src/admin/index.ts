@@ -68,9 +68,8 @@ export function createAdminApi(deps: AdminDeps): AdminApi {
     db: deps.db,
     issuer: deps.config.issuer,
     keyring: deps.keyring,
-    clients: deps.clients,
-    revocations: deps.revocations,
     provider: deps.provider,
+    replay: deps.dpopReplay,
   });
 
   const router = new Router({ prefix: ADMIN_BASE });

@@ -14,6 +14,8 @@ import type { Db } from '../db/client.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { RevocationList } from '../oidc/revocations.ts';
+import type { BackchannelSender } from '../oidc/sessions.ts';
+import type { ReplayStore } from '../verify/index.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { asObject, etag, expectedVersion, ifMatch, parseQuery, preconditionFailed, readJson } from './http.ts';
@@ -37,6 +39,10 @@ export interface AdminDeps {
   provider: () => Provider;
   /** reloads the signing keys at once (after a rotation) */
   reloadKeys: () => Promise<void>;
+  /** back-channel logout with the provider serving now */
+  backchannel: BackchannelSender;
+  /** used DPoP proofs, shared by every instance (src/oidc/replay.ts) */
+  dpopReplay: ReplayStore;
 }
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -156,7 +162,8 @@ export function auditEvent(
     target,
     requestId: typeof call.ctx.state.requestId === 'string' ? call.ctx.state.requestId : null,
     ip: call.ctx.ip || null,
-    details: p?.isUser ? { ...details, viaClient: p.clientId } : details,
+    // a person's token: the client that acted, and an exchanged token's actor chain
+    details: p?.isUser ? { ...details, viaClient: p.clientId, ...(p.act ? { act: p.act } : {}) } : details,
   };
 }
 

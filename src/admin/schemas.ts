@@ -220,10 +220,13 @@ export const SessionsRevoked = z
     sessions: z.number().int(),
     grants: z.number().int(),
     records: z.number().int().meta({ description: 'every record deleted: sessions, grants, refresh tokens, codes, interactions' }),
+    backchannel: z
+      .array(z.strictObject({ clientId: z.string(), delivered: z.boolean(), error: z.string().optional() }))
+      .meta({ description: 'back-channel logout notices sent to the apps of the ended sessions (those with a back-channel logout URI)' }),
   })
   .meta({
     description:
-      "What was revoked. The person's sessions, grants and refresh tokens end at once; JWT access tokens already issued stay valid at resource servers that verify them locally until they expire.",
+      "What was revoked. The person's sessions, grants and refresh tokens end at once, and their access tokens stop being accepted by introspection, token exchange, userinfo and the admin API; resource servers that verify JWTs locally accept them until they expire.",
   });
 
 export const AuditEventView = z

@@ -3,6 +3,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
+import type { BackchannelSender } from '../oidc/sessions.ts';
 
 export class CliError extends Error {
   constructor(
@@ -39,6 +40,8 @@ export interface CommandContext {
    * actor is the operating-system user who ran the command.
    */
   audit: (action: string, target: { type: string; id: string }, details?: Record<string, unknown>) => Promise<void>;
+  /** back-channel logout, sent with the current signing keys (opened lazily) */
+  backchannel: BackchannelSender;
 }
 
 export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;

@@ -11,6 +11,8 @@ import { locateDatabase, type DatabaseLocation } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { userInfo } from 'node:os';
+import { backchannelSender } from '../oidc/sessions.ts';
+import { standaloneProvider } from '../oidc/standalone.ts';
 import { CliError, type CliIo, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
 
@@ -150,6 +152,8 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
 
   let location: DatabaseLocation | undefined;
   let handle: DbHandle | undefined;
+  /** the pool of the provider that sends back-channel logout (only when needed) */
+  let providerDb: DbHandle | undefined;
   const databaseUrl = async () => {
     if (opts.databaseUrl) return opts.databaseUrl;
     if (!location) {
@@ -172,6 +176,10 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
     audit: async (action, target, details) => {
       await recordAudit(await ctx.db(), { action, actor: { type: 'cli', id: cliUser() }, target, details });
     },
+    backchannel: backchannelSender(async () => {
+      providerDb ??= openDb({ url: await databaseUrl(), poolSize: 2 });
+      return standaloneProvider(config, providerDb);
+    }),
     print: (human, value) => {
       if (json) io.stdout(JSON.stringify(value, null, 2) + '\n');
       else if (human) io.stdout(human.endsWith('\n') ? human : human + '\n');
@@ -187,6 +195,7 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
     return fail(message || 'unexpected error');
   } finally {
     await handle?.close();
+    await providerDb?.close();
     await location?.release();
   }
 }

@@ -44,6 +44,8 @@ export interface ChangeFeedOptions {
   heartbeatMs?: number;
   /** a heartbeat not answered within this many ms means the connection is dead (default 5 s) */
   heartbeatTimeoutMs?: number;
+  /** PostgreSQL application_name of the listening connection (src/db/instance.ts) */
+  applicationName?: string;
 }
 
 /** Ends a client without waiting on a peer that may never answer. */
@@ -87,7 +89,13 @@ export function listenForChanges(databaseUrl: string, opts: ChangeFeedOptions = 
 
   const connect = async () => {
     if (closed) return;
-    const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, keepAlive: true, query_timeout: heartbeatTimeoutMs });
+    const c = new pg.Client({
+      connectionString: databaseUrl,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      query_timeout: heartbeatTimeoutMs,
+      ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
+    });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
       try {

@@ -14,6 +14,8 @@ export interface DbOptions {
   connectTimeoutMs?: number;
   /** called with each query's duration in seconds (metrics) */
   onQuery?: (seconds: number) => void;
+  /** PostgreSQL application_name of every connection (src/db/instance.ts) */
+  applicationName?: string;
 }
 
 /**
@@ -80,6 +82,7 @@ export function openDb(opts: DbOptions): DbHandle {
     keepAlive: true,
     idleTimeoutMillis: 30_000,
     Client: poolClient(opts.onQuery),
+    ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
   });
   // An idle client that loses its connection emits 'error' on the pool; without
   // a listener that would crash the process. The next query reconnects.

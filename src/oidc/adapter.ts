@@ -57,6 +57,25 @@ export type ClientFinder = (id: string) => Promise<Record<string, unknown> | und
 export interface AdapterFactoryOptions {
   /** Source of client metadata for the model `Client` (the client registry). */
   clientFinder?: ClientFinder;
+  /**
+   * This instance's id (src/db/instance.ts), recorded as `consumed_by`: a
+   * refresh token's one retry is granted only once the instance that rotated
+   * it can no longer answer (src/oidc/refresh-rotation.ts).
+   */
+  instanceId?: string;
+}
+
+/**
+ * consume() of a row that is already consumed (or gone): the caller lost a
+ * race for a single-use value. Not an OAuth error by itself: the model's
+ * consume (src/oidc/single-use.ts) turns it into what oidc-provider does on a
+ * second use (revoke the grant, invalid_grant).
+ */
+export class SecondUseError extends Error {
+  override readonly name = 'SecondUseError';
+  constructor(readonly model: string) {
+    super(`${model} already consumed`);
+  }
 }
 
 /** Runs one parameterised statement ($1, $2, … placeholders). */
@@ -97,6 +116,7 @@ interface Shared {
   clientFinder: ClientFinder | undefined;
   /** revokeByGrantId calls in flight, by grant id (see revokeByGrantId) */
   revoking: Map<string, Promise<void>>;
+  instanceId: string | null;
 }
 
 interface PayloadRow {
@@ -234,10 +254,21 @@ export class PostgresAdapter implements OidcAdapter {
     return toPayload(rows[0]);
   }
 
+  /**
+   * Marks the row used, in one conditional statement: of any number of
+   * concurrent calls (on any instance) exactly one changes the row; every
+   * other one, and a call for a row already used or gone, throws
+   * SecondUseError. oidc-provider checks `consumed` before it consumes, so
+   * without the condition racing requests would all pass that check.
+   */
   async consume(id: string): Promise<void> {
-    if (this.#isClient || unmatchable(id)) return;
-    // Keeps the first consumption time if consumed twice.
-    await this.#sql.count('UPDATE oidc_payloads SET consumed_at = COALESCE(consumed_at, now()) WHERE model = $1 AND id = $2', [this.name, id]);
+    if (this.#isClient) return;
+    if (unmatchable(id)) throw new SecondUseError(this.name);
+    const won = await this.#sql.count(
+      'UPDATE oidc_payloads SET consumed_at = now(), consumed_by = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL',
+      [this.name, id, this.#shared.instanceId],
+    );
+    if (won === 0) throw new SecondUseError(this.name);
   }
 
   async destroy(id: string): Promise<void> {
@@ -274,7 +305,7 @@ export type AdapterDatabase = Pick<DbHandle, 'prisma' | 'pool'>;
  * once per model. All instances share the database handle.
  */
 export function createAdapterFactory(db: Pick<DbHandle, 'prisma' | 'pool'>, opts: AdapterFactoryOptions = {}): AdapterConstructor {
-  const shared: Shared = { sql: sqlOn(db.pool), clientFinder: opts.clientFinder, revoking: new Map() };
+  const shared: Shared = { sql: sqlOn(db.pool), clientFinder: opts.clientFinder, revoking: new Map(), instanceId: opts.instanceId ?? null };
   const factory = class GatehouseAdapter extends PostgresAdapter {
     constructor(name: string) {
       super(name, shared);

@@ -10,39 +10,40 @@
 // - `AccessToken.find` / `ClientCredentials.find` are patched per provider:
 //   a JWT-looking value is verified (signature against the provider's own
 //   published keys, verify-only ones included; `iss`, `exp`, `typ: at+jwt`,
-//   algorithm allow-list), checked against the client registry (the client
-//   must exist and be enabled), `revoked_tokens` and, for a token issued within
-//   a grant, its `JwtAccessToken` row; then it is materialised as a model
-//   instance. oidc-provider's own introspection and revocation actions, client
-//   authentication and the allowedPolicy hooks then work unchanged.
+//   algorithm allow-list) and must still stand (tokenStanding below: its
+//   client exists, is enabled and was registered before the token was
+//   issued; it is not revoked; a token issued within a grant is still backed
+//   by that grant; a person's account exists and is enabled); then it is
+//   materialised as a model instance. oidc-provider's own introspection and
+//   revocation actions, client authentication and the allowedPolicy hooks
+//   then work unchanged. Token exchange and the admin API ask the same
+//   question (checkAccessToken), so revocation shuts every door at once.
 // - A JWT access token issued within a grant (user flows) gets a marked jti
 //   (`g.` prefix; random jtis never contain a dot) and a small `JwtAccessToken`
 //   row in oidc_payloads carrying its grant id, so `revokeByGrantId` deletes it
-//   and the token turns inactive. client_credentials tokens are a different
-//   model (ClientCredentials), get no row and stay write-free.
+//   and the token turns inactive. So does a token that token exchange minted
+//   from such a token (on a person's behalf): its row names the original
+//   grant (`delegated`), and ending that grant ends the whole chain.
+//   client_credentials tokens are a different model (ClientCredentials), get
+//   no row and stay write-free.
 // - Revoking a JWT access token inserts its jti into `revoked_tokens` until
 //   it would expire anyway; every instance checks that table.
 //
 // Opaque tokens (refresh tokens, opaque access tokens) go through the
 // adapter as before; a JWT-looking value never reaches it.
-import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { AccessToken, ClientCredentials, KoaContextWithOIDC, RefreshToken } from 'oidc-provider';
-// oidc-provider has no public API for these two; see acceptStructuredTokens().
-// @ts-expect-error -- internal module of oidc-provider, shipped without types
-import * as oidcActions from 'oidc-provider/lib/actions/index.js';
-// @ts-expect-error -- internal module of oidc-provider, shipped without types
-import rejectStructuredTokens from 'oidc-provider/lib/shared/reject_structured_tokens.js';
-// The provider's published keys (what /jwks serves); see publishedKeys().
-// @ts-expect-error -- internal module of oidc-provider, shipped without types
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
+import type { AccountDirectory } from '../accounts/cache.ts';
+import { isAccountId } from '../accounts/store.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { Db } from '../db/client.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import type { RevocationList } from './revocations.ts';
 import { createAdapterFactory, type AdapterPayload, type OidcAdapter } from './adapter.ts';
 import { installDpopErrors } from './dpop.ts';
+import { acceptStructuredTokens, publishedKeys } from './internals.ts';
 import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
 
 export interface TokenPolicyDeps {
@@ -53,6 +54,8 @@ export interface TokenPolicyDeps {
   resources: ResourceCatalog;
   /** revoked JWT ids, in memory (src/oidc/revocations.ts) */
   revocations: RevocationList;
+  /** cached account look-ups: a disabled or deleted person's tokens stand no more */
+  accounts: AccountDirectory;
 }
 
 /** A token as introspection and revocation see it. */
@@ -71,45 +74,12 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Claims that are the token's own fields; every other claim (act, roles, …) is reported as is. */
 const REGISTERED_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope', 'cnf', 'authorization_details']);
 
+acceptStructuredTokens();
+
 /** Opaque tokens are nanoids (no dots): a compact JWS never is one. */
 export function looksLikeJwt(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_JWT_LENGTH && JWS_COMPACT.test(value);
 }
-
-// ----------------------------------------------------------- route patch
-
-interface ActionStacks {
-  introspection: unknown[];
-  revocation: unknown[];
-}
-
-let structuredTokensAccepted = false;
-
-/**
- * Removes oidc-provider's "structured tokens cannot be introspected/revoked"
- * step from the introspection and revocation routes. Routes are composed from
- * these (module-level) arrays when a provider is constructed, so this must run
- * before the first `new Provider`: it runs when this module is loaded, and
- * again (a no-op) from tokenPolicies(), which app.ts calls before building
- * each provider. Throws if oidc-provider's internals no longer look as
- * expected, so an upgrade that breaks this fails at start-up, not silently.
- */
-export function acceptStructuredTokens(): void {
-  if (structuredTokensAccepted) return;
-  const stacks = oidcActions as unknown as Partial<ActionStacks>;
-  const reject = rejectStructuredTokens as unknown;
-  for (const name of ['introspection', 'revocation'] as const) {
-    const stack = stacks[name];
-    const at = Array.isArray(stack) ? stack.indexOf(reject) : -1;
-    if (typeof reject !== 'function' || !stack || at === -1) {
-      throw new Error(`oidc-provider internals changed: cannot enable JWT access tokens at the ${name} endpoint`);
-    }
-    stack.splice(at, 1);
-  }
-  structuredTokensAccepted = true;
-}
-
-acceptStructuredTokens();
 
 // -------------------------------------------------------------- policies
 
@@ -129,6 +99,9 @@ export function tokenPolicies(deps: TokenPolicyDeps): Pick<ProviderDeps, 'intros
     async introspectionAllowed(_ctx: KoaContextWithOIDC, caller, token) {
       const owner = token.clientId ? await clients.get(token.clientId) : undefined;
       if (!owner || owner.disabled) return false;
+      // opaque tokens too: a disabled or deleted person's tokens are inactive
+      const accountId = (token as { accountId?: unknown }).accountId;
+      if (typeof accountId === 'string' && !(await personStands(deps, accountId))) return false;
       if (token.clientId === caller.clientId) return true;
       if (token.kind === 'RefreshToken' || caller.clientAuthMethod === 'none') return false;
       const aud = token.aud;
@@ -156,9 +129,11 @@ interface JwtState {
 const states = new WeakMap<Provider, JwtState>();
 
 /** What a `JwtAccessToken` row holds: what the JWT itself does not say. */
-interface GrantBinding extends AdapterPayload {
+export interface GrantBinding extends AdapterPayload {
   clientId: string;
   grantId: string;
+  /** minted by token exchange from a token of that grant (clientId is the actor) */
+  delegated?: boolean;
   accountId?: string;
   gty?: string;
   sessionUid?: string;
@@ -188,15 +163,6 @@ interface FindOptions {
 }
 type Finder<T> = (value: string, opts?: FindOptions) => Promise<T | undefined>;
 
-/** The public keys the provider publishes at /jwks: the signing keys and the verify-only ones. */
-function publishedKeys(provider: Provider): JSONWebKeySet {
-  const internals = (providerInternals as (p: Provider) => { jwks?: { keys?: unknown } } | undefined)(provider);
-  const keys = internals?.jwks?.keys;
-  if (!Array.isArray(keys)) throw new Error('oidc-provider internals changed: cannot read the published signing keys');
-  // drop the undefined members oidc-provider leaves in each JWK
-  return JSON.parse(JSON.stringify({ keys })) as JSONWebKeySet;
-}
-
 /**
  * Called on every provider built (app.ts): JWT access tokens become
  * introspectable and revocable, and grant-bound ones are recorded so that
@@ -216,26 +182,30 @@ export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps
   };
   states.set(provider, state);
 
-  // Issuing: mark and record JWT access tokens issued within a grant.
+  // Issuing: mark and record JWT access tokens issued within a grant, and
+  // those token exchange mints from one (delegateGrant).
   const proto = provider.AccessToken.prototype as unknown as IssuingAccessToken;
   const generateTokenId = proto.generateTokenId;
   proto.generateTokenId = function (this: IssuingAccessToken) {
     const id = generateTokenId.call(this);
-    return this.format === 'jwt' && this.grantId ? `${GRANT_JTI_PREFIX}${id}` : id;
+    return this.format === 'jwt' && (this.grantId || delegations.has(this)) ? `${GRANT_JTI_PREFIX}${id}` : id;
   };
   const save = proto.save;
   proto.save = async function (this: IssuingAccessToken) {
     const value = await save.call(this);
-    if (this.format === 'jwt' && this.grantId && this.jti && this.clientId) {
-      const binding: GrantBinding = {
-        clientId: this.clientId,
-        grantId: this.grantId,
-        accountId: this.accountId,
-        gty: this.gty,
-        sessionUid: this.sessionUid,
-        expiresWithSession: this.expiresWithSession,
-        sid: this.sid,
-      };
+    const delegated = delegations.get(this);
+    if (this.format === 'jwt' && this.jti && this.clientId && (this.grantId || delegated)) {
+      const binding: GrantBinding = delegated
+        ? { clientId: this.clientId, grantId: delegated.grantId, accountId: delegated.accountId, delegated: true }
+        : {
+            clientId: this.clientId,
+            grantId: this.grantId!,
+            accountId: this.accountId,
+            gty: this.gty,
+            sessionUid: this.sessionUid,
+            expiresWithSession: this.expiresWithSession,
+            sid: this.sid,
+          };
       await state.rows.upsert(this.jti, binding, Math.max(1, this.remainingTTL));
     }
     return value;
@@ -263,6 +233,19 @@ export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps
   RT.find = async (value, opts) => (looksLikeJwt(value) ? undefined : findRefreshToken(value, opts));
 }
 
+/** Tokens being minted by token exchange on behalf of a grant's person (delegateGrant). */
+const delegations = new WeakMap<object, { grantId: string; accountId: string | undefined }>();
+
+/**
+ * Ties an access token that token exchange is about to save to the grant
+ * behind its subject token: the new token gets a grant-bound jti and a row
+ * naming that grant, so that whatever ends the grant (logout, revoke-sessions,
+ * disable, reuse, client deletion) ends the delegated token too.
+ */
+export function delegateGrant(token: object, grantId: string, accountId: string | undefined): void {
+  delegations.set(token, { grantId, accountId });
+}
+
 // Introspection asks AccessToken.find and then ClientCredentials.find for the
 // same value: remembering the last answer saves decoding the JWT twice.
 let lastDecoded: { value: string; grantBound: boolean } | undefined;
@@ -280,12 +263,140 @@ function isGrantBound(value: string): boolean {
   return grantBound;
 }
 
+function stringClaim(payload: JWTPayload, name: string): string | undefined {
+  const v = payload[name];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+async function verifyOrThrow(state: JwtState, value: string): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(value, state.keys, {
+    issuer: state.provider.issuer,
+    typ: 'at+jwt',
+    algorithms: [...SIGNING_ALGS],
+    requiredClaims: ['exp', 'iat', 'jti', 'aud', 'client_id'],
+  });
+  return payload;
+}
+
+async function verify(state: JwtState, value: string): Promise<JWTPayload | undefined> {
+  try {
+    return await verifyOrThrow(state, value);
+  } catch {
+    return undefined; // bad signature, unknown key, wrong issuer or typ, expired, malformed
+  }
+}
+
+/** A JWT access token of ours that still stands, with what its row says. */
+export interface StandingToken {
+  payload: JWTPayload & { jti: string; client_id: string; exp: number; iat: number };
+  /** grant-bound tokens: the row tying it to its grant */
+  binding?: GrantBinding;
+  /** the person behind it, if any (a grant's account, or a person's `sub`) */
+  accountId?: string;
+}
+
+/** Whether the person exists and is enabled (the cached account directory). */
+async function personStands(deps: Pick<TokenPolicyDeps, 'accounts'>, accountId: string): Promise<boolean> {
+  if (!isAccountId(accountId)) return true; // a machine's sub (a client id)
+  const account = await deps.accounts.get(accountId);
+  return account !== undefined && !account.disabled;
+}
+
+/**
+ * The client exists and is enabled, and (given the token's `iat`) was
+ * registered before the token was issued: a client re-created under a
+ * deleted one's id starts with nothing.
+ */
+async function clientStands(deps: Pick<TokenPolicyDeps, 'clients'>, clientId: string, iat?: number): Promise<boolean> {
+  const client = await deps.clients.get(clientId);
+  if (!client || client.disabled) return false;
+  return iat === undefined || Math.floor(client.createdAt.getTime() / 1000) <= iat;
+}
+
+interface BindingRow {
+  payload: GrantBinding;
+  grant_client: string | null;
+}
+
+/** One statement: the token's row, only while its grant lives, with the grant's client. */
+async function liveBinding(pool: pg.Pool, jti: string): Promise<BindingRow | undefined> {
+  const { rows } = await pool.query<BindingRow>(
+    `SELECT b.payload, g.payload->>'clientId' AS grant_client
+       FROM oidc_payloads b
+       JOIN oidc_payloads g ON g.model = 'Grant' AND g.id = b.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())
+      WHERE b.model = $1 AND b.id = $2 AND (b.expires_at IS NULL OR b.expires_at > now())`,
+    [JWT_ACCESS_TOKEN_MODEL, jti],
+  );
+  return rows[0];
+}
+
+/** Why a token does not stand, after "the token …" (token exchange's error_description). */
+export interface Refusal {
+  refused: string;
+}
+
+const refuse = (refused: string): Refusal => ({ refused });
+export const isRefusal = (r: StandingToken | Refusal): r is Refusal => 'refused' in r;
+
+/**
+ * Whether a verified JWT access token still stands: the one rule behind
+ * introspection, token exchange and the admin API. In-memory checks first;
+ * a grant-bound token costs one query.
+ */
+async function tokenStanding(state: JwtState, payload: JWTPayload): Promise<StandingToken | Refusal> {
+  const { deps } = state;
+  const jti = stringClaim(payload, 'jti');
+  const clientId = stringClaim(payload, 'client_id');
+  const { exp, iat, aud } = payload;
+  if (!jti || !clientId || typeof exp !== 'number' || typeof iat !== 'number' || aud === undefined) return refuse('is not a valid access token issued by this server');
+  if (payload.scope !== undefined && typeof payload.scope !== 'string') return refuse('is not a valid access token issued by this server');
+  if (deps.revocations.has(jti)) return refuse('has been revoked');
+  if (!(await clientStands(deps, clientId, iat))) return refuse('was issued to a client that is unknown or disabled');
+
+  let binding: GrantBinding | undefined;
+  if (jti.startsWith(GRANT_JTI_PREFIX)) {
+    const row = await liveBinding(deps.pool, jti);
+    if (!row || row.payload.clientId !== clientId || typeof row.payload.grantId !== 'string') return refuse('has been revoked');
+    // a delegated token lives only while the client its grant was given to does
+    if (row.grant_client !== clientId && !(row.grant_client && (await clientStands(deps, row.grant_client)))) {
+      return refuse('was issued to a client that is unknown or disabled');
+    }
+    binding = row.payload;
+  }
+  // A person's token is always grant-bound (sign-in, or exchanged from one:
+  // delegateGrant), so the person is the one its row names.
+  const accountId = binding?.accountId;
+  if (accountId !== undefined && !(await personStands(deps, accountId))) return refuse('was issued for a person who is disabled or deleted');
+  return {
+    payload: payload as StandingToken['payload'],
+    ...(binding ? { binding } : {}),
+    ...(accountId !== undefined ? { accountId } : {}),
+  };
+}
+
+/**
+ * A JWT access token this provider issued that still stands (tokenStanding),
+ * or why not: for token exchange and the admin API, which must give the same
+ * answer as introspection.
+ */
+export async function checkAccessToken(provider: Provider, value: string): Promise<StandingToken | Refusal> {
+  const state = states.get(provider);
+  if (!state) throw new Error('checkAccessToken: installJwtAccessTokens() was not called for this provider');
+  if (!looksLikeJwt(value)) return refuse('is not a valid access token issued by this server');
+  let payload: JWTPayload;
+  try {
+    payload = await verifyOrThrow(state, value);
+  } catch (err) {
+    return refuse(err instanceof joseErrors.JWTExpired ? 'has expired' : 'is not a valid access token issued by this server');
+  }
+  return tokenStanding(state, payload);
+}
+
 /**
  * Verifies a JWT access token this provider issued and returns it as an
  * oidc-provider model instance (AccessToken if issued within a grant,
- * ClientCredentials otherwise), or undefined if it is not one of ours or is
- * expired, revoked, or its client or grant is gone or disabled. For other
- * domains (e.g. token exchange) that need the same answer as introspection.
+ * ClientCredentials otherwise), or undefined if it is not one of ours or no
+ * longer stands.
  */
 export async function findJwtAccessToken(provider: Provider, value: string): Promise<AccessToken | ClientCredentials | undefined> {
   const state = states.get(provider);
@@ -293,43 +404,14 @@ export async function findJwtAccessToken(provider: Provider, value: string): Pro
   return materialise(state, value);
 }
 
-function stringClaim(payload: JWTPayload, name: string): string | undefined {
-  const v = payload[name];
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
-}
-
-async function verify(state: JwtState, value: string): Promise<JWTPayload | undefined> {
-  try {
-    const { payload } = await jwtVerify(value, state.keys, {
-      issuer: state.provider.issuer,
-      typ: 'at+jwt',
-      algorithms: [...SIGNING_ALGS],
-      requiredClaims: ['exp', 'iat', 'jti', 'aud', 'client_id'],
-    });
-    return payload;
-  } catch {
-    return undefined; // bad signature, unknown key, wrong issuer or typ, expired, malformed
-  }
-}
-
 async function materialise(state: JwtState, value: string, opts: FindOptions = {}): Promise<AccessToken | ClientCredentials | undefined> {
   const { provider, deps } = state;
   const payload = await verify(state, value);
   if (!payload) return undefined;
-  const jti = stringClaim(payload, 'jti');
-  const clientId = stringClaim(payload, 'client_id');
-  const { exp, iat, aud } = payload;
-  if (!jti || !clientId || typeof exp !== 'number' || typeof iat !== 'number' || aud === undefined) return undefined;
-  const scope = payload.scope;
-  if (scope !== undefined && typeof scope !== 'string') return undefined;
-
-  const client = await deps.clients.get(clientId);
-  if (!client || client.disabled) return undefined;
-
-  if (deps.revocations.has(jti)) return undefined;
-  const grantBound = jti.startsWith(GRANT_JTI_PREFIX);
-  const binding = grantBound ? ((await state.rows.find(jti)) as GrantBinding | undefined) : undefined;
-  if (grantBound && (!binding || binding.clientId !== clientId || typeof binding.grantId !== 'string')) return undefined;
+  const standing = await tokenStanding(state, payload);
+  if (isRefusal(standing)) return undefined;
+  const { jti, client_id: clientId, exp, iat, aud, scope } = standing.payload;
+  const binding = standing.binding;
 
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(payload)) if (!REGISTERED_CLAIMS.has(k)) extra[k] = v;
@@ -347,7 +429,12 @@ async function materialise(state: JwtState, value: string, opts: FindOptions = {
   };
 
   let token: AccessToken | ClientCredentials;
-  if (binding) {
+  if (binding?.delegated) {
+    // minted by token exchange: the actor's token, on the grant's person's
+    // behalf, not a token of that grant (oidc-provider would compare the
+    // grant's client with the actor)
+    token = instantiate(provider.AccessToken, { ...fields, accountId: binding.accountId, gty: 'urn:ietf:params:oauth:grant-type:token-exchange' });
+  } else if (binding) {
     if (binding.expiresWithSession && !opts.ignoreSessionBinding) {
       // as oidc-provider does for stored access tokens: logout ends them
       const session = binding.sessionUid ? await provider.Session.findByUid(binding.sessionUid) : undefined;
@@ -372,7 +459,7 @@ async function materialise(state: JwtState, value: string, opts: FindOptions = {
     configurable: true,
     value: async () => {
       await deps.revocations.revoke(jti, new Date(exp * 1000));
-      if (grantBound) await state.rows.destroy(jti);
+      if (binding) await state.rows.destroy(jti);
       token.emit('destroyed');
     },
   });

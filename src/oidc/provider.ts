@@ -7,6 +7,7 @@ import { guardedFetch } from '../http/outbound.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { adapterDatabase } from './adapter.ts';
 import { installRefreshRotation } from './refresh-rotation.ts';
+import { installSingleUse } from './single-use.ts';
 
 type AdapterFactory = new (name: string) => Adapter;
 type Features = NonNullable<Configuration['features']>;
@@ -154,6 +155,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   // No `provider.proxy`: the provider runs inside the host app's context, whose
   // ctx.ip is decided by TRUST_PROXY in src/http/client-address.ts alone.
+  // before any other patch of the consumable models (refresh-rotation.ts wraps RefreshToken.find)
+  installSingleUse(provider);
   // Refresh rotation that survives a lost answer (delivery records, one retry):
   // it needs the adapter's database, so only with createAdapterFactory's adapter.
   const db = adapterDatabase(deps.adapter);

@@ -10,19 +10,26 @@
 // - Delivery is recorded. When a refresh_token grant request rotated a token
 //   and its 200 answer has been written out (`finish` of the Node response:
 //   the bytes are with the kernel, which sends them even if the process is
-//   killed next), one UPDATE sets the rotated token's `delivered_at`. After
-//   the answer, off its latency; a failure is logged, never thrown.
+//   killed next), one UPDATE sets the rotated token's `delivered_at`; when
+//   the request ended without that (an error answer, or the client went away
+//   first), `undelivered_at`. After the answer, off its latency; a failure is
+//   logged, never thrown.
 // - A rotated token whose answer was NOT delivered may be presented once more,
 //   as a retry, within REFRESH_TOKEN_RETRY_SECONDS of its rotation (0: never),
 //   unless a later token of its chain was already used (then the answer did
-//   arrive: the client used its successor). The retry is claimed by one
-//   conditional UPDATE (`retried_at IS NULL`), so of two concurrent retries
-//   exactly one wins; in the same transaction the chain's unused later tokens
-//   (the successor nobody received; none if the instance died before storing
-//   it) are deleted and the retry is audited (`refresh_token.retry`).
-//   oidc-provider then rotates as usual. The row is never made "unused"
-//   again: it stays consumed, so no other request can see it as fresh; only
-//   the request that won the retry proceeds as if it were.
+//   arrive: the client used its successor), and only once the rotating
+//   request is over: it recorded `undelivered_at`, or the instance that
+//   consumed the token (`consumed_by`) has no connection to the database any
+//   more (it died; src/db/instance.ts). While the rotating instance lives and
+//   its request has not ended, a second presentation is a race, not a retry:
+//   reuse. The retry is claimed by one conditional UPDATE (`retried_at IS
+//   NULL`), so of two concurrent retries exactly one wins; in the same
+//   transaction the chain's unused later tokens (the successor nobody
+//   received; none if the instance died before storing it) are deleted and
+//   the retry is audited (`refresh_token.retry`). oidc-provider then rotates
+//   as usual. The row is never made "unused" again: it stays consumed, so no
+//   other request can see it as fresh; only the request that won the retry
+//   proceeds as if it were.
 // - Everything else is unchanged: a token whose rotation was delivered, a
 //   second retry, a retry after the window, and the loser of two concurrent
 //   retries are reuse: the token is destroyed, the grant revoked, and the
@@ -38,24 +45,17 @@
 // revokes anything (as before). Introspection and revocation see the token as
 // it is: used.
 //
-// Known limits: a rotation whose answer was written out but whose
-// `delivered_at` UPDATE has not committed yet (milliseconds; or never, when
-// the instance died right then) is retryable at another instance meanwhile
-// (this instance waits for its own pending records before claiming a retry);
-// and a retry that races the still-running original request (same token,
-// both in flight) may leave that request's successor alive next to the
-// retry's.
+// Known limit: an instance whose database connections all dropped while it
+// still serves (a network partition) looks dead, so a retry elsewhere may be
+// granted while its rotation is in flight; the chain then keeps the retry's
+// successor and the original's, until either is reused.
 import type { Middleware } from 'koa';
 import type pg from 'pg';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-// oidc-provider runs each request in an AsyncLocalStorage holding its context.
-// @ts-expect-error -- internal module of oidc-provider, shipped without types
-import requestContext from 'oidc-provider/lib/helpers/als.js';
-// What oidc-provider itself calls when it detects reuse.
-// @ts-expect-error -- internal module of oidc-provider, shipped without types
-import revokeGrant from 'oidc-provider/lib/helpers/revoke.js';
 import { recordAudit } from '../audit/audit.ts';
+import { instanceGoneSql } from '../db/instance.ts';
+import { currentRequest, revokeGrant } from './internals.ts';
 import type { Db } from '../db/client.ts';
 import type { AdapterDatabase } from './adapter.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -85,6 +85,7 @@ interface RotatingToken {
   consumed?: unknown;
   consume(): Promise<void>;
   destroy(): Promise<void>;
+  emit(event: string): void;
 }
 
 type Finder = (value: string, opts?: unknown) => Promise<RotatingToken | undefined>;
@@ -129,7 +130,7 @@ export function installRefreshRotation(provider: Provider, opts: RefreshRotation
   RT.find = async (value, findOpts) => {
     const token = await find(value, findOpts);
     if (!token?.consumed) return token;
-    const ctx = (requestContext as { getStore(): unknown }).getStore() as KoaContextWithOIDC | undefined;
+    const ctx = currentRequest();
     if (ctx?.oidc?.route !== 'token' || ctx.oidc.params?.grant_type !== 'refresh_token') return token;
     return retryCandidate(token, ctx, opts);
   };
@@ -141,14 +142,14 @@ export function installRefreshRotation(provider: Provider, opts: RefreshRotation
  * oidc-provider does on reuse (destroy it, revoke the grant, invalid_grant).
  */
 function retryCandidate(token: RotatingToken, ctx: KoaContextWithOIDC, opts: RefreshRotationOptions): RotatingToken {
-  const consume = token.consume;
   token.consumed = undefined;
   token.consume = async function consumeOrRetry(this: RotatingToken) {
     if (!(await claimRetry(opts.db.prisma, this, opts.retrySeconds, ctx))) {
-      await Promise.all([this.destroy(), (revokeGrant as (c: unknown, g: unknown) => Promise<void>)(ctx, this.grantId)]);
+      await Promise.all([this.destroy(), this.grantId ? revokeGrant(ctx, this.grantId) : undefined]);
       throw new errors.InvalidGrant(REUSE_DETAIL);
     }
-    await consume.call(this); // a no-op on the row (consumption is one-way), and oidc-provider's event
+    // the row stays consumed (consumption is one-way); oidc-provider's event as its consume() emits it
+    this.emit('consumed');
   };
   return token;
 }
@@ -170,6 +171,7 @@ async function claimRetry(db: Db, token: RotatingToken, retrySeconds: number, ct
       WHERE model = 'RefreshToken' AND id = ${jti} AND grant_id = ${grantId}
         AND consumed_at IS NOT NULL AND delivered_at IS NULL AND retried_at IS NULL
         AND consumed_at > now() - make_interval(secs => ${retrySeconds}::float8)
+        AND (undelivered_at IS NOT NULL OR consumed_by IS NULL OR ${instanceGoneSql('consumed_by')})
         AND (expires_at IS NULL OR expires_at > now())
         AND NOT EXISTS (
           SELECT 1 FROM oidc_payloads s
@@ -197,34 +199,52 @@ async function claimRetry(db: Db, token: RotatingToken, retrySeconds: number, ct
 
 /**
  * Koa middleware (installed inside each provider by installRefreshRotation):
- * once the 200 answer of a refresh_token grant request that rotated a token
- * has been written out, records the rotated token as delivered.
+ * once the request that rotated a refresh token has ended, records whether
+ * its 200 answer was written out (`delivered_at`) or not (`undelivered_at`:
+ * an error answer, or the client went away first), so that a retry can be
+ * told from a race (see claimRetry).
  */
 export function recordRefreshDelivery(pool: pg.Pool, logger: Logger): Middleware {
   return async (ctx, next) => {
-    await next();
-    const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
-    const rotated = oidc?.entities.RotatedRefreshToken as RotatingToken | undefined;
-    if (!rotated || typeof rotated.jti !== 'string') return;
-    const { jti } = rotated;
-    const res = ctx.res;
-    const delivered = () => {
-      if (res.statusCode !== 200) return;
-      const recorded = markDelivered(pool, jti)
-        .catch((err: Error) =>
-          logger.warn({ reqId: ctx.state.requestId, err: { name: err.name, message: err.message } }, 'refresh token delivery not recorded'),
-        )
-        .finally(() => pendingDeliveries.delete(jti));
-      pendingDeliveries.set(jti, recorded);
-    };
-    if (res.writableFinished) delivered();
-    else res.once('finish', delivered);
+    try {
+      await next();
+    } finally {
+      const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+      const rotated = oidc?.entities.RotatedRefreshToken as RotatingToken | undefined;
+      if (rotated && typeof rotated.jti === 'string') whenAnswered(ctx.res, rotated.jti, pool, ctx.state.requestId, logger);
+    }
   };
 }
 
+function whenAnswered(res: import('node:http').ServerResponse, jti: string, pool: pg.Pool, reqId: unknown, logger: Logger): void {
+  const record = (delivered: boolean) => {
+    const recorded = markAnswered(pool, jti, delivered)
+      .catch((err: Error) => logger.warn({ reqId, err: { name: err.name, message: err.message } }, 'refresh token delivery not recorded'))
+      .finally(() => {
+        if (pendingDeliveries.get(jti) === recorded) pendingDeliveries.delete(jti);
+      });
+    pendingDeliveries.set(jti, recorded);
+  };
+  if (res.writableFinished) return record(res.statusCode === 200);
+  // 'finish': the whole answer is with the kernel; 'close' first: it never will be
+  let settled = false;
+  res.once('finish', () => {
+    settled = true;
+    record(res.statusCode === 200);
+  });
+  res.once('close', () => {
+    if (!settled) record(false);
+  });
+}
+
 /** One statement after every rotation: on the pool, like the adapter's own (no Prisma per call). */
-async function markDelivered(pool: pg.Pool, jti: string): Promise<void> {
-  await pool.query(`UPDATE oidc_payloads SET delivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND delivered_at IS NULL`, [jti]);
+async function markAnswered(pool: pg.Pool, jti: string, delivered: boolean): Promise<void> {
+  await pool.query(
+    delivered
+      ? `UPDATE oidc_payloads SET delivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND delivered_at IS NULL`
+      : `UPDATE oidc_payloads SET undelivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND delivered_at IS NULL AND undelivered_at IS NULL`,
+    [jti],
+  );
 }
 
 function requestIdOf(ctx: KoaContextWithOIDC): string | null {

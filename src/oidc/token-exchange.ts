@@ -11,9 +11,11 @@
 //   malformed request (missing/unsupported token types, actor_token) → invalid_request
 //   the actor lacks the grant → unauthorized_client (oidc-provider's grant
 //     check, renamed by token-errors.ts)
-//   subject token not a valid, unexpired, unrevoked Gatehouse access token of
-//     an enabled client, or neither addressed to an API the actor serves
-//     (`servedBy`) nor issued to the actor itself → invalid_grant
+//   subject token not a Gatehouse access token that still stands (the same
+//     rule as introspection: checkAccessToken — unexpired, unrevoked, its
+//     client enabled, its grant alive, its person enabled), or neither
+//     addressed to an API the actor serves (`servedBy`) nor issued to the
+//     actor itself → invalid_grant
 //   downstream API unknown or outside the actor's `resources` → invalid_target
 //   a scope outside the actor's allowance on that API, or (when the API is the
 //     subject token's own audience) beyond the subject token's scopes → invalid_scope
@@ -34,37 +36,32 @@
 //     an actor registered with requireDpop must send one (invalid_dpop_proof).
 //     A DPoP-bound subject token is accepted: RFC 8693 has the actor present
 //     it, and the actor cannot hold the original caller's key.
-//   - Roles (`requireRoles` APIs) are not applied: the exchanged token's
-//     scopes are bounded by the actor's own allowance (and the subject's scopes
-//     for its own audience), as PRODUCT.md states.
-//   - Hot path: no I/O but one primary-key read of `revoked_tokens`, done
-//     after every in-memory check has passed (plus the DPoP replay record when
-//     a proof is sent, as for every grant).
+//   - A person's subject token (one issued within a grant): on an API created
+//     with requireRoles the scopes are also bounded by the person's roles on
+//     it (the front door's rule), with a `roles` claim; and the new token is
+//     tied to the same grant (delegateGrant), so whatever ends the grant
+//     (logout, revoke-sessions, disable, reuse, client deletion) ends every
+//     token exchanged from it, down the whole chain.
+//   - Hot path: a machine's subject token costs no I/O (every check is in
+//     memory); a person's costs one read of its grant row, the role look-up
+//     on requireRoles APIs, and one row for the new token (plus the DPoP
+//     replay record when a proof is sent, as for every grant).
 //
-// oidc-provider internals (there is no public API for either):
-//   - lib/helpers/weak_cache.js gives the provider's state: `jwks` is exactly
-//     what its /jwks endpoint publishes (the current signing keys plus the ones
-//     still needed to verify unexpired tokens; a new provider is built and this
-//     module registered again whenever the keys change), and `configuration`,
-//     whose extraTokenClaims is wrapped to add `act` to exchanged tokens only
-//     (JWT access tokens spread those claims into their payload).
-//   - lib/helpers/validate_dpop.js: the DPoP proof check the built-in grants use.
-//   registerTokenExchange throws at start-up if their shape is not the expected
-//   one, so an oidc-provider upgrade cannot silently disable these checks.
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+// oidc-provider internals (src/oidc/internals.ts): the provider's
+// configuration, whose extraTokenClaims is wrapped to add `act` (and `roles`)
+// to exchanged tokens only (JWT access tokens spread those claims into their
+// payload), and the DPoP proof check the built-in grants use.
 import { errors, type ResourceServerInstance, type TokenEndpointGrantContext } from 'oidc-provider';
 import type Provider from 'oidc-provider';
-// @ts-expect-error -- internal oidc-provider module without type declarations (see the header comment)
-import readProviderState from 'oidc-provider/lib/helpers/weak_cache.js';
-// @ts-expect-error -- internal oidc-provider module without type declarations (see the header comment)
-import validateDpopProof, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import type { ClientRegistry } from '../clients/registry.ts';
 import type { ClientRecord } from '../clients/store.ts';
 import type { Db } from '../db/client.ts';
-import { allowedScopes, parseScopeParam } from '../resources/allowance.ts';
+import { allowedScopes, parseScopeParam, roleNamesFor } from '../resources/allowance.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
-import type { RevocationList } from './revocations.ts';
-import { SIGNING_ALGS, type ResourceRecord } from '../resources/store.ts';
+import { rolesForAccount } from '../resources/roles.ts';
+import type { ResourceRecord } from '../resources/store.ts';
+import { checkAccessToken, delegateGrant, isRefusal, type StandingToken } from './introspection.ts';
+import { checkDpopReplay, providerState, validateDpop, type ProviderState } from './internals.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -90,8 +87,6 @@ export interface TokenExchangeDeps {
   db: Db;
   clients: ClientRegistry;
   resources: ResourceCatalog;
-  /** revoked JWT ids, in memory (revocations.ts) */
-  revocations: RevocationList;
 }
 
 /** RFC 8693 §4.1 actor claim; `act` nests the previous actors, most recent outermost. */
@@ -102,70 +97,31 @@ export interface ActClaim {
 
 type ExchangeParams = { [K in (typeof PARAMETERS)[number]]?: unknown };
 type ExchangeContext = TokenEndpointGrantContext<ExchangeParams>;
-type ExtraTokenClaims = (this: unknown, ctx: unknown, token: object) => unknown;
 type AccessTokenInit = ConstructorParameters<Provider['AccessToken']>[0];
 
-interface DpopProof {
-  thumbprint: string;
-  jti: string;
-  iat: number;
-}
+/** Claims of the access tokens being minted by an exchange (`act`, and `roles` for a person on a requireRoles API), by token object. */
+const exchangeClaims = new WeakMap<object, { act: ActClaim; roles?: string[] }>();
 
-/** The typed view of the oidc-provider internals used here (checked at registration). */
-interface ProviderState {
-  jwks: JSONWebKeySet;
-  configuration: { extraTokenClaims: ExtraTokenClaims };
-}
-
-const readState = readProviderState as (provider: Provider) => unknown;
-const validateDpop = validateDpopProof as (provider: Provider, ctx: ExchangeContext) => Promise<DpopProof | undefined>;
-const checkReplay = checkDpopReplay as (
-  provider: Provider,
-  ctx: ExchangeContext,
-  proof: DpopProof,
-  clientId: string,
-  errorClass: typeof errors.InvalidDpopProof,
-) => Promise<void>;
-
-/** `act` claims of the access tokens being minted by an exchange, by token object. */
-const actClaims = new WeakMap<object, ActClaim>();
-
-/** The verified subject token: only what the exchange needs. */
+/** The subject token, standing: only what the exchange needs. */
 interface Subject {
   sub: string;
   clientId: string;
   aud: string;
-  jti: string;
   exp: number;
   scopes: string[];
   act: Record<string, unknown> | undefined;
+  /** a person's token: its grant and the person */
+  grant?: { grantId: string; accountId: string | undefined };
 }
 
-function providerState(provider: Provider): ProviderState {
-  const state = readState(provider) as { jwks?: { keys?: unknown }; configuration?: { extraTokenClaims?: unknown } } | undefined;
-  if (
-    !state ||
-    !Array.isArray(state.jwks?.keys) ||
-    typeof state.configuration?.extraTokenClaims !== 'function' ||
-    typeof validateDpopProof !== 'function' ||
-    typeof checkDpopReplay !== 'function'
-  ) {
-    throw new Error(
-      'token exchange: oidc-provider internals are not where src/oidc/token-exchange.ts expects them ' +
-        '(lib/helpers/weak_cache.js jwks/configuration, lib/helpers/validate_dpop.js); adapt it to this oidc-provider version',
-    );
-  }
-  return state as ProviderState;
-}
-
-/** Adds `act` to the tokens an exchange mints (and only to those); every other extra claim is kept. */
-function installActClaim(state: ProviderState): void {
+/** Adds `act` (and `roles`) to the tokens an exchange mints (and only to those); every other extra claim is kept. */
+function installExchangeClaims(state: ProviderState): void {
   const configured = state.configuration.extraTokenClaims;
   state.configuration.extraTokenClaims = async function extraTokenClaims(this: unknown, ctx: unknown, token: object) {
     const extra = await configured.call(this, ctx, token);
-    const act = actClaims.get(token);
-    if (!act) return extra;
-    return { ...(typeof extra === 'object' && extra !== null ? extra : {}), act };
+    const claims = exchangeClaims.get(token);
+    if (!claims) return extra;
+    return { ...(typeof extra === 'object' && extra !== null ? extra : {}), act: claims.act, ...(claims.roles ? { roles: claims.roles } : {}) };
   };
 }
 
@@ -210,16 +166,30 @@ function downstreamIdentifier(params: ExchangeContext['oidc']['params'], actor: 
   throw new errors.InvalidTarget('a resource (or audience) parameter is required: this client has no single default resource');
 }
 
-/** The scopes to grant, in the API's order; invalid_scope if any requested one is not allowed. */
-function grantedScopes(requestedParam: unknown, allowance: readonly string[], subject: Subject, api: Readonly<ResourceRecord>): string[] {
+/**
+ * The scopes to grant, in the API's order; invalid_scope if any requested one
+ * is not allowed. `roleScopes`: for a person on a requireRoles API, what
+ * their roles on it grant (undefined otherwise).
+ */
+function grantedScopes(
+  requestedParam: unknown,
+  allowance: readonly string[],
+  subject: Subject,
+  api: Readonly<ResourceRecord>,
+  roleScopes: ReadonlySet<string> | undefined,
+): string[] {
   const sameAudience = api.identifier === subject.aud;
   const subjectScopes = new Set(subject.scopes);
-  const ceiling = sameAudience ? allowance.filter((s) => subjectScopes.has(s)) : [...allowance];
+  let ceiling = sameAudience ? allowance.filter((s) => subjectScopes.has(s)) : [...allowance];
+  if (roleScopes) ceiling = ceiling.filter((s) => roleScopes.has(s));
   const requested = parseScopeParam(typeof requestedParam === 'string' ? requestedParam : undefined);
   for (const scope of requested) {
     if (!allowance.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed for this client on this API', scope);
-    if (!ceiling.includes(scope)) {
+    if (sameAudience && !subjectScopes.has(scope)) {
       throw new errors.InvalidScope("requested scope exceeds the subject_token's scopes (same API: an exchange cannot widen a token)", scope);
+    }
+    if (roleScopes && !roleScopes.has(scope)) {
+      throw new errors.InvalidScope("requested scope is not granted by the person's roles on this API", scope);
     }
   }
   const granted = requested.length > 0 ? ceiling.filter((s) => requested.includes(s)) : ceiling;
@@ -230,38 +200,25 @@ function grantedScopes(requestedParam: unknown, allowance: readonly string[], su
 }
 
 export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
-  const state = providerState(provider);
-  // A JSON copy: the published keys without undefined members, frozen in time
-  // like the provider itself (a key change builds a new provider).
-  const publishedKeys = createLocalJWKSet(JSON.parse(JSON.stringify(state.jwks)) as JSONWebKeySet);
-  installActClaim(state);
+  installExchangeClaims(providerState(provider));
 
-  async function verifySubject(token: string): Promise<Subject> {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, publishedKeys, {
-        issuer: provider.issuer,
-        typ: 'at+jwt',
-        algorithms: [...SIGNING_ALGS],
-        requiredClaims: ['exp', 'iat', 'jti', 'sub', 'aud', 'client_id'],
-      }));
-    } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw invalidGrant('subject_token has expired');
+  /** The subject token, if it still stands (the same rule as introspection and the admin API). */
+  async function subjectOf(token: string): Promise<Subject> {
+    const standing = await checkAccessToken(provider, token);
+    if (isRefusal(standing)) throw invalidGrant(`subject_token ${standing.refused}`);
+    const { sub, aud, exp, client_id: clientId, scope, act } = standing.payload;
+    if (!nonEmpty(sub) || !nonEmpty(aud) || (act !== undefined && !(isRecord(act) && nonEmpty(act.sub)))) {
       throw invalidGrant('subject_token is not a valid access token issued by this server');
     }
-    const { sub, aud, jti, exp, client_id: clientId, scope, act } = payload;
-    if (
-      !nonEmpty(sub) ||
-      !nonEmpty(aud) ||
-      !nonEmpty(jti) ||
-      !nonEmpty(clientId) ||
-      typeof exp !== 'number' ||
-      (scope !== undefined && typeof scope !== 'string') ||
-      (act !== undefined && !(isRecord(act) && nonEmpty(act.sub)))
-    ) {
-      throw invalidGrant('subject_token is not a valid access token issued by this server');
-    }
-    return { sub, aud, jti, exp, clientId, scopes: parseScopeParam(scope), act: act as Record<string, unknown> | undefined };
+    return {
+      sub,
+      aud,
+      exp,
+      clientId,
+      scopes: parseScopeParam(typeof scope === 'string' ? scope : undefined),
+      act: act as Record<string, unknown> | undefined,
+      ...grantOf(standing),
+    };
   }
 
   async function exchange(ctx: ExchangeContext): Promise<void> {
@@ -273,10 +230,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     // A malformed proof is refused before anything else, as by the built-in grants.
     const dPoP = await validateDpop(provider, ctx);
 
-    // The subject token: ours, valid, of an enabled client, meant for this actor.
-    const subject = await verifySubject(subjectToken);
-    const issuedTo = await deps.clients.get(subject.clientId);
-    if (!issuedTo || issuedTo.disabled) throw invalidGrant('the client the subject_token was issued to is unknown or disabled');
+    // The subject token: ours, standing, meant for this actor.
+    const subject = await subjectOf(subjectToken);
     if (subject.clientId !== actor.id) {
       const servedApi = await deps.resources.get(subject.aud);
       if (!servedApi || !servedApi.servedBy.includes(actor.id)) {
@@ -284,24 +239,26 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       }
     }
 
-    // The downstream API and the scopes, within the actor's own allowance.
+    // The downstream API and the scopes, within the actor's own allowance
+    // (and, for a person on a requireRoles API, their roles).
     const identifier = downstreamIdentifier(params, actor);
     const api = await deps.resources.get(identifier);
     if (!api || !actor.resources.includes(api.identifier)) {
       throw new errors.InvalidTarget('this client is not allowed to request tokens for this API');
     }
     const allowance = allowedScopes(actor, api);
-    const scopes = grantedScopes(params.scope, allowance, subject, api);
+    const person = subject.grant?.accountId;
+    const roles = person !== undefined && api.requireRoles ? await rolesForAccount(deps.db, person, api.identifier) : undefined;
+    const roleScopes = roles ? new Set(roles.flatMap((r) => r.scopes)) : undefined;
+    const scopes = grantedScopes(params.scope, allowance, subject, api, roleScopes);
 
     const now = Math.floor(Date.now() / 1000);
     const apiTtl = actor.accessTokenTtl ?? api.accessTokenTtl;
     const ttl = Math.min(apiTtl, subject.exp - now);
     if (ttl < 1) throw invalidGrant('subject_token has expired');
 
-    if (deps.revocations.has(subject.jti)) throw invalidGrant('subject_token has been revoked');
-
     if (!dPoP && actor.requireDpop) throw new errors.InvalidDpopProof('DPoP proof JWT not provided');
-    if (dPoP) await checkReplay(provider, ctx, dPoP, actor.id, errors.InvalidDpopProof);
+    if (dPoP) await checkDpopReplay(provider, ctx, dPoP, actor.id, errors.InvalidDpopProof);
 
     const resourceServer: ResourceServerInstance = {
       audience: api.identifier,
@@ -323,10 +280,15 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       exp: now + ttl,
       expiresIn: ttl,
     };
-    // No grant behind an exchanged token (there is no consent or session to tie it to).
+    // Not a token of the subject's grant (no consent or session of the actor's
+    // to tie it to), but it lives only as long as that grant does.
     const token = new provider.AccessToken(init as AccessTokenInit);
+    if (subject.grant) delegateGrant(token, subject.grant.grantId, subject.grant.accountId);
     if (dPoP) token.setThumbprint('jkt', dPoP.thumbprint);
-    actClaims.set(token, subject.act ? { sub: actor.id, act: subject.act } : { sub: actor.id });
+    exchangeClaims.set(token, {
+      act: subject.act ? { sub: actor.id, act: subject.act } : { sub: actor.id },
+      ...(roles ? { roles: roleNamesFor(api, roles) } : {}),
+    });
 
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
@@ -340,4 +302,9 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
   }
 
   provider.registerGrantType<ExchangeParams>(TOKEN_EXCHANGE_GRANT, exchange, PARAMETERS, REPEATABLE);
+}
+
+function grantOf(standing: StandingToken): Pick<Subject, 'grant'> {
+  const b = standing.binding;
+  return b ? { grant: { grantId: b.grantId, accountId: standing.accountId } } : {};
 }

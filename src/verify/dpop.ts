@@ -13,12 +13,22 @@ export interface DpopRequest {
   url: string;
 }
 
+/**
+ * Remembers used DPoP proofs (by key thumbprint and `jti`) until they could
+ * no longer be accepted anyway. `add` must be atomic: of two concurrent calls
+ * with one key, exactly one may answer true.
+ */
+export interface ReplayStore {
+  /** Records `key` until `expiresAt` (epoch ms); false when it is already recorded and not expired. */
+  add(key: string, expiresAt: number): boolean | Promise<boolean>;
+}
+
 export interface DpopCheckOptions {
   algorithms: readonly string[];
   /** seconds a proof's `iat` may lie in the past or the future (before clock tolerance) */
   windowSeconds: number;
   clockTolerance: number;
-  replay: ReplayCache;
+  replay: ReplayStore;
 }
 
 /**
@@ -27,7 +37,7 @@ export interface DpopCheckOptions {
  * oldest entries go first. Per process — a proof replayed against another
  * instance of the service is not detected.
  */
-export class ReplayCache {
+export class ReplayCache implements ReplayStore {
   private readonly seen = new Map<string, number>();
   constructor(private readonly maxEntries: number) {}
 
@@ -113,5 +123,5 @@ export async function checkDpopProof(req: DpopRequest, token: string, jkt: strin
   if (thumbprint !== jkt) throw fail('the DPoP proof key is not the key the access token is bound to');
 
   // last, so only fully valid proofs occupy the replay cache
-  if (!opts.replay.add(`${thumbprint} ${jti}`, (iat + window) * 1000)) throw fail('the DPoP proof was already used');
+  if (!(await opts.replay.add(`${thumbprint} ${jti}`, (iat + window) * 1000))) throw fail('the DPoP proof was already used');
 }

@@ -27,7 +27,7 @@ export {
   type VerifyOptions,
 } from './verifier.ts';
 export { VerifyError, wwwAuthenticate, type ChallengeOptions, type VerifyErrorCode } from './errors.ts';
-export { accessTokenHash, type DpopRequest } from './dpop.ts';
+export { accessTokenHash, type DpopRequest, type ReplayStore } from './dpop.ts';
 export {
   koaRequireScopes,
   readCredentials,

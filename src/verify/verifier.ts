@@ -1,6 +1,6 @@
 // createVerifier: checks Gatehouse (RFC 9068) JWT access tokens at a protected resource.
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
-import { checkDpopProof, ReplayCache, type DpopRequest } from './dpop.ts';
+import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { checkDpopProof, ReplayCache, type DpopRequest, type ReplayStore } from './dpop.ts';
 import { VerifyError } from './errors.ts';
 import { createKeyCache, createMetadataCache, KeysUnavailable, type FetchFunction } from './remote.ts';
 
@@ -41,6 +41,19 @@ export interface VerifierOptions {
   dpopWindow?: number;
   /** How many DPoP proof `jti`s are remembered for replay detection (default 50 000). */
   dpopReplayCacheSize?: number;
+  /**
+   * Where DPoP proof `jti`s are remembered. Default: in this process (a proof
+   * replayed against another instance of the service is not detected). Give
+   * a store that all instances share (a database or Redis `SET NX` with a TTL)
+   * to detect replays across instances.
+   */
+  dpopReplayStore?: ReplayStore;
+  /**
+   * The issuer's public keys, when the service already holds them (the
+   * current set is asked for on each verification, so it may change). No
+   * discovery or JWKS request is made. Gatehouse's own admin API uses this.
+   */
+  jwks?: () => JSONWebKeySet;
 }
 
 /** The actor chain of a token obtained by token exchange (RFC 8693 §4.1). */
@@ -136,6 +149,20 @@ function describe(err: unknown): string {
   return 'the token is malformed';
 }
 
+/** A key resolver over a JWK set the caller holds; rebuilt only when the caller hands out another set. */
+function localKeys(current: () => JSONWebKeySet): JWTVerifyGetKey {
+  let set: JSONWebKeySet | undefined;
+  let resolver: JWTVerifyGetKey | undefined;
+  return (header, token) => {
+    const now = current();
+    if (now !== set || !resolver) {
+      set = now;
+      resolver = createLocalJWKSet(now);
+    }
+    return resolver(header, token);
+  };
+}
+
 /** Space-separated scopes of a `scope` claim. */
 function scopesOf(claim: unknown): Set<string> {
   return new Set(typeof claim === 'string' ? claim.split(' ').filter(Boolean) : []);
@@ -170,10 +197,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const dpopWindow = seconds(options.dpopWindow, 60, 'dpopWindow');
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const timeoutMs = Math.round(seconds(options.timeout, 5000, 'timeout'));
-  const replay = new ReplayCache(Math.max(1, Math.floor(seconds(options.dpopReplayCacheSize, 50_000, 'dpopReplayCacheSize'))));
+  const replay: ReplayStore =
+    options.dpopReplayStore ?? new ReplayCache(Math.max(1, Math.floor(seconds(options.dpopReplayCacheSize, 50_000, 'dpopReplayCacheSize'))));
+  if (options.jwks !== undefined && typeof options.jwks !== 'function') throw new TypeError('createVerifier: jwks must be a function returning a JWK set');
 
   const metadata = createMetadataCache(issuer, fetchImpl, timeoutMs);
-  const keys = createKeyCache({
+  const keys = options.jwks ? localKeys(options.jwks) : createKeyCache({
     jwksUri: async () => {
       if (options.jwksUri !== undefined) return options.jwksUri;
       const { jwks_uri } = await metadata();

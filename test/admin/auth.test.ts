@@ -281,7 +281,7 @@ describe('admin API: authorisation', () => {
       await t.request.get(`${BASE}/clients`).set('Authorization', `DPoP ${tok}`).set('DPoP', once).expect(200);
       const replay = await t.request.get(`${BASE}/clients`).set('Authorization', `DPoP ${tok}`).set('DPoP', once);
       expectProblem(replay, 401);
-      expect(replay.body.detail).toMatch(/used before/);
+      expect(replay.body.detail).toMatch(/already used/);
     });
 
     it('an unbound token sent with the DPoP scheme is refused', async () => {

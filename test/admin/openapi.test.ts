@@ -71,6 +71,8 @@ describe('admin API: OpenAPI document', () => {
       db: gh.db.prisma,
       config: gh.config,
       logger: gh.logger,
+      backchannel: async () => [],
+      dpopReplay: { add: () => true },
       keyring: () => {
         throw new Error('not used');
       },

@@ -3,12 +3,14 @@
 // grant-bound JWT access token and a refresh token of a given client.
 import { randomUUID } from 'node:crypto';
 import type { TestApp } from '../helpers/app.ts';
+import { createUser } from '../sso/flow.ts';
 
-/** A grant for `clientId` with `resource`'s `scope` as a 120 s RS256 JWT access token, and an offline refresh token. */
+/** A grant of a new person for `clientId` with `resource`'s `scope` as a 120 s RS256 JWT access token, and an offline refresh token. */
 export async function userGrantTokens(t: TestApp, clientId: string, resource: string, scope: string) {
   const provider = t.gatehouse.provider();
   const client = (await provider.Client.find(clientId))!;
-  const accountId = randomUUID();
+  // a real person: the tokens of a person who does not exist (or is disabled) stand nowhere
+  const { id: accountId } = await createUser(t, `grant-${randomUUID()}@example.com`);
   const grant = new provider.Grant({ accountId, clientId });
   grant.addOIDCScope('openid offline_access');
   grant.addResourceScope(resource, scope);

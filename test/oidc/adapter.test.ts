@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type Db, type DbHandle } from '../../src/db/client.ts';
 import {
   AdapterInputError,
+  SecondUseError,
   createAdapterFactory,
   type AdapterConstructor,
   type ClientFinder,
@@ -28,6 +29,8 @@ const MODELS = [
 
 let tdb: TestDatabase;
 let handle: DbHandle;
+/** a second instance's pool on the same database */
+let second: DbHandle;
 let db: Db;
 let Adapter: AdapterConstructor;
 
@@ -48,12 +51,14 @@ async function rowCount(where: { model?: string; grantId?: string }): Promise<nu
 beforeAll(async () => {
   tdb = await createTestDatabase();
   handle = openDb({ url: tdb.url });
+  second = openDb({ url: tdb.url });
   db = handle.prisma;
   Adapter = createAdapterFactory(handle);
 });
 
 afterAll(async () => {
   await handle?.close();
+  await second?.close();
   await tdb?.drop();
 });
 
@@ -123,7 +128,22 @@ describe.each(MODELS)('adapter contract: %s', (model) => {
     expect(Number.isInteger(found?.consumed)).toBe(true);
     expect(found!.consumed!).toBeGreaterThanOrEqual(before);
     expect(found!.consumed!).toBeLessThan(before + 60);
-    await expect(a.consume(uid())).resolves.toBeUndefined();
+    // a second consume, and one of a row that does not exist, lost: nothing to win
+    await expect(a.consume(id)).rejects.toBeInstanceOf(SecondUseError);
+    expect((await a.find(id))?.consumed).toBe(found!.consumed);
+    await expect(a.consume(uid())).rejects.toBeInstanceOf(SecondUseError);
+  });
+
+  it('consume is won by exactly one of many concurrent callers, on two pools', async () => {
+    const a = new Adapter(model);
+    const b = new (createAdapterFactory(second))(model);
+    for (let round = 0; round < 5; round++) {
+      const id = uid();
+      await a.upsert(id, { jti: id }, 60);
+      const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => (i % 2 ? b : a).consume(id)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(SecondUseError);
+    }
   });
 
   it('destroy removes the row', async () => {
@@ -162,7 +182,7 @@ describe.each(MODELS)('adapter contract: %s', (model) => {
     expect(await a.find('a\0b')).toBeUndefined();
     expect(await a.findByUid('a\0b')).toBeUndefined();
     expect(await a.findByUserCode('a\0b')).toBeUndefined();
-    await expect(a.consume('a\0b')).resolves.toBeUndefined();
+    await expect(a.consume('a\0b')).rejects.toBeInstanceOf(SecondUseError);
     await expect(a.destroy('a\0b')).resolves.toBeUndefined();
     await expect(a.revokeByGrantId('a\0b')).resolves.toBeUndefined();
   });

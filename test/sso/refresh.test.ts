@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setDisabled } from '../../src/accounts/store.ts';
 import { updateClient } from '../../src/clients/store.ts';
-import { revokeAllSessionsForAccount } from '../../src/oidc/sessions.ts';
+import { endAccountSessions } from '../../src/oidc/sessions.ts';
 import { grantNeedsExtension, grantTtl, refreshPolicyFor, refreshTokenTtl, SESSION_TTL_SECONDS } from '../../src/interactions/lifetimes.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { Browser, authorize, codeFlowTokens, createUser, createWebClient, pkce, redirect, refresh, type TestClient } from './flow.ts';
@@ -128,7 +128,7 @@ describe('refresh tokens', () => {
     expect(grantNeedsExtension(now + 30 * 86_400 - 3600, 30 * 86_400, now)).toBe(false);
   });
 
-  it('revokeAllSessionsForAccount signs the person out everywhere and kills their refresh tokens', async () => {
+  it('endAccountSessions signs the person out everywhere and kills their refresh tokens', async () => {
     const bob = await createUser(t, 'bob@example.com');
     const laptop = new Browser(t);
     const phone = new Browser(t);
@@ -138,7 +138,7 @@ describe('refresh tokens', () => {
     const aliceBrowser = new Browser(t);
     const al = await codeFlowTokens(aliceBrowser, web, OFFLINE, { email: 'alice@example.com' });
 
-    const result = await revokeAllSessionsForAccount(t.gatehouse.db.prisma, bob.id);
+    const result = await endAccountSessions(t.gatehouse.db.prisma, bob.id);
     expect(result.sessions).toBe(2);
     expect(result.grants).toBe(2);
 
@@ -152,7 +152,7 @@ describe('refresh tokens', () => {
     await t.request.get('/me').set('Authorization', `Bearer ${a.access_token}`).expect(401);
 
     await refresh(t, web, al.refresh_token as string).expect(200);
-    expect(await revokeAllSessionsForAccount(t.gatehouse.db.prisma, 'not-a-uuid')).toEqual({ sessions: 0, grants: 0, records: 0 });
+    expect(await endAccountSessions(t.gatehouse.db.prisma, 'not-a-uuid')).toEqual({ sessions: 0, grants: 0, records: 0, backchannel: [] });
   });
 
   it('a disabled account: refresh → invalid_grant, its session stops working (prompt=none → login_required)', async () => {

@@ -14,7 +14,7 @@ import {
   type AccountView,
 } from '../../accounts/store.ts';
 import { ValidationError } from '../../accounts/errors.ts';
-import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
+import { endAccountSessions } from '../../oidc/sessions.ts';
 import { addRoleToAccount, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
@@ -100,7 +100,8 @@ export const userRoutes: AdminRoute[] = [
     operationId: 'updateUser',
     tag,
     summary: 'Change a person',
-    description: 'JSON merge patch of email, name, emailVerified, disabled. To end a disabled person\'s existing sessions at once, also call sessions:revoke.',
+    description:
+      'JSON merge patch of email, name, emailVerified, disabled. Disabling a person also ends their sessions and grants (with back-channel logout): enabling them again does not bring those back.',
     scope: WRITE,
     ifMatch: true,
     conflicts: true,
@@ -119,7 +120,8 @@ export const userRoutes: AdminRoute[] = [
         () => currentVersion(deps, id),
       );
       const changes = changedFields(asRecord(before), asRecord(after));
-      await auditAfter(deps, auditEvent(call, updateAction(before, after), { type: 'user', id }, { before, after, changes }));
+      const revoked = after.disabled && !before.disabled ? await endAccountSessions(deps.db, id, deps.backchannel) : undefined;
+      await auditAfter(deps, auditEvent(call, updateAction(before, after), { type: 'user', id }, { before, after, changes, ...(revoked && { revoked }) }));
       reply(ctx, 200, after, { etag: after.version });
     },
   }),
@@ -136,17 +138,19 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params } = call;
       const id = params.id!;
+      let revoked: Awaited<ReturnType<typeof endAccountSessions>> | undefined;
       const before = await versionedWrite(
         ctx,
         async (check) => {
           const before = await getAccount(deps.db, id);
           check(before.version);
+          // first, while the sessions still say which apps to tell
+          revoked ??= await endAccountSessions(deps.db, id, deps.backchannel);
           await deleteAccount(deps.db, id);
           return before;
         },
         () => currentVersion(deps, id),
       );
-      const revoked = await revokeAllSessionsForAccount(deps.db, id);
       await auditAfter(deps, auditEvent(call, 'user.delete', { type: 'user', id }, { before, revoked }));
       reply(ctx, 204, undefined);
     },
@@ -176,14 +180,14 @@ export const userRoutes: AdminRoute[] = [
     tag,
     summary: 'Log a person out everywhere',
     description:
-      'Ends every session of the person on every device and revokes their grants and refresh tokens. JWT access tokens already issued stay valid at resource servers that verify them locally until they expire (minutes).',
+      'Ends every session of the person on every device, revokes their grants and refresh tokens, and sends back-channel logout to the apps of those sessions. Their access tokens stop being accepted by introspection, token exchange, userinfo and the admin API at once; resource servers that verify JWTs locally accept them until they expire (minutes).',
     scope: WRITE,
     responses: [{ status: 200, description: 'what was revoked', schema: 'SessionsRevoked' }],
     async handle(call) {
       const { ctx, deps, params } = call;
       const id = params.id!;
       await getAccount(deps.db, id); // 404 for an unknown person
-      const revoked = await revokeAllSessionsForAccount(deps.db, id);
+      const revoked = await endAccountSessions(deps.db, id, deps.backchannel);
       await auditAfter(deps, auditEvent(call, 'user.sessions_revoke', { type: 'user', id }, { ...revoked }));
       reply(ctx, 200, revoked);
     },

@@ -15,7 +15,7 @@ import {
 } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
 import { resetMfa } from '../../accounts/mfa.ts';
-import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
+import { endAccountSessions, type EndedSessions } from '../../oidc/sessions.ts';
 import { addRoleToAccount, getRole, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
 import { table } from '../format.ts';
 
@@ -73,6 +73,16 @@ async function readPassword(ctx: CommandContext, values: ParsedValues): Promise<
 }
 
 const REF_USAGE = 'EMAIL|ID';
+
+/** What ending the sessions did, for the human output (failed back-channel deliveries named). */
+function endedText(r: EndedSessions): string {
+  const parts = [`${r.sessions} session${r.sessions === 1 ? '' : 's'} ended`];
+  const sent = r.backchannel.filter((d) => d.delivered).length;
+  if (r.backchannel.length > 0) parts.push(`back-channel logout delivered to ${sent} of ${r.backchannel.length} app sessions`);
+  const failed = r.backchannel.filter((d) => !d.delivered).map((d) => `${d.clientId} (${d.error ?? 'failed'})`);
+  if (failed.length > 0) parts.push(`not delivered: ${failed.join(', ')}`);
+  return ` (${parts.join('; ')})`;
+}
 
 function refCommand(name: string, summary: string, action: (ctx: CommandContext, a: AccountView) => Promise<void>): Command {
   return {
@@ -151,10 +161,12 @@ export const userCommands: Command[] = [
     },
   },
   refCommand('show', 'show one account', async (ctx, a) => ctx.print(humanView(a), jsonView(a))),
-  refCommand('disable', 'disable an account: it can no longer log in', async (ctx, a) => {
-    const v = await setDisabled(await ctx.db(), a.id, true);
-    await ctx.audit('user.disable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v) });
-    ctx.print(`disabled ${v.email}`, jsonView(v));
+  refCommand('disable', 'disable an account: it can no longer log in; its sessions and grants end (with back-channel logout)', async (ctx, a) => {
+    const db = await ctx.db();
+    const v = await setDisabled(db, a.id, true);
+    const revoked = await endAccountSessions(db, a.id, ctx.backchannel);
+    await ctx.audit('user.disable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v), revoked });
+    ctx.print(`disabled ${v.email}${endedText(revoked)}`, { ...jsonView(v), revoked });
   }),
   refCommand('enable', 'enable a disabled account', async (ctx, a) => {
     const v = await setDisabled(await ctx.db(), a.id, false);
@@ -190,11 +202,15 @@ export const userCommands: Command[] = [
       jsonView(v),
     );
   }),
-  refCommand('revoke-sessions', 'sign a person out everywhere: ends their sessions and revokes their grants and refresh tokens', async (ctx, a) => {
-    const r = await revokeAllSessionsForAccount(await ctx.db(), a.id);
-    await ctx.audit('user.sessions_revoke', { type: 'user', id: a.id }, { ...r });
-    ctx.print(`signed ${a.email} out everywhere`, { id: a.id, email: a.email, ...r });
-  }),
+  refCommand(
+    'revoke-sessions',
+    'sign a person out everywhere: ends their sessions, revokes their grants and refresh tokens, and sends back-channel logout to the apps',
+    async (ctx, a) => {
+      const r = await endAccountSessions(await ctx.db(), a.id, ctx.backchannel);
+      await ctx.audit('user.sessions_revoke', { type: 'user', id: a.id }, { ...r });
+      ctx.print(`signed ${a.email} out everywhere${endedText(r)}`, { id: a.id, email: a.email, ...r });
+    },
+  ),
   refCommand('roles', "list a person's roles", async (ctx, a) => {
     const roles = await rolesForAccount(await ctx.db(), a.id);
     ctx.print(roles.length === 0 ? `${a.email} holds no roles` : table(['ROLE', 'RESOURCE', 'SCOPES'], roles.map((r) => [r.name, r.resource, r.scopes.join(' ')])), roles);
@@ -227,11 +243,12 @@ export const userCommands: Command[] = [
       ctx.print(removed ? `${a.email} no longer holds role ${role}` : `${a.email} did not hold role ${role}`, { id: a.id, email: a.email, role, removed });
     },
   },
-  refCommand('delete', 'delete an account, its sessions, role assignments and recovery codes', async (ctx, a) => {
+  refCommand('delete', 'delete an account, its sessions (with back-channel logout), grants, role assignments and recovery codes', async (ctx, a) => {
     const db = await ctx.db();
-    await revokeAllSessionsForAccount(db, a.id);
+    // first, while the sessions still say which apps to tell
+    const revoked = await endAccountSessions(db, a.id, ctx.backchannel);
     await deleteAccount(db, a.id);
-    await ctx.audit('user.delete', { type: 'user', id: a.id }, { before: jsonView(a) });
-    ctx.print(`deleted ${a.email}`, jsonView(a));
+    await ctx.audit('user.delete', { type: 'user', id: a.id }, { before: jsonView(a), revoked });
+    ctx.print(`deleted ${a.email}${endedText(revoked)}`, { ...jsonView(a), revoked });
   }),
 ];

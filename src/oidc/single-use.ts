@@ -1,0 +1,70 @@
+// Single use under concurrency, for every value oidc-provider consumes.
+//
+// oidc-provider reads a code (refresh token, device code, …), checks that it
+// is not `consumed`, does its other checks, and only then consumes it. Two
+// requests that race read it unconsumed and would both pass. The adapter's
+// consume() is therefore one conditional UPDATE that exactly one caller wins
+// (adapter.ts, SecondUseError for everyone else), and this module makes a
+// lost race behave exactly like oidc-provider's own second use, whichever
+// request lost:
+//   - authorization code, device code, CIBA request: the grant and everything
+//     issued from it are revoked (RFC 6749 §4.1.2), invalid_grant;
+//   - refresh token: the token is destroyed and the grant revoked (reuse,
+//     RFC 9700 §4.14.2), invalid_grant "refresh token already used" (which
+//     refresh-rotation.ts audits as reuse);
+//   - pushed authorization request: invalid_request_uri.
+// Revoking also catches what the winner stores after the loser revoked: the
+// winner's tokens point at a grant that no longer exists, and every door
+// checks the grant (refresh: oidc-provider; JWT access tokens: introspection.ts).
+import type Provider from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import { SecondUseError } from './adapter.ts';
+import { currentRequest, revokeGrant } from './internals.ts';
+
+interface Consumable {
+  grantId?: string;
+  consume(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+type ModelName = 'AuthorizationCode' | 'DeviceCode' | 'BackchannelAuthenticationRequest' | 'RefreshToken' | 'PushedAuthorizationRequest';
+
+/** oidc-provider's wording for each model's second use (lib/helpers/grant_source.js, grants/refresh_token.js). */
+const SECOND_USE: Record<ModelName, () => Error> = {
+  AuthorizationCode: () => new errors.InvalidGrant('authorization code already consumed'),
+  DeviceCode: () => new errors.InvalidGrant('device code already consumed'),
+  BackchannelAuthenticationRequest: () => new errors.InvalidGrant('backchannel authentication request already consumed'),
+  RefreshToken: () => new errors.InvalidGrant('refresh token already used'),
+  PushedAuthorizationRequest: () => new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used'),
+};
+
+const installed = new WeakSet<Provider>();
+
+/** Called on every provider built, before any other patch of these models' consume(). */
+export function installSingleUse(provider: Provider): void {
+  if (installed.has(provider)) return;
+  installed.add(provider);
+  for (const name of Object.keys(SECOND_USE) as ModelName[]) {
+    const model = (provider as unknown as Record<string, { prototype: Consumable } | undefined>)[name];
+    if (!model) continue;
+    const proto = model.prototype;
+    const consume = proto.consume;
+    if (typeof consume !== 'function') throw new Error(`oidc-provider internals changed: ${name} has no consume()`);
+    proto.consume = async function consumeOnce(this: Consumable) {
+      try {
+        await consume.call(this);
+      } catch (err) {
+        if (!(err instanceof SecondUseError)) throw err;
+        await lostRace(name, this);
+        throw SECOND_USE[name]();
+      }
+    };
+  }
+}
+
+async function lostRace(name: ModelName, value: Consumable): Promise<void> {
+  if (name === 'PushedAuthorizationRequest') return;
+  const ctx = currentRequest();
+  const revoke = ctx && value.grantId ? revokeGrant(ctx, value.grantId) : Promise.resolve();
+  await Promise.all([name === 'RefreshToken' ? value.destroy() : undefined, revoke]);
+}
