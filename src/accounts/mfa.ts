@@ -29,7 +29,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { generateSecret, generateURI, verify } from 'otplib';
 import { publishChange } from '../db/changes.ts';
 import type { Db } from '../db/client.ts';
-import { NotFoundError } from './errors.ts';
+import { NotFoundError } from '../kernel/errors.ts';
 import { isAccountId, recordLogin, toView, type AccountView, type LoginEvent } from './store.ts';
 import {
   accountThrottleKey,
@@ -339,7 +339,7 @@ export async function verifySecondFactor(db: Db, accountId: string, code: string
  * The person enrols again at their next sign-in that requires MFA.
  */
 export async function resetMfa(db: Db, accountId: string): Promise<AccountView> {
-  const notFound = () => new NotFoundError(`no account matches '${accountId}'`);
+  const notFound = () => new NotFoundError('account', accountId, `no account matches '${accountId}'`);
   if (!isAccountId(accountId)) throw notFound();
   const account = await db.$transaction(async (tx) => {
     const { count } = await tx.account.updateMany({

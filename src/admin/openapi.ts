@@ -3,6 +3,7 @@
 // JSON Schema 2020-12: OpenAPI 3.1's own dialect).
 import { z } from 'zod';
 import { ClientInput, ClientPatch, GRANT_TYPES } from '../clients/store.ts';
+import { PAGE_LIMIT } from '../kernel/pagination.ts';
 import { RoleInput, RolePatch } from '../resources/roles.ts';
 import { ADMIN_SCOPES, ResourceInput, ResourcePatch } from '../resources/store.ts';
 import { FULL_ADMIN_SCOPE } from './auth.ts';
@@ -227,7 +228,7 @@ const API_DESCRIPTION = `The REST administration API of Gatehouse: clients, peop
 
 **Concurrency.** Single entities answer with a strong \`ETag\` (\`"<version>"\`; roles: their last change). PATCH, DELETE and secret rotation honour \`If-Match\`: when it does not match the current version the answer is 412 and nothing changes. If-Match is optional (as in Keycloak and Auth0): without it the change applies to the current state. Send it whenever two administrators may edit the same entity.
 
-**Pagination.** Lists answer \`{items, nextCursor}\`; pass \`nextCursor\` as \`cursor\` (with the same filters) for the next page, until it is null. \`limit\` is 1–500 (default 100). A \`Link: <…>; rel="next"\` header carries the same.
+**Pagination.** Lists answer \`{items, nextCursor}\`; pass \`nextCursor\` as \`cursor\` (with the same filters) for the next page, until it is null. \`limit\` is ${PAGE_LIMIT.min}–${PAGE_LIMIT.max} (default ${PAGE_LIMIT.default}). A \`Link: <…>; rel="next"\` header carries the same.
 
 **Errors.** RFC 9457 problem details (\`application/problem+json\`): 400 malformed JSON or query, 401, 403, 404, 409 duplicate or conflicting state, 412 stale If-Match, 413 body over 256 KiB, 415 body not JSON, 422 invalid input (\`errors: [{field, message}]\`).
 

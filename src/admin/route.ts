@@ -7,8 +7,8 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { recordAudit, type AuditEventInput } from '../audit/audit.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
-import type { Tx } from '../clients/tx.ts';
-import { assertPlainInput, parseWith } from '../clients/validation.ts';
+import type { Tx } from '../kernel/tx.ts';
+import { assertPlainInput, parseWith } from '../kernel/validation.ts';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
 import type { Keyring } from '../keys/index.ts';
@@ -18,8 +18,7 @@ import type { ResourceCatalog } from '../resources/cache.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { asObject, etag, expectedVersion, ifMatch, parseQuery, preconditionFailed, readJson } from './http.ts';
 import { ProblemError } from './problem.ts';
-import { ConflictError as ClientConflictError } from '../clients/errors.ts';
-import { VersionMismatchError } from '../accounts/errors.ts';
+import { ConflictError } from '../kernel/errors.ts';
 
 export const ADMIN_BASE = '/admin/v1';
 
@@ -206,7 +205,7 @@ export async function versionedWrite<T>(
     try {
       return await attempt(check);
     } catch (err) {
-      if (!(err instanceof ClientConflictError || err instanceof VersionMismatchError) || seen === undefined) throw err;
+      if (!(err instanceof ConflictError) || seen === undefined) throw err;
       const now = await currentVersion();
       if (now === seen) throw err; // a conflict of state, not of versions (e.g. a built-in resource)
       if (now === undefined) throw new ProblemError('not-found', 'it was deleted meanwhile');

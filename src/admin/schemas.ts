@@ -5,6 +5,7 @@
 // tests check real responses against the response schemas.
 import { z } from 'zod';
 import { AUTH_METHODS, GRANT_TYPES } from '../clients/store.ts';
+import { PAGE_LIMIT } from '../kernel/pagination.ts';
 import { SIGNING_ALGS as KEY_ALGS } from '../keys/index.ts';
 import { SIGNING_ALGS as RESOURCE_ALGS } from '../resources/store.ts';
 
@@ -15,9 +16,6 @@ const seconds = (min: number, max: number) =>
     .int('must be a whole number of seconds')
     .min(min, `must be between ${min} and ${max}`)
     .max(max, `must be between ${min} and ${max}`);
-
-export const MAX_PAGE_SIZE = 500;
-export const DEFAULT_PAGE_SIZE = 100;
 
 // ------------------------------------------------------------ request bodies
 
@@ -68,10 +66,10 @@ export const KeyRotationInput = z
 const limit = z.coerce
   .number({ error: 'must be a whole number' })
   .int('must be a whole number')
-  .min(1, `must be between 1 and ${MAX_PAGE_SIZE}`)
-  .max(MAX_PAGE_SIZE, `must be between 1 and ${MAX_PAGE_SIZE}`)
+  .min(PAGE_LIMIT.min, `must be between ${PAGE_LIMIT.min} and ${PAGE_LIMIT.max}`)
+  .max(PAGE_LIMIT.max, `must be between ${PAGE_LIMIT.min} and ${PAGE_LIMIT.max}`)
   .optional()
-  .meta({ description: `page size, 1 to ${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})` });
+  .meta({ description: `page size, ${PAGE_LIMIT.min} to ${PAGE_LIMIT.max} (default ${PAGE_LIMIT.default})` });
 const cursor = z
   .string()
   .min(1, 'must not be empty')

@@ -15,9 +15,9 @@
 //      served by a client that is allowed to call it" resolves here)
 //   5. create / update roles (their resources and scopes now exist)
 //   6. prune resources (their roles are gone)
-import { ValidationError } from '../clients/errors.ts';
+import { ValidationError } from '../kernel/errors.ts';
 import { createClient, deleteClient, getClient, updateClient } from '../clients/store.ts';
-import type { Tx } from '../clients/tx.ts';
+import type { Tx } from '../kernel/tx.ts';
 import type { Db } from '../db/client.ts';
 import { recordAudit, type AuditEventInput } from '../audit/audit.ts';
 import { createRole, deleteRole, getRole, updateRole } from '../resources/roles.ts';

@@ -5,7 +5,7 @@
 // always), so exports are short and diff cleanly; applying an export plans
 // nothing, because omitted fields mean their defaults.
 import type { ClientView } from '../clients/store.ts';
-import type { DbOrTx } from '../clients/tx.ts';
+import type { DbOrTx } from '../kernel/tx.ts';
 import type { RoleView } from '../resources/roles.ts';
 import { RESOURCE_TTL, type ResourceView } from '../resources/store.ts';
 import type { FileClient, FileDocument, FileResource, FileRole } from './format.ts';

@@ -17,7 +17,8 @@
 //   resources, a resource's servedBy and a role's resource and scopes name
 //   entries of the file or (without prune) of the database.
 import { listClients, type ClientSettings, type ClientView } from '../clients/store.ts';
-import type { DbOrTx } from '../clients/tx.ts';
+import { everyPage } from '../kernel/pagination.ts';
+import type { DbOrTx } from '../kernel/tx.ts';
 import { listRoles, type RoleView } from '../resources/roles.ts';
 import { listResources, type ResourceView } from '../resources/store.ts';
 import { entryError, type Desired, type DesiredClient, type DesiredResource, type DesiredRole, type Kind } from './format.ts';
@@ -44,19 +45,8 @@ export interface Current {
 }
 
 export async function loadCurrent(db: DbOrTx): Promise<Current> {
-  const resources = new Map<string, ResourceView>();
-  let cursor: string | undefined;
-  do {
-    const page = await listResources(db, { cursor, limit: 1000 });
-    for (const r of page.items) resources.set(r.identifier, r);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  const clients = new Map<string, ClientView>();
-  do {
-    const page = await listClients(db, { cursor, limit: 1000 });
-    for (const c of page.items) clients.set(c.id, c);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
+  const resources = new Map((await everyPage((page) => listResources(db, page))).map((r) => [r.identifier, r] as const));
+  const clients = new Map((await everyPage((page) => listClients(db, page))).map((c) => [c.id, c] as const));
   const roles = new Map((await listRoles(db)).map((r) => [r.name, r] as const));
   return { resources, clients, roles };
 }

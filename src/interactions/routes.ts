@@ -28,7 +28,7 @@ import { errors, type Interaction } from 'oidc-provider';
 import { authenticate, getAccount, type LoginEvent } from '../accounts/store.ts';
 import { loadAccountForOidc } from '../accounts/claims.ts';
 import { confirmTotpEnrolment, newTotpSecret, totpUri, verifySecondFactor } from '../accounts/mfa.ts';
-import { NotFoundError } from '../accounts/errors.ts';
+import { NotFoundError } from '../kernel/errors.ts';
 import { FormError, readForm } from './body.ts';
 import { csrfToken, verifyCsrfToken } from './csrf.ts';
 import { applyAccess, resolveRequestedAccess } from './grants.ts';

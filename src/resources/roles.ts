@@ -7,9 +7,9 @@
 // an account's roles also announces ('account', accountId).
 import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../clients/errors.ts';
-import { inTransaction, isForeignKeyViolation, isUniqueViolation, type DbOrTx } from '../clients/tx.ts';
-import { ScopeToken, assertPlainInput, checkResourceIdentifier, checked, parseWith, unique } from '../clients/validation.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.ts';
+import { inTransaction, isForeignKeyViolation, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
+import { ScopeToken, assertPlainInput, checkResourceIdentifier, checked, parseWith, unique } from '../kernel/validation.ts';
 
 export const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 

@@ -9,9 +9,10 @@
 import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
 import type { Resource } from '../generated/prisma/client.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../clients/errors.ts';
-import { detachResourceFromClients, missingClients } from '../clients/refs.ts';
-import { inTransaction, isUniqueViolation, type DbOrTx } from '../clients/tx.ts';
+import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
+import { detachResourceFromClients, missingClients } from './refs.ts';
+import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
+import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
 import {
   ClientId,
   ScopeToken,
@@ -21,7 +22,7 @@ import {
   parseWith,
   seconds,
   unique,
-} from '../clients/validation.ts';
+} from '../kernel/validation.ts';
 
 export const ADMIN_RESOURCE = 'urn:gatehouse:admin';
 
@@ -98,12 +99,6 @@ export interface ResourceRecord {
 /** Resources hold no secrets: the view is the record. */
 export type ResourceView = ResourceRecord;
 
-export interface Page<T> {
-  items: T[];
-  /** pass as `cursor` for the next page; null on the last page */
-  nextCursor: string | null;
-}
-
 export function toResourceRecord(row: Resource): ResourceRecord {
   return {
     identifier: row.identifier,
@@ -174,7 +169,7 @@ export async function updateResource(
     const row = await tx.resource.findUnique({ where: { identifier } });
     if (!row) throw new NotFoundError('resource', identifier);
     if (opts.expectedVersion !== undefined && row.version !== opts.expectedVersion) {
-      throw new ConflictError(`resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
+      throw new VersionMismatchError(row.version, `resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
     }
     const current = toResourceRecord(row);
     const changes = {
@@ -214,7 +209,7 @@ export async function deleteResource(db: DbOrTx, identifier: string, opts: { exp
     if (!row) throw new NotFoundError('resource', identifier);
     if (row.builtIn) throw new ConflictError(`resource '${identifier}' is built in and cannot be deleted`);
     if (opts.expectedVersion !== undefined && row.version !== opts.expectedVersion) {
-      throw new ConflictError(`resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
+      throw new VersionMismatchError(row.version, `resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
     }
     const roles = await tx.role.findMany({ where: { resource: identifier }, select: { name: true }, orderBy: { name: 'asc' } });
     if (roles.length > 0) {
@@ -240,22 +235,15 @@ export async function getResourceRecord(db: DbOrTx, identifier: string): Promise
   return row ? toResourceRecord(row) : undefined;
 }
 
-/** Resources ordered by identifier, `limit` (1–1000, default 100) per page. */
-export async function listResources(db: DbOrTx, opts: { cursor?: string; limit?: number } = {}): Promise<Page<ResourceView>> {
-  const limit = clampLimit(opts.limit);
+/** Resources ordered by identifier, one page at a time (src/kernel/pagination.ts). */
+export async function listResources(db: DbOrTx, opts: PageRequest = {}): Promise<Page<ResourceView>> {
+  const limit = pageLimit(opts.limit);
   const rows = await db.resource.findMany({
     where: opts.cursor !== undefined ? { identifier: { gt: opts.cursor } } : undefined,
     orderBy: { identifier: 'asc' },
     take: limit + 1,
   });
-  const items = rows.slice(0, limit).map(toResourceRecord);
-  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.identifier : null };
-}
-
-export function clampLimit(limit: number | undefined): number {
-  if (limit === undefined) return 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError('limit', 'must be a whole number between 1 and 1000');
-  return limit;
+  return toPage(rows.map(toResourceRecord), limit, (r) => r.identifier);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type DbHandle } from '../../src/db/client.ts';
 import { listenForChanges, type ChangeFeed } from '../../src/db/changes.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../src/clients/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../src/kernel/errors.ts';
 import { createClient, deleteClient, getClient } from '../../src/clients/store.ts';
 import { createResourceCatalog } from '../../src/resources/cache.ts';
 import {

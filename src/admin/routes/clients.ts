@@ -41,7 +41,7 @@ export const clientRoutes: AdminRoute[] = [
     query: PageQuery,
     responses: [{ status: 200, description: 'a page of clients', schema: 'ClientPage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listClients(deps.db, { cursor: query.cursor, limit: query.limit ?? 100 });
+      const page = await listClients(deps.db, { cursor: query.cursor, limit: query.limit });
       setNextLink(ctx, page.nextCursor);
       reply(ctx, 200, page);
     },

@@ -7,6 +7,7 @@
 import { listAuditEvents, recordAudit, type AuditEvent } from '../../audit/audit.ts';
 import { listSigningKeys, rotateSigningKey } from '../../keys/index.ts';
 import { LONGEST_SIGNED_TOKEN_SECONDS } from '../../oidc/lifetimes.ts';
+import { pageLimit, toPage } from '../../kernel/pagination.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
 import { AuditQuery, KeyQuery, KeyRotationInput } from '../schemas.ts';
@@ -31,11 +32,9 @@ export const keyRoutes: AdminRoute[] = [
         if (at === -1) throw new ProblemError('bad-request', 'invalid query parameter cursor: unknown key', { errors: [{ field: 'cursor', message: 'unknown key' }] });
         start = at + 1;
       }
-      const limit = query.limit ?? 100;
-      const items = all.slice(start, start + limit);
-      const nextCursor = start + limit < all.length ? items[items.length - 1]!.kid : null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items, nextCursor });
+      const page = toPage(all.slice(start), pageLimit(query.limit), (k) => k.kid);
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
     },
   }),
   defineRoute({
@@ -114,11 +113,10 @@ export const auditRoutes: AdminRoute[] = [
         since: query.since !== undefined ? new Date(query.since) : undefined,
         until: query.until !== undefined ? new Date(query.until) : undefined,
         cursor: query.cursor,
-        limit: query.limit ?? 100,
+        limit: query.limit,
       });
-      const nextCursor = page.nextCursor ?? null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items: page.items.map(toView), nextCursor });
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, { items: page.items.map(toView), nextCursor: page.nextCursor });
     },
   }),
   defineRoute({

@@ -12,6 +12,7 @@ import {
   type ResourceView,
 } from '../../resources/store.ts';
 import { RoleInput, RolePatch, createRole, deleteRole, getRole, listRoles, updateRole, type RoleView } from '../../resources/roles.ts';
+import { pageLimit, toPage } from '../../kernel/pagination.ts';
 import { assertIfMatch, setNextLink } from '../http.ts';
 import { PageQuery, RoleQuery } from '../schemas.ts';
 import { auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
@@ -49,7 +50,7 @@ export const resourceRoutes: AdminRoute[] = [
     query: PageQuery,
     responses: [{ status: 200, description: 'a page of resources', schema: 'ResourcePage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listResources(deps.db, { cursor: query.cursor, limit: query.limit ?? 100 });
+      const page = await listResources(deps.db, { cursor: query.cursor, limit: query.limit });
       setNextLink(ctx, page.nextCursor);
       reply(ctx, 200, page);
     },
@@ -162,12 +163,9 @@ export const roleRoutes: AdminRoute[] = [
     async handle({ ctx, deps, query }) {
       const all = await listRoles(deps.db, query.resource !== undefined ? { resource: query.resource } : {});
       const after = query.cursor;
-      const rest = after === undefined ? all : all.filter((r) => r.name > after);
-      const limit = query.limit ?? 100;
-      const items = rest.slice(0, limit);
-      const nextCursor = rest.length > limit ? items[items.length - 1]!.name : null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items, nextCursor });
+      const page = toPage(after === undefined ? all : all.filter((r) => r.name > after), pageLimit(query.limit), (r) => r.name);
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
     },
   }),
   defineRoute({

@@ -13,7 +13,7 @@ import {
   updateAccount,
   type AccountView,
 } from '../../accounts/store.ts';
-import { ValidationError } from '../../accounts/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
 import { addRoleToAccount, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
 import { setNextLink } from '../http.ts';
@@ -53,15 +53,14 @@ export const userRoutes: AdminRoute[] = [
     query: UserQuery,
     responses: [{ status: 200, description: 'a page of people', schema: 'UserPage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listAccounts(deps.db, { cursor: query.cursor, limit: query.limit ?? 100, email: query.email }).catch((err: unknown) => {
+      const page = await listAccounts(deps.db, { cursor: query.cursor, limit: query.limit, email: query.email }).catch((err: unknown) => {
         if (err instanceof ValidationError && err.field === 'cursor') {
           throw new ProblemError('bad-request', 'invalid query parameter cursor: not a cursor of this list', { errors: [{ field: 'cursor', message: 'is not valid' }] });
         }
         throw err;
       });
-      const nextCursor = page.nextCursor ?? null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items: page.items, nextCursor });
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
     },
   }),
   defineRoute({

@@ -6,7 +6,7 @@
 // camelCase like the apply file.
 import { readFile } from 'node:fs/promises';
 import { CliError, flags, type Command, type CommandContext, type OptionSpec, type ParsedValues } from '../command.ts';
-import { ValidationError } from '../../clients/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import {
   CLIENT_TTLS,
   GRANT_TYPES,
@@ -20,6 +20,7 @@ import {
 } from '../../clients/store.ts';
 import { ensureBuiltInResources } from '../../resources/store.ts';
 import { changedFields } from '../../audit/audit.ts';
+import { everyPage } from '../../kernel/pagination.ts';
 
 // ------------------------------------------------------------ shared helpers
 
@@ -221,14 +222,7 @@ const SECRET_NOTE = '(shown only once: store it now)';
 
 async function allClients(ctx: CommandContext): Promise<ClientView[]> {
   const db = await ctx.db();
-  const all: ClientView[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await listClients(db, { cursor, limit: 1000 });
-    all.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return all;
+  return everyPage((page) => listClients(db, page));
 }
 
 export const clientCommands: Command[] = [

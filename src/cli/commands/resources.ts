@@ -16,6 +16,7 @@ import {
   type ResourceView,
 } from '../../resources/store.ts';
 import { changedFields } from '../../audit/audit.ts';
+import { everyPage } from '../../kernel/pagination.ts';
 import { aligned, show, table } from '../format.ts';
 import { toggle, uriList, withFlagNames } from './clients.ts';
 
@@ -106,13 +107,7 @@ ${SETTINGS_USAGE}`,
     async run(ctx) {
       const db = await ctx.db();
       await ensureBuiltInResources(db);
-      const all: ResourceView[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await listResources(db, { cursor, limit: 1000 });
-        all.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
+      const all = await everyPage((page) => listResources(db, page));
       ctx.print(
         table(
           ['IDENTIFIER', 'TTL', 'ALG', 'FLAGS', 'SCOPES'],

@@ -17,6 +17,7 @@ import { validatePassword } from '../../accounts/passwords.ts';
 import { resetMfa } from '../../accounts/mfa.ts';
 import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
 import { addRoleToAccount, getRole, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { everyPage } from '../../kernel/pagination.ts';
 import { table } from '../format.ts';
 
 /** What --json prints for an account. */
@@ -136,13 +137,7 @@ export const userCommands: Command[] = [
     async run(ctx, values) {
       const db = await ctx.db();
       const filter = flags.str(values, 'email');
-      const all: AccountView[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await listAccounts(db, { limit: 500, ...(cursor ? { cursor } : {}), ...(filter !== undefined ? { email: filter } : {}) });
-        all.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor);
+      const all = await everyPage((page) => listAccounts(db, { ...page, ...(filter !== undefined ? { email: filter } : {}) }));
       const human =
         all.length === 0
           ? 'no accounts'
