@@ -189,6 +189,7 @@ export const RoleView = z
     resource: z.string(),
     scopes: z.array(z.string()),
     accountCount: z.number().int(),
+    builtIn: z.boolean().meta({ description: 'the built-in gatehouse-admin role: it cannot be changed or deleted' }),
     createdAt: dateTime,
     updatedAt: dateTime,
   })

@@ -2,13 +2,19 @@
 // logout and key rotation. Events never hold secrets: callers pass views
 // (never records with digests or hashes), and `scrub` removes any field whose
 // name says it is secret, as a second line of defence.
+//
+// An admin change is recorded by the domain's write function, in the change's
+// own transaction (auditChange): a change that cannot be audited does not
+// happen, and an audited change did.
 import type { LoginEvent } from '../accounts/store.ts';
 import type { Db } from '../db/client.ts';
+import type { Actor } from '../kernel/actor.ts';
 import { Prisma } from '../db/client.ts';
 import { ValidationError } from '../kernel/errors.ts';
 import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
 
-export type ActorType = 'client' | 'user' | 'system' | 'anonymous' | 'cli';
+/** Actor.type, and 'anonymous' for login attempts by nobody known. */
+export type ActorType = Actor['type'] | 'anonymous';
 
 export interface AuditEventInput {
   /** dotted verb, e.g. client.create, login.failure, key.rotate */
@@ -65,6 +71,32 @@ export async function recordAudit(db: Executor, e: AuditEventInput): Promise<voi
       requestId: e.requestId ?? null,
       ip: e.ip ?? null,
       details: e.details ? (scrub(e.details) as Prisma.InputJsonValue) : Prisma.JsonNull,
+    },
+  });
+}
+
+/**
+ * Records a change made by `actor`; run it in the change's transaction. For
+ * a person acting through a client the client is kept as `viaClient`, and an
+ * exchanged token's `act` claim as `act`.
+ */
+export async function auditChange(
+  tx: Executor,
+  actor: Actor,
+  action: string,
+  target: { type: string; id: string },
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  await recordAudit(tx, {
+    action,
+    actor: { type: actor.type, id: actor.id },
+    target,
+    requestId: actor.requestId ?? null,
+    ip: actor.ip ?? null,
+    details: {
+      ...details,
+      ...(actor.clientId !== undefined && actor.clientId !== actor.id && { viaClient: actor.clientId }),
+      ...(actor.act !== undefined && { act: actor.act }),
     },
   });
 }

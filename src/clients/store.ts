@@ -170,6 +170,28 @@ export interface ClientSettings {
   disabled: boolean;
 }
 
+/** The names of every setting, in the order of the apply file. */
+export const CLIENT_SETTINGS: readonly (keyof ClientSettings)[] = [
+  'name',
+  'public',
+  'grants',
+  'redirectUris',
+  'postLogoutRedirectUris',
+  'scopes',
+  'resources',
+  'authMethod',
+  'jwks',
+  'jwksUri',
+  'requireDpop',
+  'firstParty',
+  'requireMfa',
+  'backchannelLogoutUri',
+  'accessTokenTtl',
+  'idTokenTtl',
+  'refreshTokenTtl',
+  'disabled',
+];
+
 /** A client as shown by the CLI and the admin API: no secret material. */
 export interface ClientView extends ClientSettings {
   id: string;

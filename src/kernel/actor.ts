@@ -38,3 +38,9 @@ export function operator(name: string): Actor {
 
 /** Gatehouse itself (start-up, background jobs). */
 export const SYSTEM: Actor = Object.freeze({ type: 'system', id: null, scopes: 'all' });
+
+/** Options every domain write function takes. */
+export interface WriteOptions {
+  /** how the change was made, kept in its audit event (e.g. 'apply') */
+  via?: string;
+}

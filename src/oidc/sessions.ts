@@ -12,8 +12,10 @@
 //
 // The payload's `accountId` is not indexed: this scans oidc_payloads, which
 // is fine for an occasional administrator action.
-import { isAccountId } from '../accounts/store.ts';
-import type { Db } from '../db/client.ts';
+import { getAccount, isAccountId } from '../accounts/store.ts';
+import { auditChange } from '../audit/audit.ts';
+import type { Actor } from '../kernel/actor.ts';
+import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 
 export interface RevokedForAccount {
   sessions: number;
@@ -22,7 +24,7 @@ export interface RevokedForAccount {
   records: number;
 }
 
-export async function revokeAllSessionsForAccount(db: Db, accountId: string): Promise<RevokedForAccount> {
+export async function revokeAllSessionsForAccount(db: DbOrTx, accountId: string): Promise<RevokedForAccount> {
   if (typeof accountId !== 'string' || !isAccountId(accountId)) return { sessions: 0, grants: 0, records: 0 };
   const rows = await db.$queryRaw<{ model: string; n: bigint }[]>`
     WITH grants AS (
@@ -36,4 +38,14 @@ export async function revokeAllSessionsForAccount(db: Db, accountId: string): Pr
     SELECT model, count(*) AS n FROM deleted GROUP BY model`;
   const count = (m: string) => Number(rows.find((r) => r.model === m)?.n ?? 0);
   return { sessions: count('Session'), grants: count('Grant'), records: rows.reduce((a, r) => a + Number(r.n), 0) };
+}
+
+/** The write function of `users revoke-sessions`: ends the sessions and records it, in one transaction. */
+export async function revokeSessionsAs(db: DbOrTx, actor: Actor, accountId: string): Promise<RevokedForAccount> {
+  return inTransaction(db, async (tx) => {
+    await getAccount(tx, accountId); // NotFoundError for an unknown person
+    const revoked = await revokeAllSessionsForAccount(tx, accountId);
+    await auditChange(tx, actor, 'user.sessions_revoke', { type: 'user', id: accountId }, { ...revoked });
+    return revoked;
+  });
 }

@@ -11,6 +11,8 @@ import { publishChange } from '../db/changes.ts';
 import type { Resource } from '../generated/prisma/client.ts';
 import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
 import { detachResourceFromClients, missingClients } from './refs.ts';
+import { ADMIN_ROLE } from './roles.ts';
+import { FULL_ADMIN_SCOPE } from '../kernel/actor.ts';
 import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
 import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
 import {
@@ -115,13 +117,22 @@ export function toResourceRecord(row: Resource): ResourceRecord {
   };
 }
 
-async function assertServersExist(db: DbOrTx, servedBy: readonly string[]): Promise<void> {
-  const missing = await missingClients(db, servedBy);
+/** Options of the resource writes. */
+export interface ResourceWriteOptions {
+  /**
+   * Clients that the same transaction creates later (apply creates resources
+   * before the clients that serve them): servedBy may name them already.
+   */
+  pendingServers?: ReadonlySet<string>;
+}
+
+async function assertServersExist(db: DbOrTx, servedBy: readonly string[], opts: ResourceWriteOptions): Promise<void> {
+  const missing = await missingClients(db, servedBy.filter((id) => !opts.pendingServers?.has(id)));
   if (missing.length > 0) throw new ValidationError('servedBy', `unknown client '${missing[0]}'`);
 }
 
 /** Creates a resource. ValidationError for bad input, ConflictError if the identifier is taken. */
-export async function createResource(db: DbOrTx, input: ResourceInput): Promise<ResourceView> {
+export async function createResource(db: DbOrTx, input: ResourceInput, opts: ResourceWriteOptions = {}): Promise<ResourceView> {
   assertPlainInput(input);
   const r = parseWith(ResourceInput, input);
   if (r.identifier.toLowerCase().startsWith(RESERVED_PREFIX)) {
@@ -132,7 +143,7 @@ export async function createResource(db: DbOrTx, input: ResourceInput): Promise<
     if (await tx.resource.findUnique({ where: { identifier: data.identifier }, select: { identifier: true } })) {
       throw new ConflictError(`resource '${data.identifier}' already exists`);
     }
-    await assertServersExist(tx, data.servedBy);
+    await assertServersExist(tx, data.servedBy, opts);
     try {
       const row = await tx.resource.create({ data });
       await publishChange(tx, 'resource', row.identifier);
@@ -158,7 +169,7 @@ export async function updateResource(
   db: DbOrTx,
   identifier: string,
   patch: ResourcePatch,
-  opts: { expectedVersion?: number } = {},
+  opts: ResourceWriteOptions & { expectedVersion?: number } = {},
 ): Promise<ResourceView> {
   assertPlainInput(patch);
   const p = parseWith(ResourcePatch, patch);
@@ -187,7 +198,7 @@ export async function updateResource(
         }
       }
     }
-    if (changes.servedBy) await assertServersExist(tx, changes.servedBy);
+    if (changes.servedBy) await assertServersExist(tx, changes.servedBy, opts);
     const res = await tx.resource.updateMany({
       where: { identifier, version: row.version },
       data: { ...changes, version: { increment: 1 } },
@@ -247,24 +258,45 @@ export async function listResources(db: DbOrTx, opts: PageRequest = {}): Promise
 }
 
 /**
- * Creates the built-in admin API resource, or brings its scope list up to
- * date. Idempotent, and safe when several instances start at once (one
- * INSERT … ON CONFLICT statement). Its TTL, algorithm and name, which admins
- * may change, are left alone. Returns whether anything was written.
+ * Creates the built-in admin API resource and the built-in role on it
+ * (gatehouse-admin: scope gatehouse:admin), or brings them up to date.
+ * Idempotent, and safe when several instances start at once (INSERT … ON
+ * CONFLICT). The resource's TTL, algorithm and name, which a holder of
+ * gatehouse:admin may change, are left alone; it requires roles, so a
+ * person's token for the admin API carries only what their roles on it give
+ * (machine clients are unaffected: roles do not apply to them).
+ * A role already named gatehouse-admin that meant something else is brought
+ * to what the name means now and loses its holders: nobody reaches the admin
+ * API through a role that was given to them for something else.
+ * Returns whether anything was written.
  */
 export async function ensureBuiltInResources(db: DbOrTx): Promise<boolean> {
+  const adminRoleScopes = [FULL_ADMIN_SCOPE];
   return inTransaction(db, async (tx) => {
-    const rows = await tx.$queryRaw<{ identifier: string }[]>`
+    const resources = await tx.$queryRaw<{ identifier: string }[]>`
       INSERT INTO resources (identifier, name, scopes, access_token_ttl, signing_alg, served_by, require_roles, built_in, updated_at)
       VALUES (${ADMIN_RESOURCE}, 'Gatehouse admin API', ${[...ADMIN_SCOPES]}::text[], ${RESOURCE_TTL.default}, 'RS256',
-              '{}'::text[], false, true, now())
+              '{}'::text[], true, true, now())
       ON CONFLICT (identifier) DO UPDATE
-         SET scopes = EXCLUDED.scopes, built_in = true, served_by = '{}'::text[], require_roles = false,
+         SET scopes = EXCLUDED.scopes, built_in = true, served_by = '{}'::text[], require_roles = true,
              version = resources.version + 1, updated_at = now()
        WHERE resources.scopes IS DISTINCT FROM EXCLUDED.scopes OR NOT resources.built_in
-          OR resources.served_by <> '{}'::text[] OR resources.require_roles
+          OR resources.served_by <> '{}'::text[] OR NOT resources.require_roles
       RETURNING identifier`;
-    for (const { identifier } of rows) await publishChange(tx, 'resource', identifier);
-    return rows.length > 0;
+    const cleared = await tx.$queryRaw<{ account_id: string }[]>`
+      DELETE FROM account_roles WHERE role_id IN (
+        SELECT id FROM roles
+         WHERE name = ${ADMIN_ROLE} AND (resource <> ${ADMIN_RESOURCE} OR scopes <> ${adminRoleScopes}::text[]))
+      RETURNING account_id`;
+    const roles = await tx.$queryRaw<{ name: string }[]>`
+      INSERT INTO roles (id, name, resource, scopes, updated_at)
+      VALUES (gen_random_uuid(), ${ADMIN_ROLE}, ${ADMIN_RESOURCE}, ${adminRoleScopes}::text[], now())
+      ON CONFLICT (name) DO UPDATE SET resource = EXCLUDED.resource, scopes = EXCLUDED.scopes, updated_at = now()
+       WHERE roles.resource <> EXCLUDED.resource OR roles.scopes <> EXCLUDED.scopes
+      RETURNING name`;
+    for (const { identifier } of resources) await publishChange(tx, 'resource', identifier);
+    for (const { name } of roles) await publishChange(tx, 'role', name);
+    for (const { account_id } of cleared) await publishChange(tx, 'account', account_id);
+    return resources.length + roles.length > 0;
   });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/accounts/store.ts';
 import { UserRoles, UserView } from '../../src/admin/schemas.ts';
-import { createRole } from '../../src/resources/roles.ts';
+import { addRoleToAccount, createRole } from '../../src/resources/roles.ts';
 import { ADMIN_RESOURCE, createResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { Browser, authorize, codeFlowTokens, createWebClient, pkce, redirect, refresh, type TestClient } from '../sso/flow.ts';
@@ -148,8 +148,11 @@ describe('admin API: users', () => {
     beforeAll(async () => {
       userId = (await create('erin@example.com', { password: PASSWORD, emailVerified: true })).id;
       web = await createWebClient(t, { name: 'Web', firstParty: true });
-      // an admin console: people log in to it and call the admin API with their own token
+      // an admin console: people log in to it and call the admin API with their own token,
+      // carrying what their role on the admin API gives them
       adminConsole = await createWebClient(t, { name: 'Console', firstParty: true, resources: [ADMIN_RESOURCE], scopes: ['gatehouse:users:read', 'gatehouse:users:write'] });
+      await createRole(t.gatehouse.db.prisma, { name: 'user-admins', resource: ADMIN_RESOURCE, scopes: ['gatehouse:users:read', 'gatehouse:users:write'] });
+      await addRoleToAccount(t.gatehouse.db.prisma, userId, 'user-admins');
     });
 
     async function signedIn(b: Browser, client: TestClient): Promise<boolean> {

@@ -4,14 +4,15 @@
 // creates the next key and schedules the current one's retirement, and the
 // cleanup job deletes keys once no unexpired token can carry their signature.
 // Audit events are append-only: read routes only.
-import { listAuditEvents, recordAudit, type AuditEvent } from '../../audit/audit.ts';
-import { listSigningKeys, rotateSigningKey } from '../../keys/index.ts';
+import { listAuditEvents, type AuditEvent } from '../../audit/audit.ts';
+import { listSigningKeys } from '../../keys/index.ts';
+import { rotateSigningKeyAs } from '../../keys/writes.ts';
 import { LONGEST_SIGNED_TOKEN_SECONDS } from '../../oidc/lifetimes.ts';
 import { pageLimit, toPage } from '../../kernel/pagination.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
 import { AuditQuery, KeyQuery, KeyRotationInput } from '../schemas.ts';
-import { auditEvent, defineRoute, location, reply, type AdminRoute } from '../route.ts';
+import { actorOf, defineRoute, location, reply, type AdminRoute } from '../route.ts';
 
 export const keyRoutes: AdminRoute[] = [
   defineRoute({
@@ -66,15 +67,10 @@ export const keyRoutes: AdminRoute[] = [
       const { ctx, deps, body } = call;
       const alg = body.alg ?? 'RS256';
       const leadSeconds = body.leadSeconds ?? deps.config.keyRotationLeadSeconds;
-      const r = await rotateSigningKey(deps.db, deps.config.keyEncryptionKey, { alg, leadSeconds, maxTokenTtlSeconds: LONGEST_SIGNED_TOKEN_SECONDS });
+      const r = await rotateSigningKeyAs(deps.db, actorOf(call), deps.config.keyEncryptionKey, { alg, leadSeconds, maxTokenTtlSeconds: LONGEST_SIGNED_TOKEN_SECONDS });
       // Other instances reload on the change notification; this one now, so
       // that the answer and this instance's /jwks agree.
       await deps.reloadKeys().catch(() => undefined);
-      try {
-        await recordAudit(deps.db, auditEvent(call, 'key.rotate', { type: 'key', id: r.kid }, { alg: r.alg, activatesAt: r.activatesAt, leadSeconds }));
-      } catch (err) {
-        deps.logger.error({ reqId: ctx.state.requestId, err: { message: (err as Error).message } }, 'audit event could not be recorded');
-      }
       reply(ctx, 201, { kid: r.kid, alg: r.alg, activatesAt: r.activatesAt }, { location: location('keys', r.kid) });
     },
   }),

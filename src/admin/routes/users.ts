@@ -1,44 +1,24 @@
 // /admin/v1/users: people, their passwords, sessions and roles.
-//
-// The accounts store runs its own transactions (argon2 hashing stays outside
-// them), so the audit event of a user change is written right after the
-// change commits (auditAfter), not in the same transaction.
-import { changedFields } from '../../audit/audit.ts';
-import {
-  createAccount,
-  deleteAccount,
-  getAccount,
-  listAccounts,
-  setPassword,
-  updateAccount,
-  type AccountView,
-} from '../../accounts/store.ts';
+import { getAccount, listAccounts } from '../../accounts/store.ts';
+import { createAccountAs, deleteAccountAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
 import { ValidationError } from '../../kernel/errors.ts';
-import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
-import { addRoleToAccount, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { revokeAllSessionsForAccount, revokeSessionsAs } from '../../oidc/sessions.ts';
+import { rolesForAccount } from '../../resources/roles.ts';
+import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
 import { PasswordInput, UserInput, UserPatch, UserQuery } from '../schemas.ts';
-import { auditAfter, auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminDeps, type AdminRoute } from '../route.ts';
+import { actorOf, defineRoute, location, reply, versionedWrite, type AdminDeps, type AdminRoute } from '../route.ts';
 
 const READ = 'gatehouse:users:read';
 const WRITE = 'gatehouse:users:write';
 const tag = 'users';
-
-const asRecord = (v: AccountView) => v as unknown as Record<string, unknown>;
 
 async function currentVersion(deps: AdminDeps, id: string): Promise<number | undefined> {
   return getAccount(deps.db, id).then(
     (a) => a.version,
     () => undefined,
   );
-}
-
-/** user.disable / user.enable when the flag flips, otherwise user.update. */
-function updateAction(before: AccountView, after: AccountView): string {
-  if (!before.disabled && after.disabled) return 'user.disable';
-  if (before.disabled && !after.disabled) return 'user.enable';
-  return 'user.update';
 }
 
 export const userRoutes: AdminRoute[] = [
@@ -75,8 +55,7 @@ export const userRoutes: AdminRoute[] = [
     responses: [{ status: 201, description: 'the person', schema: 'UserView', headers: ['ETag', 'Location'] }],
     async handle(call) {
       const { ctx, deps, body } = call;
-      const a = await createAccount(deps.db, body);
-      await auditAfter(deps, auditEvent(call, 'user.create', { type: 'user', id: a.id }, { after: a }));
+      const a = await createAccountAs(deps.db, actorOf(call), body);
       reply(ctx, 201, a, { etag: a.version, location: location('users', a.id) });
     },
   }),
@@ -99,7 +78,7 @@ export const userRoutes: AdminRoute[] = [
     operationId: 'updateUser',
     tag,
     summary: 'Change a person',
-    description: 'JSON merge patch of email, name, emailVerified, disabled. To end a disabled person\'s existing sessions at once, also call sessions:revoke.',
+    description: 'JSON merge patch of email, name, emailVerified, disabled. To end a disabled person\'s existing sessions at once, also call sessions:revoke. A person whose roles give admin-API scopes the caller lacks may only be renamed or disabled (403 otherwise).',
     scope: WRITE,
     ifMatch: true,
     conflicts: true,
@@ -108,17 +87,15 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params, body } = call;
       const id = params.id!;
-      const { before, after } = await versionedWrite(
+      const after = await versionedWrite(
         ctx,
-        async (check) => {
-          const before = await getAccount(deps.db, id);
-          const after = await updateAccount(deps.db, id, body, { expectedVersion: check(before.version) });
-          return { before, after };
-        },
+        (check) =>
+          deps.db.$transaction(async (tx) => {
+            const before = await getAccount(tx, id);
+            return updateAccountAs(tx, actorOf(call), id, body, { expectedVersion: check(before.version) });
+          }),
         () => currentVersion(deps, id),
       );
-      const changes = changedFields(asRecord(before), asRecord(after));
-      await auditAfter(deps, auditEvent(call, updateAction(before, after), { type: 'user', id }, { before, after, changes }));
       reply(ctx, 200, after, { etag: after.version });
     },
   }),
@@ -135,18 +112,16 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params } = call;
       const id = params.id!;
-      const before = await versionedWrite(
+      await versionedWrite(
         ctx,
-        async (check) => {
-          const before = await getAccount(deps.db, id);
-          check(before.version);
-          await deleteAccount(deps.db, id);
-          return before;
-        },
+        (check) =>
+          deps.db.$transaction(async (tx) => {
+            check((await getAccount(tx, id)).version);
+            const revoked = await revokeAllSessionsForAccount(tx, id);
+            await deleteAccountAs(tx, actorOf(call), id, { details: { revoked } });
+          }),
         () => currentVersion(deps, id),
       );
-      const revoked = await revokeAllSessionsForAccount(deps.db, id);
-      await auditAfter(deps, auditEvent(call, 'user.delete', { type: 'user', id }, { before, revoked }));
       reply(ctx, 204, undefined);
     },
   }),
@@ -156,15 +131,14 @@ export const userRoutes: AdminRoute[] = [
     operationId: 'setUserPassword',
     tag,
     summary: "Set a person's password",
-    description: 'Replaces the password (argon2id) and clears the login lockout of the account.',
+    description: 'Replaces the password (argon2id) and clears the login lockout of the account. 403 for a person whose roles give admin-API scopes the caller lacks.',
     scope: WRITE,
     body: { schema: 'PasswordInput', required: true, zod: PasswordInput },
     responses: [{ status: 200, description: 'the person', schema: 'UserView', headers: ['ETag'] }],
     async handle(call) {
       const { ctx, deps, params, body } = call;
       const id = params.id!;
-      const a = await setPassword(deps.db, id, body.password);
-      await auditAfter(deps, auditEvent(call, 'user.set_password', { type: 'user', id }, {}));
+      const a = await setPasswordAs(deps.db, actorOf(call), id, body.password);
       reply(ctx, 200, a, { etag: a.version });
     },
   }),
@@ -181,9 +155,7 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params } = call;
       const id = params.id!;
-      await getAccount(deps.db, id); // 404 for an unknown person
-      const revoked = await revokeAllSessionsForAccount(deps.db, id);
-      await auditAfter(deps, auditEvent(call, 'user.sessions_revoke', { type: 'user', id }, { ...revoked }));
+      const revoked = await revokeSessionsAs(deps.db, actorOf(call), id);
       reply(ctx, 200, revoked);
     },
   }),
@@ -207,7 +179,7 @@ export const userRoutes: AdminRoute[] = [
     operationId: 'addUserRole',
     tag,
     summary: 'Give a person a role',
-    description: 'Idempotent: 201 when the role was added, 204 when the person already held it. Affects tokens issued afterwards (and refreshes).',
+    description: 'Idempotent: 201 when the role was added, 204 when the person already held it. A role on urn:gatehouse:admin needs a caller holding every scope it carries (403 otherwise). Affects tokens issued afterwards (and refreshes).',
     scope: WRITE,
     responses: [
       { status: 201, description: 'the role was added' },
@@ -218,11 +190,7 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const role = params.role!;
       await getAccount(deps.db, id);
-      const added = await deps.db.$transaction(async (tx) => {
-        const added = await addRoleToAccount(tx, id, role);
-        if (added) await auditIn(tx, auditEvent(call, 'user.role_add', { type: 'user', id }, { role }));
-        return added;
-      });
+      const added = await addRoleToAccountAs(deps.db, actorOf(call), id, role);
       if (added) ctx.set('Location', location('users', id, 'roles', role));
       reply(ctx, added ? 201 : 204, undefined);
     },
@@ -241,11 +209,7 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const role = params.role!;
       await getAccount(deps.db, id);
-      const removed = await deps.db.$transaction(async (tx) => {
-        const removed = await removeRoleFromAccount(tx, id, role);
-        if (removed) await auditIn(tx, auditEvent(call, 'user.role_remove', { type: 'user', id }, { role }));
-        return removed;
-      });
+      const removed = await removeRoleFromAccountAs(deps.db, actorOf(call), id, role);
       if (!removed) throw new ProblemError('not-found', `the person does not hold the role '${role}'`);
       reply(ctx, 204, undefined);
     },

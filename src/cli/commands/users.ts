@@ -4,19 +4,13 @@
 // Passwords never come from argv (it shows in `ps` and shell history): only
 // from standard input with --password-stdin, or from an interactive prompt.
 import { CliError, flags, type Command, type CommandContext, type ParsedValues } from '../command.ts';
-import {
-  createAccount,
-  deleteAccount,
-  listAccounts,
-  resolveAccount,
-  setDisabled,
-  setPassword,
-  type AccountView,
-} from '../../accounts/store.ts';
+import { listAccounts, resolveAccount, type AccountView } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
-import { resetMfa } from '../../accounts/mfa.ts';
-import { revokeAllSessionsForAccount } from '../../oidc/sessions.ts';
-import { addRoleToAccount, getRole, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { createAccountAs, deleteAccountAs, resetMfaAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
+import { inTransaction } from '../../kernel/tx.ts';
+import { revokeAllSessionsForAccount, revokeSessionsAs } from '../../oidc/sessions.ts';
+import { rolesForAccount } from '../../resources/roles.ts';
+import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { everyPage } from '../../kernel/pagination.ts';
 import { table } from '../format.ts';
 
@@ -111,13 +105,12 @@ export const userCommands: Command[] = [
       const name = flags.str(values, 'name');
       const password = await readPassword(ctx, values);
       const db = await ctx.db();
-      const a = await createAccount(db, {
+      const a = await createAccountAs(db, ctx.actor, {
         email,
         ...(name !== undefined ? { name } : {}),
         ...(password !== undefined ? { password } : {}),
         emailVerified: flags.bool(values, 'email-verified'),
       });
-      await ctx.audit('user.create', { type: 'user', id: a.id }, { after: jsonView(a) });
       const note = 'no password set: use `gatehouse users set-password` before this account can log in';
       if (ctx.json) {
         if (!password) ctx.io.stderr(`${note}\n`);
@@ -147,13 +140,11 @@ export const userCommands: Command[] = [
   },
   refCommand('show', 'show one account', async (ctx, a) => ctx.print(humanView(a), jsonView(a))),
   refCommand('disable', 'disable an account: it can no longer log in', async (ctx, a) => {
-    const v = await setDisabled(await ctx.db(), a.id, true);
-    await ctx.audit('user.disable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v) });
+    const v = await updateAccountAs(await ctx.db(), ctx.actor, a.id, { disabled: true });
     ctx.print(`disabled ${v.email}`, jsonView(v));
   }),
   refCommand('enable', 'enable a disabled account', async (ctx, a) => {
-    const v = await setDisabled(await ctx.db(), a.id, false);
-    await ctx.audit('user.enable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v) });
+    const v = await updateAccountAs(await ctx.db(), ctx.actor, a.id, { disabled: false });
     ctx.print(`enabled ${v.email}`, jsonView(v));
   }),
   {
@@ -170,14 +161,12 @@ export const userCommands: Command[] = [
       const a = await resolveAccount(db, ref!);
       const pw = await readPassword(ctx, values);
       if (pw === undefined) throw new CliError('set-password needs --password-stdin (or a terminal to prompt on)');
-      const v = await setPassword(db, a.id, pw);
-      await ctx.audit('user.set_password', { type: 'user', id: a.id });
+      const v = await setPasswordAs(db, ctx.actor, a.id, pw);
       ctx.print(`password set for ${v.email}`, jsonView(v));
     },
   },
   refCommand('reset-mfa', 'turn two-step verification off (lost phone): clears the authenticator and recovery codes', async (ctx, a) => {
-    const v = await resetMfa(await ctx.db(), a.id);
-    await ctx.audit('user.reset_mfa', { type: 'user', id: a.id }, { hadMfa: a.mfaEnabled });
+    const v = await resetMfaAs(await ctx.db(), ctx.actor, a.id);
     ctx.print(
       a.mfaEnabled
         ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they set it up again at their next sign-in that requires it`
@@ -186,8 +175,7 @@ export const userCommands: Command[] = [
     );
   }),
   refCommand('revoke-sessions', 'sign a person out everywhere: ends their sessions and revokes their grants and refresh tokens', async (ctx, a) => {
-    const r = await revokeAllSessionsForAccount(await ctx.db(), a.id);
-    await ctx.audit('user.sessions_revoke', { type: 'user', id: a.id }, { ...r });
+    const r = await revokeSessionsAs(await ctx.db(), ctx.actor, a.id);
     ctx.print(`signed ${a.email} out everywhere`, { id: a.id, email: a.email, ...r });
   }),
   refCommand('roles', "list a person's roles", async (ctx, a) => {
@@ -202,9 +190,7 @@ export const userCommands: Command[] = [
     async run(ctx, _values, [ref, role]) {
       const db = await ctx.db();
       const a = await resolveAccount(db, ref!);
-      await getRole(db, role!); // one-line NotFoundError for an unknown role
-      const added = await addRoleToAccount(db, a.id, role!);
-      if (added) await ctx.audit('user.role_add', { type: 'user', id: a.id }, { role });
+      const added = await addRoleToAccountAs(db, ctx.actor, a.id, role!);
       ctx.print(added ? `${a.email} now holds role ${role}` : `${a.email} already holds role ${role}`, { id: a.id, email: a.email, role, added });
     },
   },
@@ -216,17 +202,15 @@ export const userCommands: Command[] = [
     async run(ctx, _values, [ref, role]) {
       const db = await ctx.db();
       const a = await resolveAccount(db, ref!);
-      await getRole(db, role!);
-      const removed = await removeRoleFromAccount(db, a.id, role!);
-      if (removed) await ctx.audit('user.role_remove', { type: 'user', id: a.id }, { role });
+      const removed = await removeRoleFromAccountAs(db, ctx.actor, a.id, role!);
       ctx.print(removed ? `${a.email} no longer holds role ${role}` : `${a.email} did not hold role ${role}`, { id: a.id, email: a.email, role, removed });
     },
   },
   refCommand('delete', 'delete an account, its sessions, role assignments and recovery codes', async (ctx, a) => {
-    const db = await ctx.db();
-    await revokeAllSessionsForAccount(db, a.id);
-    await deleteAccount(db, a.id);
-    await ctx.audit('user.delete', { type: 'user', id: a.id }, { before: jsonView(a) });
+    await inTransaction(await ctx.db(), async (tx) => {
+      const revoked = await revokeAllSessionsForAccount(tx, a.id);
+      await deleteAccountAs(tx, ctx.actor, a.id, { details: { revoked } });
+    });
     ctx.print(`deleted ${a.email}`, jsonView(a));
   }),
 ];
