@@ -192,11 +192,6 @@ async function consumeRecoveryCode(db: Db, accountId: string, normalized: string
   return count === 1;
 }
 
-export async function unusedRecoveryCodes(db: Db, accountId: string): Promise<number> {
-  if (!isAccountId(accountId)) return 0;
-  return db.recoveryCode.count({ where: { accountId, usedAt: null } });
-}
-
 // ------------------------------------------------------------ events
 
 function emit(fn: ((e: LoginEvent) => void | Promise<void>) | undefined, e: LoginEvent): void {

@@ -6,8 +6,7 @@
 import { z } from 'zod';
 import { AUTH_METHODS, GRANT_TYPES } from '../clients/store.ts';
 import { PAGE_LIMIT } from '../kernel/pagination.ts';
-import { SIGNING_ALGS as KEY_ALGS } from '../keys/index.ts';
-import { SIGNING_ALGS as RESOURCE_ALGS } from '../resources/store.ts';
+import { SIGNING_ALGS } from '../keys/index.ts';
 
 const dateTime = z.iso.datetime();
 const seconds = (min: number, max: number) =>
@@ -54,7 +53,7 @@ export const SecretRotationInput = z
 
 export const KeyRotationInput = z
   .strictObject({
-    alg: z.enum(KEY_ALGS as readonly ['RS256', 'ES256', 'EdDSA']).optional().meta({ description: 'which key to rotate (default RS256)' }),
+    alg: z.enum(SIGNING_ALGS).optional().meta({ description: 'which key to rotate (default RS256)' }),
     leadSeconds: seconds(0, 30 * 86_400)
       .optional()
       .meta({ description: 'how long the new key is published before it signs (default KEY_ROTATION_LEAD_SECONDS; 0 signs at once, for emergencies)' }),
@@ -173,7 +172,7 @@ export const ResourceView = z
     name: z.string().nullable(),
     scopes: z.array(z.string()),
     accessTokenTtl: z.number().int(),
-    signingAlg: z.enum(RESOURCE_ALGS),
+    signingAlg: z.enum(SIGNING_ALGS),
     servedBy: z.array(z.string()),
     requireRoles: z.boolean(),
     builtIn: z.boolean(),
@@ -211,7 +210,7 @@ export const KeyView = z
   .meta({ description: 'A signing key (no key material).' });
 
 export const KeyRotationResult = z
-  .strictObject({ kid: z.string(), alg: z.enum(KEY_ALGS as readonly ['RS256', 'ES256', 'EdDSA']), activatesAt: dateTime })
+  .strictObject({ kid: z.string(), alg: z.enum(SIGNING_ALGS), activatesAt: dateTime })
   .meta({ description: 'The new key: published in /jwks at once, signs from activatesAt.' });
 
 export const SessionsRevoked = z

@@ -83,7 +83,7 @@ function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
     };
     if (e.type === 'login.success') deps.logger.info(entry, 'login succeeded');
     else deps.logger.warn(entry, e.type === 'login.locked' ? 'login refused: locked' : 'login failed');
-    // TODO(audit): the audit domain plugs in here through InteractionDeps.onLoginEvent.
+    // the audit trail (app.ts wires onLoginEvent to auditLoginEvent)
     if (deps.onLoginEvent) {
       try {
         void Promise.resolve(deps.onLoginEvent(e)).catch(() => {});

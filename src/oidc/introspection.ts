@@ -43,7 +43,8 @@ import type { ResourceCatalog } from '../resources/cache.ts';
 import type { RevocationList } from './revocations.ts';
 import { createAdapterFactory, type AdapterPayload, type OidcAdapter } from './adapter.ts';
 import { installDpopErrors } from './dpop.ts';
-import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
+import { SIGNING_ALGS } from '../keys/index.ts';
+import type { ProviderDeps } from './provider.ts';
 
 export interface TokenPolicyDeps {
   db: Db;

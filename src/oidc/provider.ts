@@ -3,6 +3,7 @@
 // comes in through `ProviderDeps`; this file only says how they plug in.
 import Provider, { type Adapter, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/config.ts';
+import { SIGNING_ALGS } from '../keys/index.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { adapterDatabase } from './adapter.ts';
 import { installRefreshRotation } from './refresh-rotation.ts';
@@ -42,8 +43,6 @@ function fallbackLogger(level: string): Logger {
   if (!logger) fallbackLoggers.set(level, (logger = createLogger(level)));
   return logger;
 }
-
-export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
 export function buildProvider(deps: ProviderDeps): Provider {
   const { config } = deps;

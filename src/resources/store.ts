@@ -13,6 +13,7 @@ import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } f
 import { detachResourceFromClients, missingClients } from './refs.ts';
 import { ADMIN_ROLE } from './roles.ts';
 import { FULL_ADMIN_SCOPE } from '../kernel/actor.ts';
+import { SIGNING_ALGS, type SigningAlg } from '../keys/index.ts';
 import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
 import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
 import {
@@ -45,8 +46,10 @@ export const ADMIN_SCOPES: readonly string[] = Object.freeze([
 /** Identifiers in this namespace are reserved for built-in resources. */
 const RESERVED_PREFIX = 'urn:gatehouse:';
 
-export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
-export type ResourceSigningAlg = (typeof SIGNING_ALGS)[number];
+// A resource's tokens are signed with one of the algorithms Gatehouse has keys for
+// (src/keys); re-exported for the modules that ask the catalog.
+export { SIGNING_ALGS };
+export type ResourceSigningAlg = SigningAlg;
 
 export const RESOURCE_TTL = { min: 30, max: 86_400, default: 300 } as const;
 
