@@ -9,13 +9,13 @@
 import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
 import type { Resource } from '../generated/prisma/client.ts';
-import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
-import { detachResourceFromClients, missingClients } from './refs.ts';
-import { ADMIN_ROLE } from './roles.ts';
 import { FULL_ADMIN_SCOPE } from '../kernel/actor.ts';
-import { SIGNING_ALGS, type SigningAlg } from '../keys/index.ts';
+import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
 import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
 import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
+import { SIGNING_ALGS, type SigningAlg } from '../keys/index.ts';
+import { detachResourceFromClients, missingClients } from './refs.ts';
+import { ADMIN_ROLE } from './roles.ts';
 import {
   ClientId,
   ScopeToken,

@@ -39,7 +39,11 @@
 // anything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, getClient } from '../../src/clients/store.ts';
+import type { Context } from 'koa';
 import { createAccount } from '../../src/accounts/store.ts';
+import { updateAccountAs } from '../../src/accounts/writes.ts';
+import type { AdminPrincipal } from '../../src/admin/auth.ts';
+import { actorOf } from '../../src/admin/route.ts';
 import { addRoleToAccount, createRole, getRole, rolesForAccount } from '../../src/resources/roles.ts';
 import { ADMIN_RESOURCE, createResource, getResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -240,6 +244,22 @@ describe('admin API: no caller can grant what it does not hold', () => {
     expect(ev).toMatchObject({ actorType: 'user', actorId: nobody.id, details: expect.objectContaining({ viaClient: adminConsole.id }) });
     // and what a person holds is what their roles give: no gatehouse-admin role for themselves
     await refused(api(t, personal, 'put', `/users/${nobody.id}/roles/gatehouse-admin`), 'gatehouse:admin');
+  });
+
+  it("the admin API's actor: a person acting through a client, and an exchanged token's act claim, are recorded", async () => {
+    const person = await createAccount(db(), { email: 'exchanged@example.com' });
+    // what src/admin/auth.ts makes of an exchanged token: the person's sub, the acting client, its act claim
+    const principal = { clientId: 'orders-service', subject: person.id, isUser: true, scopes: new Set(['gatehouse:users:write']), jti: 'j', exp: 0, act: { sub: 'orders-service' } };
+    const ctx = { state: { requestId: 'req-act' }, ip: '192.0.2.7' } as unknown as Context;
+    const actor = actorOf({ ctx, principal: principal as AdminPrincipal });
+    expect(actor).toMatchObject({ type: 'user', id: person.id, clientId: 'orders-service', act: { sub: 'orders-service' }, requestId: 'req-act', ip: '192.0.2.7' });
+    await updateAccountAs(db(), actor, person.id, { name: 'Exchanged' });
+    const ev = await db().auditEvent.findFirstOrThrow({ where: { action: 'user.update', targetId: person.id } });
+    expect(ev).toMatchObject({ actorType: 'user', actorId: person.id, requestId: 'req-act', ip: '192.0.2.7', details: expect.objectContaining({ viaClient: 'orders-service', act: { sub: 'orders-service' } }) });
+    // a machine token acts as its client, with nothing extra
+    const machine = actorOf({ ctx, principal: { ...principal, subject: 'orders-service', isUser: false, act: undefined } as AdminPrincipal });
+    expect(machine).toMatchObject({ type: 'client', id: 'orders-service' });
+    expect(machine.act).toBeUndefined();
   });
 
   it('the CLI (the operator) may grant anything; gatehouse-admin is built in: listed, never exported, never pruned', async () => {
