@@ -15,6 +15,36 @@ export default tseslint.config(
     },
   },
   {
+    // The CLI, the admin API and apply change things only through the domains'
+    // write functions (src/<domain>/writes.ts: the change, its authority check
+    // and its audit event in one transaction), never through the stores
+    // underneath or the audit table.
+    files: ['src/cli/**', 'src/admin/**', 'src/declarative/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...[
+              ['clients/store.ts', ['createClient', 'updateClient', 'deleteClient', 'rotateClientSecret']],
+              ['resources/store.ts', ['createResource', 'updateResource', 'deleteResource']],
+              ['resources/roles.ts', ['createRole', 'updateRole', 'deleteRole', 'addRoleToAccount', 'removeRoleFromAccount']],
+              ['accounts/store.ts', ['createAccount', 'updateAccount', 'setDisabled', 'setPassword', 'deleteAccount']],
+              ['accounts/mfa.ts', ['resetMfa']],
+              ['keys/store.ts', ['rotateSigningKey']],
+              ['keys/index.ts', ['rotateSigningKey']],
+              ['audit/audit.ts', ['recordAudit', 'auditChange']],
+            ].map(([file, importNames]) => ({
+              group: [`**/${file}`],
+              importNames,
+              message: 'change things through the domain write functions (src/<domain>/writes.ts), which check the actor and audit in the same transaction',
+            })),
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**', 'bench/**', 'scripts/**', 'examples/**', 'src/cli/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

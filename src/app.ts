@@ -263,7 +263,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     let draining = false;
     // oidc-provider runs inside this app and signs its cookies with ctx.cookies: same keys.
     const app = new Koa({ keys: config.cookieSecrets });
-    app.silent = true; // errors are handled and logged by errorHandler
+    app.silent = true; // errors are answered and logged by the edge middleware (src/http/edge.ts)
     pinToIssuer(app, config.issuer);
     pinClientAddress(app, config.trustProxy);
     app.use(

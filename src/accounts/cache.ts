@@ -9,7 +9,7 @@
 import type { ChangeFeed } from '../db/changes.ts';
 import type { Db } from '../db/client.ts';
 import { createKeyedCache, type CacheOptions } from '../db/keyed-cache.ts';
-import { NotFoundError } from './errors.ts';
+import { NotFoundError } from '../kernel/errors.ts';
 import { getAccount, isAccountId, type AccountView } from './store.ts';
 
 export interface AccountDirectory {

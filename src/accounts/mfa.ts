@@ -29,7 +29,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { generateSecret, generateURI, verify } from 'otplib';
 import { publishChange } from '../db/changes.ts';
 import type { Db } from '../db/client.ts';
-import { NotFoundError } from './errors.ts';
+import { NotFoundError } from '../kernel/errors.ts';
+import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 import { isAccountId, recordLogin, toView, type AccountView, type LoginEvent } from './store.ts';
 import {
   accountThrottleKey,
@@ -191,11 +192,6 @@ async function consumeRecoveryCode(db: Db, accountId: string, normalized: string
   return count === 1;
 }
 
-export async function unusedRecoveryCodes(db: Db, accountId: string): Promise<number> {
-  if (!isAccountId(accountId)) return 0;
-  return db.recoveryCode.count({ where: { accountId, usedAt: null } });
-}
-
 // ------------------------------------------------------------ events
 
 function emit(fn: ((e: LoginEvent) => void | Promise<void>) | undefined, e: LoginEvent): void {
@@ -338,10 +334,10 @@ export async function verifySecondFactor(db: Db, accountId: string, code: string
  * clears the TOTP secret, deletes every recovery code and the replay record.
  * The person enrols again at their next sign-in that requires MFA.
  */
-export async function resetMfa(db: Db, accountId: string): Promise<AccountView> {
-  const notFound = () => new NotFoundError(`no account matches '${accountId}'`);
+export async function resetMfa(db: DbOrTx, accountId: string): Promise<AccountView> {
+  const notFound = () => new NotFoundError('account', accountId, `no account matches '${accountId}'`);
   if (!isAccountId(accountId)) throw notFound();
-  const account = await db.$transaction(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const { count } = await tx.account.updateMany({
       where: { id: accountId },
       data: { totpSecret: null, totpEnabledAt: null, version: { increment: 1 } },
@@ -349,8 +345,7 @@ export async function resetMfa(db: Db, accountId: string): Promise<AccountView> 
     if (count === 0) throw notFound();
     await tx.recoveryCode.deleteMany({ where: { accountId } });
     await publishChange(tx, 'account', accountId);
-    return tx.account.findUniqueOrThrow({ where: { id: accountId } });
+    await resetThrottle(tx, totpStepKey(accountId));
+    return toView(await tx.account.findUniqueOrThrow({ where: { id: accountId } }));
   });
-  await resetThrottle(db, totpStepKey(accountId));
-  return toView(account);
 }

@@ -5,7 +5,7 @@
 // blocks the event loop.
 import { randomBytes } from 'node:crypto';
 import { hash as argon2Hash, parseOptions, verify as argon2Verify, type Algorithm, type Options, type Version } from '@node-rs/argon2';
-import { ValidationError } from './errors.ts';
+import { ValidationError } from '../kernel/errors.ts';
 
 // The package declares its enums `const`, which isolatedModules cannot read:
 // these are their values (Algorithm.Argon2id, Version.V0x13).
@@ -25,13 +25,13 @@ export const PASSWORD_MAX_BYTES = 1024;
 
 /** Throws a one-line ValidationError('password', …) when the password breaks the policy. */
 export function validatePassword(pw: string): void {
-  if (typeof pw !== 'string') throw new ValidationError('password', 'password must be a string');
+  if (typeof pw !== 'string') throw new ValidationError('password', 'must be a string');
   // Count code points, not UTF-16 units: "at least 8 characters" as a person counts them.
   if ([...pw].length < PASSWORD_MIN_CHARS) {
-    throw new ValidationError('password', `password must be at least ${PASSWORD_MIN_CHARS} characters`);
+    throw new ValidationError('password', `must be at least ${PASSWORD_MIN_CHARS} characters`);
   }
   if (Buffer.byteLength(pw, 'utf8') > PASSWORD_MAX_BYTES) {
-    throw new ValidationError('password', `password must be at most ${PASSWORD_MAX_BYTES} bytes`);
+    throw new ValidationError('password', `must be at most ${PASSWORD_MAX_BYTES} bytes`);
   }
 }
 

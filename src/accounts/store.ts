@@ -6,7 +6,9 @@
 import { publishChange } from '../db/changes.ts';
 import { Prisma, type Db } from '../db/client.ts';
 import type { Account } from '../generated/prisma/client.ts';
-import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from './errors.ts';
+import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
+import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
+import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
 import { PASSWORD_MAX_BYTES, hashPassword, rehashPassword, validatePassword, verifyAgainstDummy, verifyPassword } from './passwords.ts';
 import {
   accountThrottleKey,
@@ -71,20 +73,20 @@ export function isValidEmail(normalized: string): boolean {
 
 /** Normalises and validates; throws ValidationError('email', …). */
 export function validateEmail(email: unknown): string {
-  if (typeof email !== 'string' || email.trim() === '') throw new ValidationError('email', 'email is required');
+  if (typeof email !== 'string' || email.trim() === '') throw new ValidationError('email', 'is required');
   const e = normalizeEmail(email);
-  if (e.length > EMAIL_MAX_LENGTH) throw new ValidationError('email', `email must be at most ${EMAIL_MAX_LENGTH} characters`);
-  if (!isValidEmail(e)) throw new ValidationError('email', 'email is not a valid address (expected name@domain, no spaces)');
+  if (e.length > EMAIL_MAX_LENGTH) throw new ValidationError('email', `must be at most ${EMAIL_MAX_LENGTH} characters`);
+  if (!isValidEmail(e)) throw new ValidationError('email', 'is not a valid address (expected name@domain, no spaces)');
   return e;
 }
 
 function validateName(name: unknown): string | null {
   if (name === null) return null;
-  if (typeof name !== 'string') throw new ValidationError('name', 'name must be a string');
+  if (typeof name !== 'string') throw new ValidationError('name', 'must be a string');
   const n = name.trim();
-  if (n === '') throw new ValidationError('name', 'name must not be empty');
-  if ([...n].length > NAME_MAX_LENGTH) throw new ValidationError('name', `name must be at most ${NAME_MAX_LENGTH} characters`);
-  if (CONTROL.test(n)) throw new ValidationError('name', 'name must not contain control characters');
+  if (n === '') throw new ValidationError('name', 'must not be empty');
+  if ([...n].length > NAME_MAX_LENGTH) throw new ValidationError('name', `must be at most ${NAME_MAX_LENGTH} characters`);
+  if (CONTROL.test(n)) throw new ValidationError('name', 'must not contain control characters');
   return n;
 }
 
@@ -92,10 +94,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isAccountId(s: string): boolean {
   return UUID.test(s);
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
 }
 
 const duplicateEmail = () => new ConflictError('an account with this email already exists');
@@ -116,7 +114,7 @@ export interface NewAccount {
   emailVerified?: boolean;
 }
 
-export async function createAccount(db: Db, input: NewAccount): Promise<AccountView> {
+export async function createAccount(db: DbOrTx, input: NewAccount): Promise<AccountView> {
   const email = validateEmail(input.email);
   const name = input.name === undefined ? null : validateName(input.name);
   if (input.password !== undefined) validatePassword(input.password);
@@ -146,7 +144,7 @@ export interface AccountPatch {
  * the patch says otherwise.
  */
 export async function updateAccount(
-  db: Db,
+  db: DbOrTx,
   id: string,
   patch: AccountPatch,
   opts: { expectedVersion?: number } = {},
@@ -162,28 +160,30 @@ export async function updateAccount(
   return writeAccount(db, id, data, opts.expectedVersion);
 }
 
-export async function setDisabled(db: Db, id: string, disabled: boolean): Promise<AccountView> {
+export async function setDisabled(db: DbOrTx, id: string, disabled: boolean): Promise<AccountView> {
   return writeAccount(db, id, { disabled });
 }
 
 /** Sets (or replaces) the password and clears the account's login lock. */
-export async function setPassword(db: Db, id: string, pw: string): Promise<AccountView> {
+export async function setPassword(db: DbOrTx, id: string, pw: string): Promise<AccountView> {
   validatePassword(pw);
   if (!isAccountId(id) || !(await db.account.findUnique({ where: { id }, select: { id: true } }))) throw notFound(id);
   const passwordHash = await hashPassword(pw);
-  const view = await writeAccount(db, id, { passwordHash });
-  await resetThrottle(db, accountThrottleKey(id));
-  return view;
+  return inTransaction(db, async (tx) => {
+    const view = await writeAccount(tx, id, { passwordHash });
+    await resetThrottle(tx, accountThrottleKey(id));
+    return view;
+  });
 }
 
-export async function deleteAccount(db: Db, id: string): Promise<void> {
+export async function deleteAccount(db: DbOrTx, id: string): Promise<void> {
   if (!isAccountId(id)) throw notFound(id);
-  await db.$transaction(async (tx) => {
+  await inTransaction(db, async (tx) => {
     const { count } = await tx.account.deleteMany({ where: { id } });
     if (count === 0) throw notFound(id);
     await publishChange(tx, 'account', id);
+    await resetThrottle(tx, accountThrottleKey(id));
   });
-  await resetThrottle(db, accountThrottleKey(id));
 }
 
 /**
@@ -210,17 +210,17 @@ export async function recordLogin(
   return rows[0]?.last_login_at;
 }
 
-const notFound = (ref: string) => new NotFoundError(`no account matches ${quote(ref)}`);
+const notFound = (ref: string) => new NotFoundError('account', ref, `no account matches ${quote(ref)}`);
 
 async function writeAccount(
-  db: Db,
+  db: DbOrTx,
   id: string,
   data: Prisma.AccountUpdateManyMutationInput,
   expectedVersion?: number,
 ): Promise<AccountView> {
   if (!isAccountId(id)) throw notFound(id);
   try {
-    return await db.$transaction(async (tx) => {
+    return await inTransaction(db, async (tx) => {
       const { count } = await tx.account.updateMany({
         where: expectedVersion === undefined ? { id } : { id, version: expectedVersion },
         data: { ...data, version: { increment: 1 } },
@@ -228,7 +228,7 @@ async function writeAccount(
       if (count === 0) {
         const current = await tx.account.findUnique({ where: { id }, select: { version: true } });
         if (!current) throw notFound(id);
-        throw new VersionMismatchError(current.version);
+        throw new VersionMismatchError(current.version, `the account was changed meanwhile (now at version ${current.version}); reload and retry`);
       }
       await publishChange(tx, 'account', id);
       return toView(await tx.account.findUniqueOrThrow({ where: { id } }));
@@ -241,13 +241,13 @@ async function writeAccount(
 
 // ----------------------------------------------------------------- reads
 
-export async function getAccount(db: Db, id: string): Promise<AccountView> {
+export async function getAccount(db: DbOrTx, id: string): Promise<AccountView> {
   const a = isAccountId(id) ? await db.account.findUnique({ where: { id } }) : null;
   if (!a) throw notFound(id);
   return toView(a);
 }
 
-export async function findAccountByEmail(db: Db, email: string): Promise<AccountView | undefined> {
+export async function findAccountByEmail(db: DbOrTx, email: string): Promise<AccountView | undefined> {
   const e = normalizeEmail(email);
   if (!isValidEmail(e)) return undefined;
   const a = await db.account.findUnique({ where: { email: e } });
@@ -255,37 +255,26 @@ export async function findAccountByEmail(db: Db, email: string): Promise<Account
 }
 
 /** An account by email (anything with an @) or id; NotFoundError if none. */
-export async function resolveAccount(db: Db, emailOrId: string): Promise<AccountView> {
+export async function resolveAccount(db: DbOrTx, emailOrId: string): Promise<AccountView> {
   const ref = emailOrId.trim();
   const a = ref.includes('@') ? await findAccountByEmail(db, ref) : isAccountId(ref) ? await db.account.findUnique({ where: { id: ref } }).then((r) => (r ? toView(r) : undefined)) : undefined;
   if (!a) throw notFound(ref);
   return a;
 }
 
-export interface ListOptions {
-  /** from a previous page's nextCursor */
-  cursor?: string;
-  /** page size, 1..500 (default 100) */
-  limit?: number;
+export interface ListOptions extends PageRequest {
   /** only emails containing this text (case-insensitive) */
   email?: string;
 }
 
-export interface AccountPage {
-  items: AccountView[];
-  /** pass as `cursor` for the next page; absent on the last page */
-  nextCursor?: string;
-}
-
-/** Accounts ordered by email. */
-export async function listAccounts(db: Db, opts: ListOptions = {}): Promise<AccountPage> {
-  const limit = opts.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ValidationError('limit', 'limit must be a whole number between 1 and 500');
+/** Accounts ordered by email, one page at a time (src/kernel/pagination.ts). */
+export async function listAccounts(db: DbOrTx, opts: ListOptions = {}): Promise<Page<AccountView>> {
+  const limit = pageLimit(opts.limit);
   let after: string | undefined;
   if (opts.cursor !== undefined) {
     after = Buffer.from(opts.cursor, 'base64url').toString('utf8');
     if (opts.cursor === '' || Buffer.from(after, 'utf8').toString('base64url') !== opts.cursor) {
-      throw new ValidationError('cursor', 'cursor is not valid');
+      throw new ValidationError('cursor', 'is not valid');
     }
   }
   const where: Prisma.AccountWhereInput = {};
@@ -294,9 +283,7 @@ export async function listAccounts(db: Db, opts: ListOptions = {}): Promise<Acco
     where.AND = [{ email: { contains: normalizeEmail(opts.email) } }];
   }
   const rows = await db.account.findMany({ where, orderBy: { email: 'asc' }, take: limit + 1 });
-  const items = rows.slice(0, limit).map(toView);
-  const last = items[items.length - 1];
-  return rows.length > limit && last ? { items, nextCursor: Buffer.from(last.email, 'utf8').toString('base64url') } : { items };
+  return toPage(rows.map(toView), limit, (a) => Buffer.from(a.email, 'utf8').toString('base64url'));
 }
 
 // ----------------------------------------------------------------- login

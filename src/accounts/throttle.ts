@@ -408,7 +408,7 @@ export async function lockStatus(db: Db, key: string): Promise<LockStatus> {
 }
 
 /** Clears a key entirely (administrator unlock, password reset, account deletion). */
-export async function resetThrottle(db: Db, key: string): Promise<void> {
+export async function resetThrottle(db: Pick<Db, 'loginThrottle'>, key: string): Promise<void> {
   await db.loginThrottle.deleteMany({ where: { key } });
 }
 

@@ -23,6 +23,7 @@ import { decodeJwt } from 'jose';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Db } from '../db/client.ts';
+import { FULL_ADMIN_SCOPE, holds } from '../kernel/actor.ts';
 import type { Keyring } from '../keys/index.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 import { checkAccessToken, isRefusal } from '../oidc/introspection.ts';
@@ -32,7 +33,7 @@ import { createVerifier, VerifyError, type ReplayStore } from '../verify/index.t
 import { ProblemError } from './problem.ts';
 
 export const ADMIN_REALM = 'gatehouse-admin';
-export const FULL_ADMIN_SCOPE = 'gatehouse:admin';
+export { FULL_ADMIN_SCOPE };
 
 /** Proof algorithms accepted in a DPoP proof (as the token endpoint: provider.ts). */
 export const DPOP_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'];
@@ -89,8 +90,9 @@ export function insufficientScope(required: string, scheme: 'Bearer' | 'DPoP' = 
   });
 }
 
+/** The same rule as every domain write function (kernel/actor.ts holds). */
 export function hasScope(p: AdminPrincipal, required: string): boolean {
-  return p.scopes.has(FULL_ADMIN_SCOPE) || p.scopes.has(required);
+  return holds({ type: 'client', id: p.clientId, scopes: p.scopes }, required);
 }
 
 export interface Authenticator {

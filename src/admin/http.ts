@@ -1,5 +1,7 @@
-// Request plumbing of the admin API: the JSON body reader (400 / 413 / 415),
-// ETag / If-Match, and query-string parsing.
+// Request plumbing of the admin API: JSON bodies (@koa/bodyparser, with our
+// own 400 / 413 / 415 answers and depth and NUL checks), ETag / If-Match, and
+// query-string parsing.
+import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ProblemError } from './problem.ts';
@@ -13,36 +15,49 @@ function hasBody(ctx: Context): boolean {
   return len !== '' && len !== '0';
 }
 
+const isJson = (ctx: Context) => ctx.is('application/json', 'application/*+json') !== false;
+
+// Reads and parses the body of a JSON request (any `+json` type): size limit,
+// Content-Encoding (gzip, deflate), charset, and __proto__ keys refused (co-body, @hapi/bourne).
+const parseJsonBody = bodyParser({
+  enableTypes: ['json'],
+  detectJSON: isJson,
+  jsonStrict: false,
+  jsonLimit: BODY_LIMIT_BYTES,
+  parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+});
+
+/** The status co-body / raw-body give a failed read → our problem. */
+function bodyProblem(err: unknown, limit: number): ProblemError {
+  const status = (err as { status?: unknown }).status;
+  // the rest of the body is never read: the connection cannot carry another request
+  if (status === 413) return new ProblemError('payload-too-large', `the request body must be at most ${limit} bytes`, { headers: { Connection: 'close' } });
+  if (status === 415) return new ProblemError('unsupported-media-type', `the request body cannot be read (${(err as Error).message.split('\n')[0]!.slice(0, 200)})`);
+  return new ProblemError('malformed-json', `the request body is not valid JSON (${(err as Error).message.split('\n')[0]!.slice(0, 200)})`);
+}
+
 /**
  * The request body parsed as JSON, or undefined when there is none.
  * Accepts application/json, application/merge-patch+json and any other
  * `+json` type; anything else with a body is 415.
  */
-export async function readJson(ctx: Context, limit = BODY_LIMIT_BYTES): Promise<unknown> {
+export async function readJson(ctx: Context): Promise<unknown> {
   if (!hasBody(ctx)) return undefined;
-  if (!ctx.is('application/json', 'application/*+json')) {
+  if (!isJson(ctx)) {
     throw new ProblemError('unsupported-media-type', 'the request body must be JSON (Content-Type: application/json)', {
       headers: { 'Accept-Patch': 'application/merge-patch+json, application/json' },
     });
   }
-  const declared = Number(ctx.get('Content-Length') || 0);
-  if (declared > limit) throw new ProblemError('payload-too-large', `the request body must be at most ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer | string>) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buf.length;
-    if (size > limit) throw new ProblemError('payload-too-large', `the request body must be at most ${limit} bytes`);
-    chunks.push(buf);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return undefined;
-  let value: unknown;
   try {
-    value = JSON.parse(text) as unknown;
+    await parseJsonBody(ctx, async () => {});
   } catch (err) {
-    throw new ProblemError('malformed-json', `the request body is not valid JSON (${(err as Error).message.split('\n')[0]!.slice(0, 200)})`);
+    // a body of nothing but whitespace is no body
+    const text = (err as { body?: unknown }).body;
+    if (typeof text === 'string' && text.trim() === '') return undefined;
+    throw bodyProblem(err, BODY_LIMIT_BYTES);
   }
+  const value = (ctx.request as { body?: unknown }).body;
+  if (value === undefined || (typeof value === 'string' && value.trim() === '')) return undefined;
   // Validators and the audit trail walk values recursively: refuse absurd
   // nesting up front. PostgreSQL text cannot hold U+0000: refuse it here
   // rather than fail in the database.

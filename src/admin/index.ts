@@ -1,6 +1,6 @@
 // The REST admin API under /admin/v1 and its OpenAPI document.
 //
-//   route.ts     the route type (scope, schemas, handler), replies, audit, If-Match writes
+//   route.ts     the route type (scope, schemas, handler), replies, the actor of a call, If-Match writes
 //   routes/      the route table, one file per area
 //   auth.ts      Gatehouse access tokens for urn:gatehouse:admin, scopes, DPoP
 //   http.ts      JSON bodies, ETag / If-Match, query strings

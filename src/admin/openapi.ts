@@ -3,6 +3,7 @@
 // JSON Schema 2020-12: OpenAPI 3.1's own dialect).
 import { z } from 'zod';
 import { ClientInput, ClientPatch, GRANT_TYPES } from '../clients/store.ts';
+import { PAGE_LIMIT } from '../kernel/pagination.ts';
 import { RoleInput, RolePatch } from '../resources/roles.ts';
 import { ADMIN_SCOPES, ResourceInput, ResourcePatch } from '../resources/store.ts';
 import { FULL_ADMIN_SCOPE } from './auth.ts';
@@ -144,7 +145,7 @@ function errorResponses(): Record<string, Json> {
     Unauthorized: problemResponse('no access token, or one that is invalid, expired, revoked, for another audience, or whose client is disabled', {
       'WWW-Authenticate': ref('headers', 'WWW-Authenticate'),
     }),
-    Forbidden: problemResponse('the token lacks the scope this operation needs', { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') }),
+    Forbidden: problemResponse('the token lacks the scope this operation needs, or the change would give an admin-API permission the caller does not hold (the detail names the scope)', { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') }),
     NotFound: problemResponse('no such entity'),
     Conflict: problemResponse('the entity already exists, or the change conflicts with the current state'),
     PreconditionFailed: problemResponse('If-Match does not match the current version: GET it again, reapply the change, retry', { ETag: ref('headers', 'ETag') }),
@@ -225,9 +226,11 @@ const API_DESCRIPTION = `The REST administration API of Gatehouse: clients, peop
 
 **Authorisation.** Every operation except this document needs a Gatehouse access token (a JWT, RFC 9068) for the built-in API resource \`urn:gatehouse:admin\`, sent as \`Authorization: Bearer <token>\`. Get one with the client_credentials grant at the token endpoint (\`resource=urn:gatehouse:admin\`) for a client that was granted the resource and the scopes. \`gatehouse:admin\` allows everything; the narrower scopes (\`gatehouse:clients:read\`, \`gatehouse:clients:write\`, \`gatehouse:users:read|write\`, \`gatehouse:resources:read|write\` (also roles), \`gatehouse:keys:read|write\`, \`gatehouse:audit:read\`) each allow the operations that name them; a write scope does not include the read scope. No or an invalid token: 401 with \`WWW-Authenticate: Bearer realm="gatehouse-admin"\` (plus \`error="invalid_token"\` when a token was sent); a missing scope: 403 with \`error="insufficient_scope"\` and the scope needed. The token's client must still be enabled and the token not revoked. DPoP-bound tokens (\`cnf.jkt\`) must be sent as \`Authorization: DPoP <token>\` with a DPoP proof for the request (htm, htu, ath, iat within 60 s); certificate-bound tokens are refused.
 
+**No caller grants what it does not hold.** The scopes of \`urn:gatehouse:admin\` are admin-API permissions. A client holds those in its \`scopes\` when its \`resources\` include \`urn:gatehouse:admin\`; a person holds those their roles on \`urn:gatehouse:admin\` give (people reach this API only through a role on it, e.g. the built-in role \`gatehouse-admin\`). A change that would give an admin-API permission — a client's allowance (its own included), a role on this API, a role assignment — needs a caller that holds it itself (\`gatehouse:admin\` holds all). A client or person holding a permission the caller lacks may only lose power (renamed, disabled, narrowed, deleted, signed out): its secret, redirect URIs, keys, auth method, public flag, password, email and re-enabling are refused. Only \`gatehouse:admin\` changes \`urn:gatehouse:admin\` itself. A refusal is a 403 problem naming the missing scope, and nothing is written.
+
 **Concurrency.** Single entities answer with a strong \`ETag\` (\`"<version>"\`; roles: their last change). PATCH, DELETE and secret rotation honour \`If-Match\`: when it does not match the current version the answer is 412 and nothing changes. If-Match is optional (as in Keycloak and Auth0): without it the change applies to the current state. Send it whenever two administrators may edit the same entity.
 
-**Pagination.** Lists answer \`{items, nextCursor}\`; pass \`nextCursor\` as \`cursor\` (with the same filters) for the next page, until it is null. \`limit\` is 1–500 (default 100). A \`Link: <…>; rel="next"\` header carries the same.
+**Pagination.** Lists answer \`{items, nextCursor}\`; pass \`nextCursor\` as \`cursor\` (with the same filters) for the next page, until it is null. \`limit\` is ${PAGE_LIMIT.min}–${PAGE_LIMIT.max} (default ${PAGE_LIMIT.default}). A \`Link: <…>; rel="next"\` header carries the same.
 
 **Errors.** RFC 9457 problem details (\`application/problem+json\`): 400 malformed JSON or query, 401, 403, 404, 409 duplicate or conflicting state, 412 stale If-Match, 413 body over 256 KiB, 415 body not JSON, 422 invalid input (\`errors: [{field, message}]\`).
 

@@ -2,17 +2,7 @@
 // domain error into one. Nothing here ever renders a stack trace: unknown
 // errors become a generic 500 (logged by the caller with the request id).
 import type { Context } from 'koa';
-import {
-  ConflictError as ClientConflictError,
-  NotFoundError as ClientNotFoundError,
-  ValidationError as ClientValidationError,
-} from '../clients/errors.ts';
-import {
-  ConflictError as AccountConflictError,
-  NotFoundError as AccountNotFoundError,
-  ValidationError as AccountValidationError,
-  VersionMismatchError,
-} from '../accounts/errors.ts';
+import { GatehouseError, ValidationError, type ErrorCode } from '../kernel/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -70,23 +60,25 @@ export const notFound = (detail: string) => new ProblemError('not-found', detail
 export const validation = (field: string, message: string) =>
   new ProblemError('validation-error', `invalid ${field}: ${message}`, { errors: [{ field, message }] });
 
+/** The problem each code of the domains' error model becomes. */
+const PROBLEM_OF: Record<ErrorCode, ProblemSlug> = {
+  validation_failed: 'validation-error',
+  not_found: 'not-found',
+  conflict: 'conflict',
+  version_mismatch: 'precondition-failed',
+  forbidden: 'forbidden',
+};
+
 /**
- * Maps an error to a problem: ProblemError as is, the domains' error classes
- * by kind, anything else to a 500 (returned as undefined so the caller logs it).
+ * Maps an error to a problem: ProblemError as is, the domains' errors by
+ * their code, anything else to a 500 (returned as undefined so the caller logs it).
  */
 export function toProblemError(err: unknown): ProblemError | undefined {
   if (err instanceof ProblemError) return err;
-  if (err instanceof ClientValidationError) return validation(err.field, err.reason);
-  if (err instanceof AccountValidationError) return validation(err.field, stripFieldPrefix(err.field, err.message));
-  if (err instanceof ClientNotFoundError || err instanceof AccountNotFoundError) return notFound(err.message);
-  if (err instanceof VersionMismatchError) return new ProblemError('precondition-failed', err.message);
-  if (err instanceof ClientConflictError || err instanceof AccountConflictError) return new ProblemError('conflict', err.message);
-  return undefined;
-}
-
-/** accounts' messages start with the field name ("email is not a valid address"). */
-function stripFieldPrefix(field: string, message: string): string {
-  return message.startsWith(`${field} `) ? message.slice(field.length + 1) : message;
+  if (!(err instanceof GatehouseError)) return undefined;
+  if (err instanceof ValidationError) return validation(err.field, err.reason);
+  const slug = PROBLEM_OF[err.code];
+  return new ProblemError(slug, err.message, err.field !== undefined ? { errors: [{ field: err.field, message: err.message }] } : {});
 }
 
 export function renderProblem(ctx: Context, p: ProblemError): void {

@@ -5,12 +5,11 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
-import { recordAudit, type AuditEventInput } from '../audit/audit.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
-import type { Tx } from '../clients/tx.ts';
-import { assertPlainInput, parseWith } from '../clients/validation.ts';
+import { assertPlainInput, parseWith } from '../kernel/validation.ts';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
+import type { Actor } from '../kernel/actor.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { RevocationList } from '../oidc/revocations.ts';
@@ -20,8 +19,7 @@ import type { ResourceCatalog } from '../resources/cache.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { asObject, etag, expectedVersion, ifMatch, parseQuery, preconditionFailed, readJson } from './http.ts';
 import { ProblemError } from './problem.ts';
-import { ConflictError as ClientConflictError } from '../clients/errors.ts';
-import { VersionMismatchError } from '../accounts/errors.ts';
+import { ConflictError } from '../kernel/errors.ts';
 
 export const ADMIN_BASE = '/admin/v1';
 
@@ -144,45 +142,27 @@ export function reply(
 
 export const location = (...segments: string[]) => `${ADMIN_BASE}/${segments.map(encodeURIComponent).join('/')}`;
 
-// -------------------------------------------------------------------- audit
-
-type AuditDetails = NonNullable<AuditEventInput['details']>;
-
-/** The audit event of a change made by this call (actor, request id, source IP filled in). */
-export function auditEvent(
-  call: Pick<Call<unknown, unknown>, 'ctx' | 'principal'>,
-  action: string,
-  target: { type: string; id: string },
-  details: AuditDetails = {},
-): AuditEventInput {
-  const p = call.principal;
-  return {
-    action,
-    actor: p ? (p.isUser ? { type: 'user', id: p.subject } : { type: 'client', id: p.clientId }) : { type: 'anonymous', id: null },
-    target,
-    requestId: typeof call.ctx.state.requestId === 'string' ? call.ctx.state.requestId : null,
-    ip: call.ctx.ip || null,
-    // a person's token: the client that acted, and an exchanged token's actor chain
-    details: p?.isUser ? { ...details, viaClient: p.clientId, ...(p.act ? { act: p.act } : {}) } : details,
-  };
-}
-
-/** Records the event in the change's own transaction. */
-export async function auditIn(tx: Tx | Db, event: AuditEventInput): Promise<void> {
-  await recordAudit(tx, event);
-}
+// -------------------------------------------------------------------- actor
 
 /**
- * Records the event of a change that has already been committed (stores that
- * run their own transaction). A failure is logged, never turned into an error
- * response for a change that did happen.
+ * The actor of this call, for the domains' write functions (which check what
+ * it may give and record it in the audit trail): a person's token acts as the
+ * person, through its client; a machine token acts as its client. An
+ * exchanged token's `act` claim is kept (AdminPrincipal.act, when present).
+ * Its scopes are the token's: a token asked for with fewer scopes acts with fewer.
  */
-export async function auditAfter(deps: AdminDeps, event: AuditEventInput): Promise<void> {
-  try {
-    await recordAudit(deps.db, event);
-  } catch (err) {
-    deps.logger.error({ reqId: event.requestId, action: event.action, err: { message: (err as Error).message } }, 'audit event could not be recorded');
-  }
+export function actorOf(call: Pick<Call<unknown, unknown>, 'ctx' | 'principal'>): Actor {
+  const p = call.principal;
+  if (!p) throw new Error('actorOf: this route has no authenticated caller');
+  return {
+    type: p.isUser ? 'user' : 'client',
+    id: p.isUser ? p.subject : p.clientId,
+    clientId: p.clientId,
+    ...(p.act && { act: p.act }),
+    requestId: typeof call.ctx.state.requestId === 'string' ? call.ctx.state.requestId : null,
+    ip: call.ctx.ip || null,
+    scopes: p.scopes,
+  };
 }
 
 // ------------------------------------------------------ optimistic concurrency
@@ -213,7 +193,7 @@ export async function versionedWrite<T>(
     try {
       return await attempt(check);
     } catch (err) {
-      if (!(err instanceof ClientConflictError || err instanceof VersionMismatchError) || seen === undefined) throw err;
+      if (!(err instanceof ConflictError) || seen === undefined) throw err;
       const now = await currentVersion();
       if (now === seen) throw err; // a conflict of state, not of versions (e.g. a built-in resource)
       if (now === undefined) throw new ProblemError('not-found', 'it was deleted meanwhile');

@@ -5,8 +5,8 @@
 // tests check real responses against the response schemas.
 import { z } from 'zod';
 import { AUTH_METHODS, GRANT_TYPES } from '../clients/store.ts';
-import { SIGNING_ALGS as KEY_ALGS } from '../keys/index.ts';
-import { SIGNING_ALGS as RESOURCE_ALGS } from '../resources/store.ts';
+import { PAGE_LIMIT } from '../kernel/pagination.ts';
+import { SIGNING_ALGS } from '../keys/index.ts';
 
 const dateTime = z.iso.datetime();
 const seconds = (min: number, max: number) =>
@@ -15,9 +15,6 @@ const seconds = (min: number, max: number) =>
     .int('must be a whole number of seconds')
     .min(min, `must be between ${min} and ${max}`)
     .max(max, `must be between ${min} and ${max}`);
-
-export const MAX_PAGE_SIZE = 500;
-export const DEFAULT_PAGE_SIZE = 100;
 
 // ------------------------------------------------------------ request bodies
 
@@ -56,7 +53,7 @@ export const SecretRotationInput = z
 
 export const KeyRotationInput = z
   .strictObject({
-    alg: z.enum(KEY_ALGS as readonly ['RS256', 'ES256', 'EdDSA']).optional().meta({ description: 'which key to rotate (default RS256)' }),
+    alg: z.enum(SIGNING_ALGS).optional().meta({ description: 'which key to rotate (default RS256)' }),
     leadSeconds: seconds(0, 30 * 86_400)
       .optional()
       .meta({ description: 'how long the new key is published before it signs (default KEY_ROTATION_LEAD_SECONDS; 0 signs at once, for emergencies)' }),
@@ -68,10 +65,10 @@ export const KeyRotationInput = z
 const limit = z.coerce
   .number({ error: 'must be a whole number' })
   .int('must be a whole number')
-  .min(1, `must be between 1 and ${MAX_PAGE_SIZE}`)
-  .max(MAX_PAGE_SIZE, `must be between 1 and ${MAX_PAGE_SIZE}`)
+  .min(PAGE_LIMIT.min, `must be between ${PAGE_LIMIT.min} and ${PAGE_LIMIT.max}`)
+  .max(PAGE_LIMIT.max, `must be between ${PAGE_LIMIT.min} and ${PAGE_LIMIT.max}`)
   .optional()
-  .meta({ description: `page size, 1 to ${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})` });
+  .meta({ description: `page size, ${PAGE_LIMIT.min} to ${PAGE_LIMIT.max} (default ${PAGE_LIMIT.default})` });
 const cursor = z
   .string()
   .min(1, 'must not be empty')
@@ -175,7 +172,7 @@ export const ResourceView = z
     name: z.string().nullable(),
     scopes: z.array(z.string()),
     accessTokenTtl: z.number().int(),
-    signingAlg: z.enum(RESOURCE_ALGS),
+    signingAlg: z.enum(SIGNING_ALGS),
     servedBy: z.array(z.string()),
     requireRoles: z.boolean(),
     builtIn: z.boolean(),
@@ -191,6 +188,7 @@ export const RoleView = z
     resource: z.string(),
     scopes: z.array(z.string()),
     accountCount: z.number().int(),
+    builtIn: z.boolean().meta({ description: 'the built-in gatehouse-admin role: it cannot be changed or deleted' }),
     createdAt: dateTime,
     updatedAt: dateTime,
   })
@@ -212,7 +210,7 @@ export const KeyView = z
   .meta({ description: 'A signing key (no key material).' });
 
 export const KeyRotationResult = z
-  .strictObject({ kid: z.string(), alg: z.enum(KEY_ALGS as readonly ['RS256', 'ES256', 'EdDSA']), activatesAt: dateTime })
+  .strictObject({ kid: z.string(), alg: z.enum(SIGNING_ALGS), activatesAt: dateTime })
   .meta({ description: 'The new key: published in /jwks at once, signs from activatesAt.' });
 
 export const SessionsRevoked = z

@@ -2,11 +2,19 @@
 // logout and key rotation. Events never hold secrets: callers pass views
 // (never records with digests or hashes), and `scrub` removes any field whose
 // name says it is secret, as a second line of defence.
+//
+// An admin change is recorded by the domain's write function, in the change's
+// own transaction (auditChange): a change that cannot be audited does not
+// happen, and an audited change did.
 import type { LoginEvent } from '../accounts/store.ts';
 import type { Db } from '../db/client.ts';
+import type { Actor } from '../kernel/actor.ts';
 import { Prisma } from '../db/client.ts';
+import { ValidationError } from '../kernel/errors.ts';
+import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
 
-export type ActorType = 'client' | 'user' | 'system' | 'anonymous' | 'cli';
+/** Actor.type, and 'anonymous' for login attempts by nobody known. */
+export type ActorType = Actor['type'] | 'anonymous';
 
 export interface AuditEventInput {
   /** dotted verb, e.g. client.create, login.failure, key.rotate */
@@ -67,39 +75,66 @@ export async function recordAudit(db: Executor, e: AuditEventInput): Promise<voi
   });
 }
 
+/**
+ * Records a change made by `actor`; run it in the change's transaction. For
+ * a person acting through a client the client is kept as `viaClient`, and an
+ * exchanged token's `act` claim as `act`.
+ */
+export async function auditChange(
+  tx: Executor,
+  actor: Actor,
+  action: string,
+  target: { type: string; id: string },
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  await recordAudit(tx, {
+    action,
+    actor: { type: actor.type, id: actor.id },
+    target,
+    requestId: actor.requestId ?? null,
+    ip: actor.ip ?? null,
+    details: {
+      ...details,
+      ...(actor.clientId !== undefined && actor.clientId !== actor.id && { viaClient: actor.clientId }),
+      ...(actor.act !== undefined && { act: actor.act }),
+    },
+  });
+}
+
 /** Field names that differ between two views (for update events). */
 export function changedFields(before: Record<string, unknown>, after: Record<string, unknown>, ignore: string[] = ['updatedAt', 'version']): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   return [...keys].filter((k) => !ignore.includes(k) && JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
 }
 
-export interface AuditQuery {
+export interface AuditQuery extends PageRequest {
   action?: string;
   actorId?: string;
   targetType?: string;
   targetId?: string;
   since?: Date;
   until?: Date;
-  /** id of the last event of the previous page (events are newest first) */
-  cursor?: string;
-  limit?: number;
 }
 
-export async function listAuditEvents(db: Db, q: AuditQuery = {}): Promise<{ items: AuditEvent[]; nextCursor?: string }> {
-  const limit = Math.min(Math.max(q.limit ?? 100, 1), 500);
+/** Events newest first, one page at a time (src/kernel/pagination.ts); the cursor is an event id. */
+export async function listAuditEvents(db: Db, q: AuditQuery = {}): Promise<Page<AuditEvent>> {
+  const limit = pageLimit(q.limit);
   const where: Prisma.AuditEventWhereInput = {};
   if (q.action) where.action = q.action.endsWith('.*') ? { startsWith: q.action.slice(0, -1) } : q.action;
   if (q.actorId) where.actorId = q.actorId;
   if (q.targetType) where.targetType = q.targetType;
   if (q.targetId) where.targetId = q.targetId;
   if (q.since || q.until) where.occurredAt = { ...(q.since ? { gte: q.since } : {}), ...(q.until ? { lt: q.until } : {}) };
-  if (q.cursor) {
-    if (!/^\d{1,19}$/.test(q.cursor)) throw new RangeError('invalid cursor');
+  if (q.cursor !== undefined) {
+    if (!/^\d{1,18}$/.test(q.cursor)) throw new ValidationError('cursor', 'must be the nextCursor of a previous page');
     where.id = { lt: BigInt(q.cursor) };
   }
   const rows = await db.auditEvent.findMany({ where, orderBy: { id: 'desc' }, take: limit + 1 });
-  const items = rows.slice(0, limit).map((r) => ({ ...r, id: r.id.toString() }));
-  return { items, ...(rows.length > limit ? { nextCursor: items[items.length - 1]!.id } : {}) };
+  return toPage(
+    rows.map((r) => ({ ...r, id: r.id.toString() })),
+    limit,
+    (e) => e.id,
+  );
 }
 
 /**

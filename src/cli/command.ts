@@ -3,6 +3,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
+import type { Actor } from '../kernel/actor.ts';
 import type { BackchannelSender } from '../oidc/sessions.ts';
 
 export class CliError extends Error {
@@ -36,10 +37,11 @@ export interface CommandContext {
   /** print a result: JSON with --json, else the human text */
   print: (human: string, json: unknown) => void;
   /**
-   * Records an admin change made through the CLI in the audit trail; the
-   * actor is the operating-system user who ran the command.
+   * Who makes the changes: the operating-system user who ran the command (an
+   * operator, who may do anything). Every write goes through a domain write
+   * function with it, which records it in the change's audit event.
    */
-  audit: (action: string, target: { type: string; id: string }, details?: Record<string, unknown>) => Promise<void>;
+  actor: Actor;
   /** back-channel logout, sent with the current signing keys (opened lazily) */
   backchannel: BackchannelSender;
 }
@@ -55,8 +57,6 @@ export interface Command {
   options?: OptionSpec;
   /** positional arguments: exact count, or [min, max] */
   positionals?: number | [number, number];
-  /** commands that must not touch the database (e.g. serve opens its own) */
-  noDatabase?: boolean;
   run(ctx: CommandContext, values: ParsedValues, positionals: string[]): Promise<number | void>;
 }
 

@@ -9,7 +9,8 @@ import { ConfigError, loadConfig, type Config, type Env } from '../config/config
 import { openDb, type Db, type DbHandle } from '../db/client.ts';
 import { locateDatabase, type DatabaseLocation } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
-import { recordAudit } from '../audit/audit.ts';
+import { operator } from '../kernel/actor.ts';
+import { ensureBuiltInResources } from '../resources/store.ts';
 import { userInfo } from 'node:os';
 import { backchannelSender } from '../oidc/sessions.ts';
 import { standaloneProvider } from '../oidc/standalone.ts';
@@ -170,12 +171,14 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
     databaseUrl,
     db: async () => {
       if (opts.db) return opts.db;
-      if (!handle) handle = openDb({ url: await databaseUrl(), poolSize: 2 });
+      if (!handle) {
+        handle = openDb({ url: await databaseUrl(), poolSize: 2 });
+        // the built-in admin API resource and role exist before any command looks (idempotent)
+        if (cmd.name !== 'migrate') await ensureBuiltInResources(handle.prisma);
+      }
       return handle.prisma;
     },
-    audit: async (action, target, details) => {
-      await recordAudit(await ctx.db(), { action, actor: { type: 'cli', id: cliUser() }, target, details });
-    },
+    actor: operator(cliUser()),
     backchannel: backchannelSender(async () => {
       providerDb ??= openDb({ url: await databaseUrl(), poolSize: 2 });
       return standaloneProvider(config, providerDb);

@@ -10,8 +10,8 @@
 import type { ChangeFeed } from '../db/changes.ts';
 import { createKeyedCache, type CacheOptions } from '../db/keyed-cache.ts';
 import { getClientRecord, type ClientRecord } from './store.ts';
-import type { DbOrTx } from './tx.ts';
-import { CLIENT_ID } from './validation.ts';
+import type { DbOrTx } from '../kernel/tx.ts';
+import { CLIENT_ID } from '../kernel/validation.ts';
 
 export interface ClientRegistry {
   /** the full client record (digests included), or undefined; frozen, shared: do not modify */

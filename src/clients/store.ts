@@ -10,9 +10,10 @@ import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
 import { Prisma, type Client } from '../generated/prisma/client.ts';
 import { detachServerFromResources, missingResources } from '../resources/refs.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
 import { digestSecret, generateClientSecret } from './secrets.ts';
-import { inTransaction, isUniqueViolation, type DbOrTx } from './tx.ts';
+import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
+import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
 import {
   CLIENT_ID,
   ClientId,
@@ -26,7 +27,7 @@ import {
   parseWith,
   seconds,
   unique,
-} from './validation.ts';
+} from '../kernel/validation.ts';
 
 export const GRANT_TYPES = [
   'authorization_code',
@@ -169,6 +170,28 @@ export interface ClientSettings {
   disabled: boolean;
 }
 
+/** The names of every setting, in the order of the apply file. */
+export const CLIENT_SETTINGS: readonly (keyof ClientSettings)[] = [
+  'name',
+  'public',
+  'grants',
+  'redirectUris',
+  'postLogoutRedirectUris',
+  'scopes',
+  'resources',
+  'authMethod',
+  'jwks',
+  'jwksUri',
+  'requireDpop',
+  'firstParty',
+  'requireMfa',
+  'backchannelLogoutUri',
+  'accessTokenTtl',
+  'idTokenTtl',
+  'refreshTokenTtl',
+  'disabled',
+];
+
 /** A client as shown by the CLI and the admin API: no secret material. */
 export interface ClientView extends ClientSettings {
   id: string;
@@ -190,12 +213,6 @@ export interface ClientRecord extends ClientSettings {
   createdAt: Date;
   updatedAt: Date;
   version: number;
-}
-
-export interface Page<T> {
-  items: T[];
-  /** pass as `cursor` for the next page; null on the last page */
-  nextCursor: string | null;
 }
 
 /**
@@ -317,8 +334,8 @@ async function assertResourcesExist(db: DbOrTx, resources: readonly string[]): P
   if (missing.length > 0) throw new ValidationError('resources', `unknown resource '${missing[0]}'`);
 }
 
-function versionConflict(id: string, actual: number, expected: number): ConflictError {
-  return new ConflictError(`client '${id}' is at version ${actual}, not ${expected}`);
+function versionConflict(id: string, actual: number, expected: number): VersionMismatchError {
+  return new VersionMismatchError(actual, `client '${id}' is at version ${actual}, not ${expected}`);
 }
 
 /**
@@ -452,17 +469,15 @@ export async function getClientRecord(db: DbOrTx, id: string): Promise<ClientRec
   return row ? toClientRecord(row) : undefined;
 }
 
-/** Clients ordered by id, `limit` (1–1000, default 100) per page. */
-export async function listClients(db: DbOrTx, opts: { cursor?: string; limit?: number } = {}): Promise<Page<ClientView>> {
-  const limit = opts.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError('limit', 'must be a whole number between 1 and 1000');
+/** Clients ordered by id, one page at a time (src/kernel/pagination.ts). */
+export async function listClients(db: DbOrTx, opts: PageRequest = {}): Promise<Page<ClientView>> {
+  const limit = pageLimit(opts.limit);
   const rows = await db.client.findMany({
     where: opts.cursor !== undefined ? { id: { gt: opts.cursor } } : undefined,
     orderBy: { id: 'asc' },
     take: limit + 1,
   });
-  const items = rows.slice(0, limit).map(toClientView);
-  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+  return toPage(rows.map(toClientView), limit, (c) => c.id);
 }
 
 /**

@@ -1,11 +1,11 @@
 // `gatehouse export`: the current resources, clients and roles in the config
 // file format. Never secrets (only digests are stored, and they are not
-// exported either), users or built-in resources. Entries are sorted by id
+// exported either), users or built-ins (the admin API resource and its role). Entries are sorted by id
 // and only fields that differ from their default are written (required ones
 // always), so exports are short and diff cleanly; applying an export plans
 // nothing, because omitted fields mean their defaults.
 import type { ClientView } from '../clients/store.ts';
-import type { DbOrTx } from '../clients/tx.ts';
+import type { DbOrTx } from '../kernel/tx.ts';
 import type { RoleView } from '../resources/roles.ts';
 import { RESOURCE_TTL, type ResourceView } from '../resources/store.ts';
 import type { FileClient, FileDocument, FileResource, FileRole } from './format.ts';
@@ -63,6 +63,9 @@ export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
       .sort(byKey((r) => r.identifier))
       .map(resourceEntry),
     clients: [...current.clients.values()].sort(byKey((c) => c.id)).map(clientEntry),
-    roles: [...current.roles.values()].sort(byKey((r) => r.name)).map(roleEntry),
+    roles: [...current.roles.values()]
+      .filter((r) => !r.builtIn)
+      .sort(byKey((r) => r.name))
+      .map(roleEntry),
   };
 }

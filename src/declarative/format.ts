@@ -17,9 +17,9 @@
 // This file checks entries on their own; references between entries and to
 // the database (resources, servedBy, a role's scopes) are checked by plan.ts.
 import { z } from 'zod';
-import { ValidationError } from '../clients/errors.ts';
+import { GatehouseError, ValidationError } from '../kernel/errors.ts';
 import { ClientInput, checkClientSettings, withClientDefaults, type ClientSettings } from '../clients/store.ts';
-import { ClientId, parseWith, unique } from '../clients/validation.ts';
+import { ClientId, parseWith, unique } from '../kernel/validation.ts';
 import { RoleInput } from '../resources/roles.ts';
 import { ResourceInput, type ResourceSigningAlg } from '../resources/store.ts';
 
@@ -98,8 +98,9 @@ export interface Desired {
 // ------------------------------------------------------------------- errors
 
 /** A one-line error naming the file, the entry and the field. */
-export class DeclarativeError extends Error {
+export class DeclarativeError extends GatehouseError {
   override name = 'DeclarativeError';
+  readonly code = 'validation_failed';
 }
 
 /** `clients[2] (id "orders-service")` */

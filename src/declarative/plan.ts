@@ -8,16 +8,17 @@
 //   Lists are compared as sets (scopes, grants, URIs, servedBy…: order
 //   carries no meaning).
 // - Only with `prune` is anything not in the file deleted, and never a
-//   built-in resource.
-// - A built-in resource (urn:gatehouse:admin) may appear in a file only
-//   exactly as it is; any difference is an error naming the field (apply
-//   never changes a built-in; `gatehouse resources update` can change its
-//   ttl, signingAlg and name).
+//   built-in (the admin API resource urn:gatehouse:admin and its role
+//   gatehouse-admin).
+// - A built-in may appear in a file only exactly as it is; any difference is
+//   an error naming the field (apply never changes a built-in; `gatehouse
+//   resources update` can change the resource's ttl, signingAlg and name).
 // - References must resolve in the state after the apply: a client's
 //   resources, a resource's servedBy and a role's resource and scopes name
 //   entries of the file or (without prune) of the database.
-import { listClients, type ClientSettings, type ClientView } from '../clients/store.ts';
-import type { DbOrTx } from '../clients/tx.ts';
+import { CLIENT_SETTINGS, listClients, type ClientView } from '../clients/store.ts';
+import { everyPage } from '../kernel/pagination.ts';
+import type { DbOrTx } from '../kernel/tx.ts';
 import { listRoles, type RoleView } from '../resources/roles.ts';
 import { listResources, type ResourceView } from '../resources/store.ts';
 import { entryError, type Desired, type DesiredClient, type DesiredResource, type DesiredRole, type Kind } from './format.ts';
@@ -44,19 +45,8 @@ export interface Current {
 }
 
 export async function loadCurrent(db: DbOrTx): Promise<Current> {
-  const resources = new Map<string, ResourceView>();
-  let cursor: string | undefined;
-  do {
-    const page = await listResources(db, { cursor, limit: 1000 });
-    for (const r of page.items) resources.set(r.identifier, r);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  const clients = new Map<string, ClientView>();
-  do {
-    const page = await listClients(db, { cursor, limit: 1000 });
-    for (const c of page.items) clients.set(c.id, c);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
+  const resources = new Map((await everyPage((page) => listResources(db, page))).map((r) => [r.identifier, r] as const));
+  const clients = new Map((await everyPage((page) => listClients(db, page))).map((c) => [c.id, c] as const));
   const roles = new Map((await listRoles(db)).map((r) => [r.name, r] as const));
   return { resources, clients, roles };
 }
@@ -95,33 +85,13 @@ const RESOURCE_FIELDS: { field: keyof DesiredResource; set?: boolean; current: (
 ];
 
 const CLIENT_LISTS = new Set(['grants', 'redirectUris', 'postLogoutRedirectUris', 'scopes', 'resources']);
-export const CLIENT_FIELDS: (keyof ClientSettings)[] = [
-  'name',
-  'public',
-  'grants',
-  'redirectUris',
-  'postLogoutRedirectUris',
-  'scopes',
-  'resources',
-  'authMethod',
-  'jwks',
-  'jwksUri',
-  'requireDpop',
-  'firstParty',
-  'requireMfa',
-  'backchannelLogoutUri',
-  'accessTokenTtl',
-  'idTokenTtl',
-  'refreshTokenTtl',
-  'disabled',
-];
 
 export function resourceChanges(want: DesiredResource, have: ResourceView): string[] {
   return RESOURCE_FIELDS.filter((f) => !same(want[f.field], f.current(have), f.set ?? false)).map((f) => f.field);
 }
 
 export function clientChanges(want: DesiredClient, have: ClientView): string[] {
-  return CLIENT_FIELDS.filter((f) => !same(want[f], have[f], CLIENT_LISTS.has(f)));
+  return CLIENT_SETTINGS.filter((f) => !same(want[f], have[f], CLIENT_LISTS.has(f)));
 }
 
 export function roleChanges(want: DesiredRole, have: RoleView): string[] {
@@ -166,13 +136,18 @@ export function computePlan(desired: Desired, current: Current, opts: { prune: b
       if (changes.length > 0) plan.update.push({ kind: 'client', id: value.id, changes });
     }
   }
-  for (const { value } of desired.roles) {
+  for (const { ref, value } of desired.roles) {
     const have = current.roles.get(value.name);
-    if (!have) plan.create.push({ kind: 'role', id: value.name });
-    else {
-      const changes = roleChanges(value, have);
-      if (changes.length > 0) plan.update.push({ kind: 'role', id: value.name, changes });
+    if (!have) {
+      plan.create.push({ kind: 'role', id: value.name });
+      continue;
     }
+    const changes = roleChanges(value, have);
+    if (have.builtIn) {
+      if (changes.length > 0) throw fail(ref, changes[0], `differs from the built-in role's; apply never changes a built-in`);
+      continue;
+    }
+    if (changes.length > 0) plan.update.push({ kind: 'role', id: value.name, changes });
   }
 
   if (opts.prune) {
@@ -181,17 +156,13 @@ export function computePlan(desired: Desired, current: Current, opts: { prune: b
     const clients = new Set(desired.clients.map((e) => e.value.id));
     const resources = new Set(desired.resources.map((e) => e.value.identifier));
     // dependency order: roles, then clients, then resources
-    for (const id of sorted(current.roles.keys())) if (!roles.has(id)) plan.delete.push({ kind: 'role', id });
+    for (const id of sorted(current.roles.keys())) if (!roles.has(id) && !current.roles.get(id)!.builtIn) plan.delete.push({ kind: 'role', id });
     for (const id of sorted(current.clients.keys())) if (!clients.has(id)) plan.delete.push({ kind: 'client', id });
     for (const id of sorted(current.resources.keys())) {
       if (!resources.has(id) && !current.resources.get(id)!.builtIn) plan.delete.push({ kind: 'resource', id });
     }
   }
   return plan;
-}
-
-export function isEmpty(plan: Plan): boolean {
-  return plan.create.length + plan.update.length + plan.delete.length === 0;
 }
 
 /** Every reference must name something that exists once the plan has run. */

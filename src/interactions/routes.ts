@@ -28,7 +28,7 @@ import { errors, type Interaction } from 'oidc-provider';
 import { authenticate, getAccount, type LoginEvent } from '../accounts/store.ts';
 import { loadAccountForOidc } from '../accounts/claims.ts';
 import { confirmTotpEnrolment, newTotpSecret, totpUri, verifySecondFactor } from '../accounts/mfa.ts';
-import { NotFoundError } from '../accounts/errors.ts';
+import { NotFoundError } from '../kernel/errors.ts';
 import { FormError, readForm } from './body.ts';
 import { csrfToken, verifyCsrfToken } from './csrf.ts';
 import { applyAccess, resolveRequestedAccess } from './grants.ts';
@@ -83,7 +83,7 @@ function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
     };
     if (e.type === 'login.success') deps.logger.info(entry, 'login succeeded');
     else deps.logger.warn(entry, e.type === 'login.locked' ? 'login refused: locked' : 'login failed');
-    // TODO(audit): the audit domain plugs in here through InteractionDeps.onLoginEvent.
+    // the audit trail (app.ts wires onLoginEvent to auditLoginEvent)
     if (deps.onLoginEvent) {
       try {
         void Promise.resolve(deps.onLoginEvent(e)).catch(() => {});

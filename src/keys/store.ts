@@ -15,10 +15,12 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 import type { Db } from '../db/client.ts';
 import { publishChange } from '../db/changes.ts';
 import type { Prisma, SigningKey } from '../generated/prisma/client.ts';
+import { inTransaction, type DbOrTx, type Tx } from '../kernel/tx.ts';
 import { decryptPrivateJwk, encryptPrivateJwk } from './encryption.ts';
 
-export type SigningAlg = 'RS256' | 'ES256' | 'EdDSA';
-export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256', 'EdDSA'];
+/** The algorithms Gatehouse signs with: the one list every part uses (tokens, resources, the admin API, discovery). */
+export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
 export type KeyStatus = 'active' | 'pending' | 'retired' | 'expired';
 
@@ -57,8 +59,6 @@ const KEYS_LOCK_ID = 0x6b657973; // "keys"
 const TX_OPTIONS = { maxWait: 10_000, timeout: 30_000 };
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'priv'] as const;
-
-type Tx = Prisma.TransactionClient;
 
 async function lockKeys(tx: Tx): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEYS_LOCK_ID}::bigint)`;
@@ -181,9 +181,16 @@ export async function ensureSigningKeys(
  * If no key signs for `alg` yet, the new key signs at once whatever the lead.
  */
 export async function rotateSigningKey(
-  db: Db,
+  db: DbOrTx,
   kek: Buffer,
-  opts: { alg?: SigningAlg; leadSeconds: number; maxTokenTtlSeconds: number; now?: Date },
+  opts: {
+    alg?: SigningAlg;
+    leadSeconds: number;
+    maxTokenTtlSeconds: number;
+    now?: Date;
+    /** runs inside the rotation's transaction once the key is in (keys/writes.ts records the audit event there) */
+    record?: (tx: Tx, result: RotationResult) => Promise<void>;
+  },
 ): Promise<RotationResult> {
   const { alg = 'RS256', leadSeconds, maxTokenTtlSeconds } = opts;
   if (!SIGNING_ALGS.includes(alg)) throw new RangeError(`unsupported signing alg ${String(alg)}`);
@@ -193,7 +200,7 @@ export async function rotateSigningKey(
   }
   const key = await generateSigningKey(alg, kek);
 
-  return db.$transaction(async (tx) => {
+  return inTransaction(db, async (tx) => {
     await lockKeys(tx);
     const now = opts.now ?? new Date();
     const rows = (await tx.signingKey.findMany({ where: { alg } })).filter((r) => !isExpired(r, now));
@@ -215,7 +222,9 @@ export async function rotateSigningKey(
       await publishChange(tx, 'key', currentKid);
     }
     await insertKey(tx, key, now, activatesAt);
-    return { kid: key.kid, alg, activatesAt };
+    const result = { kid: key.kid, alg, activatesAt };
+    await opts.record?.(tx, result);
+    return result;
   }, TX_OPTIONS);
 }
 

@@ -44,7 +44,8 @@ import type { RevocationList } from './revocations.ts';
 import { createAdapterFactory, type AdapterPayload, type OidcAdapter } from './adapter.ts';
 import { installDpopErrors } from './dpop.ts';
 import { acceptStructuredTokens, publishedKeys } from './internals.ts';
-import { SIGNING_ALGS, type ProviderDeps } from './provider.ts';
+import { SIGNING_ALGS } from '../keys/index.ts';
+import type { ProviderDeps } from './provider.ts';
 
 export interface TokenPolicyDeps {
   db: Db;

@@ -4,6 +4,7 @@
 import Provider, { type Adapter, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/config.ts';
 import { guardedFetch } from '../http/outbound.ts';
+import { SIGNING_ALGS } from '../keys/index.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { adapterDatabase } from './adapter.ts';
 import { installRefreshRotation } from './refresh-rotation.ts';
@@ -56,8 +57,6 @@ function outboundFetch(config: Config, logger: Logger): NonNullable<Configuratio
   if (!f) outboundFetches.set(config, (f = guardedFetch(config.outboundAllowlist, logger) as NonNullable<Configuration['fetch']>));
   return f;
 }
-
-export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
 export function buildProvider(deps: ProviderDeps): Provider {
   const { config } = deps;

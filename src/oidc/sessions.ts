@@ -20,8 +20,11 @@
 // The payload's `accountId` is not indexed: this scans oidc_payloads, which
 // is fine for an occasional administrator action.
 import type Provider from 'oidc-provider';
-import { isAccountId } from '../accounts/store.ts';
-import type { Db } from '../db/client.ts';
+import { getAccount, isAccountId, type AccountPatch, type AccountView } from '../accounts/store.ts';
+import { deleteAccountAs, updateAccountAs } from '../accounts/writes.ts';
+import { auditChange } from '../audit/audit.ts';
+import type { Actor, WriteOptions } from '../kernel/actor.ts';
+import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 
 /** One app to tell that the person's session `sid` ended. */
 export interface LogoutNotice {
@@ -60,9 +63,21 @@ interface DeletedRow {
   authorizations: Record<string, { sid?: unknown }> | null;
 }
 
-/** Signs the person out everywhere and sends back-channel logout to the apps of the sessions that ended. */
-export async function endAccountSessions(db: Db, accountId: string, send?: BackchannelSender): Promise<EndedSessions> {
-  if (typeof accountId !== 'string' || !isAccountId(accountId)) return { sessions: 0, grants: 0, records: 0, backchannel: [] };
+/** What ending the sessions deleted, and whom to tell once that has committed. */
+export interface EndedRecords {
+  sessions: number;
+  grants: number;
+  records: number;
+  notices: LogoutNotice[];
+}
+
+/**
+ * Deletes every oidc-provider record of the person (in the caller's
+ * transaction, when given one). Back-channel logout is sent by
+ * notifyApps() after the commit: never from inside a transaction.
+ */
+export async function endAccountSessionRecords(db: DbOrTx, accountId: string): Promise<EndedRecords> {
+  if (typeof accountId !== 'string' || !isAccountId(accountId)) return { sessions: 0, grants: 0, records: 0, notices: [] };
   const rows = await db.$queryRaw<DeletedRow[]>`
     WITH grants AS (
       SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'accountId' = ${accountId}
@@ -79,12 +94,68 @@ export async function endAccountSessions(db: Db, accountId: string, send?: Backc
     }
   }
   const count = (m: string) => rows.filter((r) => r.model === m).length;
-  return {
-    sessions: count('Session'),
-    grants: count('Grant'),
-    records: rows.length,
-    backchannel: send && notices.length > 0 ? await send(notices) : [],
-  };
+  return { sessions: count('Session'), grants: count('Grant'), records: rows.length, notices };
+}
+
+/** Sends the back-channel logout notices of ended sessions (after their commit). */
+export async function notifyApps(ended: EndedRecords, send?: BackchannelSender): Promise<EndedSessions> {
+  const { notices, ...counts } = ended;
+  return { ...counts, backchannel: send && notices.length > 0 ? await send(notices) : [] };
+}
+
+/** Signs the person out everywhere now and tells the apps (no audit: for flows that record their own event). */
+export async function endAccountSessions(db: DbOrTx, accountId: string, send?: BackchannelSender): Promise<EndedSessions> {
+  return notifyApps(await endAccountSessionRecords(db, accountId), send);
+}
+
+const counted = ({ notices: _notices, ...counts }: EndedRecords) => counts;
+
+/** The write function of `users revoke-sessions`: ends the sessions and records it in one transaction, then tells the apps. */
+export async function revokeSessionsAs(db: DbOrTx, actor: Actor, accountId: string, send?: BackchannelSender): Promise<EndedSessions> {
+  const ended = await inTransaction(db, async (tx) => {
+    await getAccount(tx, accountId); // NotFoundError for an unknown person
+    const records = await endAccountSessionRecords(tx, accountId);
+    await auditChange(tx, actor, 'user.sessions_revoke', { type: 'user', id: accountId }, counted(records));
+    return records;
+  });
+  return notifyApps(ended, send);
+}
+
+/**
+ * Changes a person (accounts/writes.ts updateAccountAs); disabling them also
+ * ends their sessions and grants in the same transaction, and tells the apps.
+ */
+export async function updatePersonAs(
+  db: DbOrTx,
+  actor: Actor,
+  id: string,
+  patch: AccountPatch,
+  opts: WriteOptions & { expectedVersion?: number } = {},
+  send?: BackchannelSender,
+): Promise<{ account: AccountView; revoked?: EndedSessions }> {
+  const { account, ended } = await inTransaction(db, async (tx) => {
+    const wasDisabled = (await getAccount(tx, id)).disabled;
+    const account = await updateAccountAs(tx, actor, id, patch, opts);
+    const ended = account.disabled && !wasDisabled ? await endAccountSessionRecords(tx, id) : undefined;
+    return { account, ended };
+  });
+  return ended ? { account, revoked: await notifyApps(ended, send) } : { account };
+}
+
+/** Deletes a person with their sessions and grants, in one transaction, then tells the apps. */
+export async function deletePersonAs(
+  db: DbOrTx,
+  actor: Actor,
+  id: string,
+  opts: WriteOptions = {},
+  send?: BackchannelSender,
+): Promise<{ account: AccountView; revoked: EndedSessions }> {
+  const { account, ended } = await inTransaction(db, async (tx) => {
+    const ended = await endAccountSessionRecords(tx, id);
+    const account = await deleteAccountAs(tx, actor, id, { ...opts, details: { revoked: counted(ended) } });
+    return { account, ended };
+  });
+  return { account, revoked: await notifyApps(ended, send) };
 }
 
 /**

@@ -3,7 +3,7 @@
 // (src/db/keyed-cache.ts).
 import type { ChangeFeed } from '../db/changes.ts';
 import { createKeyedCache, type CacheOptions } from '../db/keyed-cache.ts';
-import type { DbOrTx } from '../clients/tx.ts';
+import type { DbOrTx } from '../kernel/tx.ts';
 import { getResourceRecord, type ResourceRecord } from './store.ts';
 
 export interface ResourceCatalog {

@@ -7,11 +7,21 @@
 // an account's roles also announces ('account', accountId).
 import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../clients/errors.ts';
-import { inTransaction, isForeignKeyViolation, isUniqueViolation, type DbOrTx } from '../clients/tx.ts';
-import { ScopeToken, assertPlainInput, checkResourceIdentifier, checked, parseWith, unique } from '../clients/validation.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.ts';
+import { inTransaction, isForeignKeyViolation, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
+import { ScopeToken, assertPlainInput, checkResourceIdentifier, checked, parseWith, unique } from '../kernel/validation.ts';
 
 export const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/**
+ * The built-in role: scope gatehouse:admin on the admin API, present from the
+ * first start (store.ts ensureBuiltInResources). It cannot be created,
+ * changed or deleted through the stores; export and apply --prune leave it alone.
+ */
+export const ADMIN_ROLE = 'gatehouse-admin';
+
+const builtIn = (name: string) => name === ADMIN_ROLE;
+const builtInConflict = (name: string) => new ConflictError(`role '${name}' is built in and cannot be changed or deleted`);
 
 const field = {
   name: checked((v) => (ROLE_NAME.test(v) ? undefined : `'${v}' is not a valid role name (1-64 letters, digits, . _ : -)`), 64),
@@ -35,6 +45,8 @@ export interface RoleGrant {
 export interface RoleView extends RoleGrant {
   /** how many accounts hold the role */
   accountCount: number;
+  /** the built-in gatehouse-admin role */
+  builtIn: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -56,6 +68,7 @@ function toView(row: RoleRow): RoleView {
     resource: row.resource,
     scopes: row.scopes,
     accountCount: row._count.accounts,
+    builtIn: builtIn(row.name),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -73,6 +86,7 @@ async function assertGrantable(db: DbOrTx, resource: string, scopes: readonly st
 export async function createRole(db: DbOrTx, input: RoleInput): Promise<RoleView> {
   assertPlainInput(input);
   const r = parseWith(RoleInput, input);
+  if (builtIn(r.name)) throw new ValidationError('name', `'${r.name}' is the name of the built-in role`);
   const scopes = unique(r.scopes);
   return inTransaction(db, async (tx) => {
     if (await tx.role.findUnique({ where: { name: r.name }, select: { id: true } })) throw new ConflictError(`role '${r.name}' already exists`);
@@ -96,6 +110,7 @@ export async function updateRole(db: DbOrTx, name: string, patch: RolePatch): Pr
   return inTransaction(db, async (tx) => {
     const row = await tx.role.findUnique({ where: { name } });
     if (!row) throw new NotFoundError('role', name);
+    if (builtIn(name)) throw builtInConflict(name);
     const resource = p.resource ?? row.resource;
     const scopes = p.scopes ? unique(p.scopes) : row.scopes;
     await assertGrantable(tx, resource, scopes);
@@ -105,8 +120,9 @@ export async function updateRole(db: DbOrTx, name: string, patch: RolePatch): Pr
   });
 }
 
-/** Deletes a role; the accounts that held it lose it. */
+/** Deletes a role; the accounts that held it lose it. The built-in role cannot be deleted. */
 export async function deleteRole(db: DbOrTx, name: string): Promise<void> {
+  if (builtIn(name)) throw builtInConflict(name);
   await inTransaction(db, async (tx) => {
     const holders = await tx.accountRole.findMany({ where: { role: { name } }, select: { accountId: true } });
     const res = await tx.role.deleteMany({ where: { name } });

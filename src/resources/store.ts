@@ -9,9 +9,13 @@
 import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
 import type { Resource } from '../generated/prisma/client.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../clients/errors.ts';
-import { detachResourceFromClients, missingClients } from '../clients/refs.ts';
-import { inTransaction, isUniqueViolation, type DbOrTx } from '../clients/tx.ts';
+import { FULL_ADMIN_SCOPE } from '../kernel/actor.ts';
+import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../kernel/errors.ts';
+import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
+import { inTransaction, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
+import { SIGNING_ALGS, type SigningAlg } from '../keys/index.ts';
+import { detachResourceFromClients, missingClients } from './refs.ts';
+import { ADMIN_ROLE } from './roles.ts';
 import {
   ClientId,
   ScopeToken,
@@ -21,7 +25,7 @@ import {
   parseWith,
   seconds,
   unique,
-} from '../clients/validation.ts';
+} from '../kernel/validation.ts';
 
 export const ADMIN_RESOURCE = 'urn:gatehouse:admin';
 
@@ -42,8 +46,10 @@ export const ADMIN_SCOPES: readonly string[] = Object.freeze([
 /** Identifiers in this namespace are reserved for built-in resources. */
 const RESERVED_PREFIX = 'urn:gatehouse:';
 
-export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
-export type ResourceSigningAlg = (typeof SIGNING_ALGS)[number];
+// A resource's tokens are signed with one of the algorithms Gatehouse has keys for
+// (src/keys); re-exported for the modules that ask the catalog.
+export { SIGNING_ALGS };
+export type ResourceSigningAlg = SigningAlg;
 
 export const RESOURCE_TTL = { min: 30, max: 86_400, default: 300 } as const;
 
@@ -98,12 +104,6 @@ export interface ResourceRecord {
 /** Resources hold no secrets: the view is the record. */
 export type ResourceView = ResourceRecord;
 
-export interface Page<T> {
-  items: T[];
-  /** pass as `cursor` for the next page; null on the last page */
-  nextCursor: string | null;
-}
-
 export function toResourceRecord(row: Resource): ResourceRecord {
   return {
     identifier: row.identifier,
@@ -120,13 +120,22 @@ export function toResourceRecord(row: Resource): ResourceRecord {
   };
 }
 
-async function assertServersExist(db: DbOrTx, servedBy: readonly string[]): Promise<void> {
-  const missing = await missingClients(db, servedBy);
+/** Options of the resource writes. */
+export interface ResourceWriteOptions {
+  /**
+   * Clients that the same transaction creates later (apply creates resources
+   * before the clients that serve them): servedBy may name them already.
+   */
+  pendingServers?: ReadonlySet<string>;
+}
+
+async function assertServersExist(db: DbOrTx, servedBy: readonly string[], opts: ResourceWriteOptions): Promise<void> {
+  const missing = await missingClients(db, servedBy.filter((id) => !opts.pendingServers?.has(id)));
   if (missing.length > 0) throw new ValidationError('servedBy', `unknown client '${missing[0]}'`);
 }
 
 /** Creates a resource. ValidationError for bad input, ConflictError if the identifier is taken. */
-export async function createResource(db: DbOrTx, input: ResourceInput): Promise<ResourceView> {
+export async function createResource(db: DbOrTx, input: ResourceInput, opts: ResourceWriteOptions = {}): Promise<ResourceView> {
   assertPlainInput(input);
   const r = parseWith(ResourceInput, input);
   if (r.identifier.toLowerCase().startsWith(RESERVED_PREFIX)) {
@@ -137,7 +146,7 @@ export async function createResource(db: DbOrTx, input: ResourceInput): Promise<
     if (await tx.resource.findUnique({ where: { identifier: data.identifier }, select: { identifier: true } })) {
       throw new ConflictError(`resource '${data.identifier}' already exists`);
     }
-    await assertServersExist(tx, data.servedBy);
+    await assertServersExist(tx, data.servedBy, opts);
     try {
       const row = await tx.resource.create({ data });
       await publishChange(tx, 'resource', row.identifier);
@@ -163,7 +172,7 @@ export async function updateResource(
   db: DbOrTx,
   identifier: string,
   patch: ResourcePatch,
-  opts: { expectedVersion?: number } = {},
+  opts: ResourceWriteOptions & { expectedVersion?: number } = {},
 ): Promise<ResourceView> {
   assertPlainInput(patch);
   const p = parseWith(ResourcePatch, patch);
@@ -174,7 +183,7 @@ export async function updateResource(
     const row = await tx.resource.findUnique({ where: { identifier } });
     if (!row) throw new NotFoundError('resource', identifier);
     if (opts.expectedVersion !== undefined && row.version !== opts.expectedVersion) {
-      throw new ConflictError(`resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
+      throw new VersionMismatchError(row.version, `resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
     }
     const current = toResourceRecord(row);
     const changes = {
@@ -192,7 +201,7 @@ export async function updateResource(
         }
       }
     }
-    if (changes.servedBy) await assertServersExist(tx, changes.servedBy);
+    if (changes.servedBy) await assertServersExist(tx, changes.servedBy, opts);
     const res = await tx.resource.updateMany({
       where: { identifier, version: row.version },
       data: { ...changes, version: { increment: 1 } },
@@ -214,7 +223,7 @@ export async function deleteResource(db: DbOrTx, identifier: string, opts: { exp
     if (!row) throw new NotFoundError('resource', identifier);
     if (row.builtIn) throw new ConflictError(`resource '${identifier}' is built in and cannot be deleted`);
     if (opts.expectedVersion !== undefined && row.version !== opts.expectedVersion) {
-      throw new ConflictError(`resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
+      throw new VersionMismatchError(row.version, `resource '${identifier}' is at version ${row.version}, not ${opts.expectedVersion}`);
     }
     const roles = await tx.role.findMany({ where: { resource: identifier }, select: { name: true }, orderBy: { name: 'asc' } });
     if (roles.length > 0) {
@@ -240,43 +249,57 @@ export async function getResourceRecord(db: DbOrTx, identifier: string): Promise
   return row ? toResourceRecord(row) : undefined;
 }
 
-/** Resources ordered by identifier, `limit` (1–1000, default 100) per page. */
-export async function listResources(db: DbOrTx, opts: { cursor?: string; limit?: number } = {}): Promise<Page<ResourceView>> {
-  const limit = clampLimit(opts.limit);
+/** Resources ordered by identifier, one page at a time (src/kernel/pagination.ts). */
+export async function listResources(db: DbOrTx, opts: PageRequest = {}): Promise<Page<ResourceView>> {
+  const limit = pageLimit(opts.limit);
   const rows = await db.resource.findMany({
     where: opts.cursor !== undefined ? { identifier: { gt: opts.cursor } } : undefined,
     orderBy: { identifier: 'asc' },
     take: limit + 1,
   });
-  const items = rows.slice(0, limit).map(toResourceRecord);
-  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.identifier : null };
-}
-
-export function clampLimit(limit: number | undefined): number {
-  if (limit === undefined) return 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError('limit', 'must be a whole number between 1 and 1000');
-  return limit;
+  return toPage(rows.map(toResourceRecord), limit, (r) => r.identifier);
 }
 
 /**
- * Creates the built-in admin API resource, or brings its scope list up to
- * date. Idempotent, and safe when several instances start at once (one
- * INSERT … ON CONFLICT statement). Its TTL, algorithm and name, which admins
- * may change, are left alone. Returns whether anything was written.
+ * Creates the built-in admin API resource and the built-in role on it
+ * (gatehouse-admin: scope gatehouse:admin), or brings them up to date.
+ * Idempotent, and safe when several instances start at once (INSERT … ON
+ * CONFLICT). The resource's TTL, algorithm and name, which a holder of
+ * gatehouse:admin may change, are left alone; it requires roles, so a
+ * person's token for the admin API carries only what their roles on it give
+ * (machine clients are unaffected: roles do not apply to them).
+ * A role already named gatehouse-admin that meant something else is brought
+ * to what the name means now and loses its holders: nobody reaches the admin
+ * API through a role that was given to them for something else.
+ * Returns whether anything was written.
  */
 export async function ensureBuiltInResources(db: DbOrTx): Promise<boolean> {
+  const adminRoleScopes = [FULL_ADMIN_SCOPE];
   return inTransaction(db, async (tx) => {
-    const rows = await tx.$queryRaw<{ identifier: string }[]>`
+    const resources = await tx.$queryRaw<{ identifier: string }[]>`
       INSERT INTO resources (identifier, name, scopes, access_token_ttl, signing_alg, served_by, require_roles, built_in, updated_at)
       VALUES (${ADMIN_RESOURCE}, 'Gatehouse admin API', ${[...ADMIN_SCOPES]}::text[], ${RESOURCE_TTL.default}, 'RS256',
-              '{}'::text[], false, true, now())
+              '{}'::text[], true, true, now())
       ON CONFLICT (identifier) DO UPDATE
-         SET scopes = EXCLUDED.scopes, built_in = true, served_by = '{}'::text[], require_roles = false,
+         SET scopes = EXCLUDED.scopes, built_in = true, served_by = '{}'::text[], require_roles = true,
              version = resources.version + 1, updated_at = now()
        WHERE resources.scopes IS DISTINCT FROM EXCLUDED.scopes OR NOT resources.built_in
-          OR resources.served_by <> '{}'::text[] OR resources.require_roles
+          OR resources.served_by <> '{}'::text[] OR NOT resources.require_roles
       RETURNING identifier`;
-    for (const { identifier } of rows) await publishChange(tx, 'resource', identifier);
-    return rows.length > 0;
+    const cleared = await tx.$queryRaw<{ account_id: string }[]>`
+      DELETE FROM account_roles WHERE role_id IN (
+        SELECT id FROM roles
+         WHERE name = ${ADMIN_ROLE} AND (resource <> ${ADMIN_RESOURCE} OR scopes <> ${adminRoleScopes}::text[]))
+      RETURNING account_id`;
+    const roles = await tx.$queryRaw<{ name: string }[]>`
+      INSERT INTO roles (id, name, resource, scopes, updated_at)
+      VALUES (gen_random_uuid(), ${ADMIN_ROLE}, ${ADMIN_RESOURCE}, ${adminRoleScopes}::text[], now())
+      ON CONFLICT (name) DO UPDATE SET resource = EXCLUDED.resource, scopes = EXCLUDED.scopes, updated_at = now()
+       WHERE roles.resource <> EXCLUDED.resource OR roles.scopes <> EXCLUDED.scopes
+      RETURNING name`;
+    for (const { identifier } of resources) await publishChange(tx, 'resource', identifier);
+    for (const { name } of roles) await publishChange(tx, 'role', name);
+    for (const { account_id } of cleared) await publishChange(tx, 'account', account_id);
+    return resources.length + roles.length > 0;
   });
 }

@@ -79,10 +79,10 @@ describe('gatehouse users', () => {
     const before = await count();
     expectOneLineError(await run(['users', 'create']), /--email is required/);
     expectOneLineError(await run(['users', 'create', '--email']), /--email/, 2);
-    expectOneLineError(await run(['users', 'create', '--email', 'not-an-email']), /email is not a valid address/);
-    expectOneLineError(await run(['users', 'create', '--email', 'a b@example.com']), /email is not a valid address/);
+    expectOneLineError(await run(['users', 'create', '--email', 'not-an-email']), /invalid email: is not a valid address/);
+    expectOneLineError(await run(['users', 'create', '--email', 'a b@example.com']), /invalid email: is not a valid address/);
     expectOneLineError(await run(['users', 'create', '--email', 'ADA@example.com']), /an account with this email already exists/);
-    expectOneLineError(await run(['users', 'create', '--email', 'short@example.com', '--password-stdin'], 'short\n'), /password must be at least 8 characters/);
+    expectOneLineError(await run(['users', 'create', '--email', 'short@example.com', '--password-stdin'], 'short\n'), /invalid password: must be at least 8 characters/);
     expectOneLineError(await run(['users', 'create', '--email', 'long@example.com', '--password-stdin'], 'x'.repeat(1025)), /at most 1024 bytes/);
     expectOneLineError(await run(['users', 'create', '--email', 'empty@example.com', '--password-stdin'], ''), /standard input is empty/);
     expectOneLineError(await run(['users', 'create', '--email', 'multi@example.com', '--password-stdin'], `${PW}\nsecond line\n`), /single line/);

@@ -1,6 +1,6 @@
 import { hash as argon2Hash, type Algorithm } from '@node-rs/argon2';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/accounts/errors.ts';
+import { ValidationError } from '../../src/kernel/errors.ts';
 import {
   ARGON2_PARAMS,
   hashPassword,
@@ -55,10 +55,10 @@ describe('passwords', () => {
 
   it('enforces 8 characters to 1024 bytes, with one-line errors', async () => {
     expect(() => validatePassword('1234567')).toThrow(ValidationError);
-    expect(() => validatePassword('1234567')).toThrow('password must be at least 8 characters');
+    expect(() => validatePassword('1234567')).toThrow('invalid password: must be at least 8 characters');
     expect(() => validatePassword('12345678')).not.toThrow();
     expect(() => validatePassword('x'.repeat(1024))).not.toThrow();
-    expect(() => validatePassword('x'.repeat(1025))).toThrow('password must be at most 1024 bytes');
+    expect(() => validatePassword('x'.repeat(1025))).toThrow('invalid password: must be at most 1024 bytes');
     // characters, not UTF-16 units or bytes, for the minimum; bytes for the maximum
     expect(() => validatePassword('🔑'.repeat(8))).not.toThrow();
     expect(() => validatePassword('🔑'.repeat(7))).toThrow(/at least 8/);

@@ -2,7 +2,7 @@ import { hash as argon2Hash, type Algorithm } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountDirectory } from '../../src/accounts/cache.ts';
 import { claimsFor, loadAccountForOidc } from '../../src/accounts/claims.ts';
-import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../../src/accounts/errors.ts';
+import { ConflictError, NotFoundError, ValidationError, VersionMismatchError } from '../../src/kernel/errors.ts';
 import {
   authenticate,
   createAccount,
@@ -123,7 +123,7 @@ describe('accounts store', () => {
       const page = await listAccounts(db(), { limit: 2, email: '@LIST.example', ...(cursor ? { cursor } : {}) });
       expect(page.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.items.map((a) => a.email));
-      cursor = page.nextCursor;
+      cursor = page.nextCursor ?? undefined;
     } while (cursor);
     expect(seen).toEqual(['l1@list.example', 'l2@list.example', 'l3@list.example', 'l4@list.example', 'l5@list.example']);
     expect(await errorOf(listAccounts(db(), { cursor: '!!' }))).toBeInstanceOf(ValidationError);

@@ -53,8 +53,10 @@ describe('admin API: resources and roles', () => {
     await api(t, writer, 'patch', `/resources/${enc(ORDERS)}`).set('If-Match', a.headers.etag!).send({ accessTokenTtl: 600 }).expect(200);
     expectProblem(await api(t, writer, 'patch', `/resources/${enc(ORDERS)}`).set('If-Match', a.headers.etag!).send({ accessTokenTtl: 900 }), 412);
     expect((await api(t, reader, 'get', `/resources/${enc(ORDERS)}`)).body.accessTokenTtl).toBe(600);
-    expectProblem(await api(t, writer, 'patch', '/resources/urn:gatehouse:admin').send({ scopes: ['x'] }), 422, 'scopes');
-    await api(t, writer, 'patch', '/resources/urn:gatehouse:admin').send({ accessTokenTtl: 120 }).expect(200);
+    expectProblem(await api(t, admin, 'patch', '/resources/urn:gatehouse:admin').send({ scopes: ['x'] }), 422, 'scopes');
+    // only gatehouse:admin changes the built-in resource
+    expectProblem(await api(t, writer, 'patch', '/resources/urn:gatehouse:admin').send({ accessTokenTtl: 120 }), 403);
+    await api(t, admin, 'patch', '/resources/urn:gatehouse:admin').send({ accessTokenTtl: 120 }).expect(200);
     expectProblem(await api(t, writer, 'delete', '/resources/urn:gatehouse:admin'), 409);
   });
 

@@ -1,10 +1,14 @@
 // No input reaches a 5xx or a stack trace: hostile bodies, query strings and
 // path parameters against every operation.
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BODY_LIMIT_BYTES } from '../../src/admin/http.ts';
 import { ADMIN_ROUTES } from '../../src/admin/index.ts';
 import { createResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { BASE, adminToken, expectProblem } from './helpers.ts';
+import { BASE, adminToken, api, expectProblem } from './helpers.ts';
 
 const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
 
@@ -76,6 +80,49 @@ describe('admin API: hostile input', () => {
     expectProblem(res, 422, 'name');
     expectProblem(await t.request.get(`${BASE}/clients?cursor=%00`).set('Authorization', `Bearer ${admin}`), 400, 'cursor');
     expectProblem(await t.request.get(`${BASE}/clients/a%00b`).set('Authorization', `Bearer ${admin}`), 404);
+  });
+
+  it('bodies: compressed ones count their unpacked size, unknown encodings are 415, chunked ones have the same limit', async () => {
+    const server = t.gatehouse.app.listen(0);
+    const { port } = server.address() as AddressInfo;
+    /** POSTs /clients over a plain socket: the body as given, in one or more chunks (chunked when no Content-Length). */
+    const post = (headers: Record<string, string>, chunks: Buffer[]) =>
+      new Promise<{ status: number; body: { type?: string } }>((resolve, reject) => {
+        const req = httpRequest(
+          { port, agent: false, method: 'POST', path: `${BASE}/clients`, headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json', ...headers } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { type?: string } }));
+          },
+        );
+        // the server may answer 413 and close before the whole body is sent
+        req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+        for (const c of chunks) req.write(c);
+        req.end();
+      });
+    const sized = (body: Buffer, headers: Record<string, string> = {}) => post({ 'Content-Length': String(body.length), ...headers }, [body]);
+    try {
+      const client = { name: 'zipped', grants: ['client_credentials'] };
+      const zipped = gzipSync(JSON.stringify(client));
+      expect((await sized(zipped, { 'Content-Encoding': 'gzip' })).status).toBe(201);
+      // 1 KiB on the wire, 1 MiB unpacked
+      const bomb = gzipSync(JSON.stringify({ ...client, name: ' '.repeat(1024 * 1024) }));
+      expect(bomb.length).toBeLessThan(BODY_LIMIT_BYTES);
+      expect(await sized(bomb, { 'Content-Encoding': 'gzip' })).toMatchObject({ status: 413, body: { type: 'urn:gatehouse:problem:payload-too-large' } });
+      expect(await sized(Buffer.from(JSON.stringify(client)), { 'Content-Encoding': 'compress' })).toMatchObject({ status: 415 });
+      expect(await sized(Buffer.from('{"name": "a", "__proto__": {"x": 1}}'))).toMatchObject({ status: 400, body: { type: 'urn:gatehouse:problem:malformed-json' } });
+      // chunked, no Content-Length: the limit holds while reading
+      const chunks = [Buffer.from('{"name": "'), ...Array.from({ length: 40 }, () => Buffer.from('x'.repeat(10_000))), Buffer.from('"}')];
+      expect(await post({ 'Transfer-Encoding': 'chunked' }, chunks)).toMatchObject({ status: 413 });
+      expect((await post({ 'Transfer-Encoding': 'chunked' }, [Buffer.from('{"name": "chunked",'), Buffer.from(' "grants": ["client_credentials"]}')])).status).toBe(201);
+    } finally {
+      server.close();
+    }
+
+    // a body of only whitespace is no body (the secret rotation's body is optional)
+    const svc = await api(t, admin, 'post', '/clients').send({ name: 'svc', grants: ['client_credentials'] }).expect(201);
+    await t.request.post(`${BASE}/clients/${svc.body.id}/secret`).set('Authorization', `Bearer ${admin}`).set('Content-Type', 'application/json').send('  \n ').expect(200);
   });
 
   it('the database keeps working afterwards', async () => {

@@ -147,12 +147,12 @@ describe('admin API: users', () => {
 
     beforeAll(async () => {
       userId = (await create('erin@example.com', { password: PASSWORD, emailVerified: true })).id;
-      // people reach the admin API only through a role on it
+      web = await createWebClient(t, { name: 'Web', firstParty: true });
+      // an admin console: people log in to it and call the admin API with their own token,
+      // carrying what their role on the admin API gives them
+      adminConsole = await createWebClient(t, { name: 'Console', firstParty: true, resources: [ADMIN_RESOURCE], scopes: ['gatehouse:users:read', 'gatehouse:users:write'] });
       await createRole(t.gatehouse.db.prisma, { name: 'user-admins', resource: ADMIN_RESOURCE, scopes: ['gatehouse:users:read', 'gatehouse:users:write'] });
       await addRoleToAccount(t.gatehouse.db.prisma, userId, 'user-admins');
-      web = await createWebClient(t, { name: 'Web', firstParty: true });
-      // an admin console: people log in to it and call the admin API with their own token
-      adminConsole = await createWebClient(t, { name: 'Console', firstParty: true, resources: [ADMIN_RESOURCE], scopes: ['gatehouse:users:read', 'gatehouse:users:write'] });
     });
 
     async function signedIn(b: Browser, client: TestClient): Promise<boolean> {

@@ -59,9 +59,9 @@ describe('audit trail', () => {
 
     const p1 = await listAuditEvents(h.prisma, { limit: 4 });
     expect(p1.items).toHaveLength(4);
-    const p2 = await listAuditEvents(h.prisma, { limit: 4, cursor: p1.nextCursor });
+    const p2 = await listAuditEvents(h.prisma, { limit: 4, cursor: p1.nextCursor ?? undefined });
     expect(p2.items).toHaveLength(2);
-    expect(p2.nextCursor).toBeUndefined();
+    expect(p2.nextCursor).toBeNull();
     expect(new Set([...p1.items, ...p2.items].map((e) => e.id)).size).toBe(6);
   });
 

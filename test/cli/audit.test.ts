@@ -1,5 +1,7 @@
 // Admin changes made through the CLI land in the audit trail, without secrets.
-import { userInfo } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.ts';
 import { openDb, type DbHandle } from '../../src/db/client.ts';
@@ -48,7 +50,7 @@ describe('CLI changes are audited', () => {
       'client.delete',
       'resource.delete',
     ]);
-    for (const e of items) expect(e).toMatchObject({ actorType: 'cli', actorId: process.env.SUDO_USER || userInfo().username });
+    for (const e of items) expect(e).toMatchObject({ actorType: 'operator', actorId: process.env.SUDO_USER || userInfo().username });
     const update = items.find((e) => e.action === 'client.update')!;
     expect(update.details).toMatchObject({ changes: ['name'], before: { name: 'Service' }, after: { name: 'Renamed' } });
     const resUpdate = items.find((e) => e.action === 'resource.update')!;
@@ -57,6 +59,18 @@ describe('CLI changes are audited', () => {
     expect(raw).not.toContain(secret);
     expect(raw).not.toContain(secret2);
     expect(raw).not.toMatch(/digest/i);
+  });
+
+  it('apply and keys rotate record the OS user too (they used to record no actor id)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'gatehouse-audit-')), 'config.json');
+    writeFileSync(file, JSON.stringify({ resources: [{ identifier: 'https://applied.example.com', scopes: ['x'] }] }));
+    expect((await cli(db.url, ['apply', '-f', file])).code).toBe(0);
+    expect((await cli(db.url, ['keys', 'rotate', '--lead', '0'])).code).toBe(0);
+    const me = process.env.SUDO_USER || userInfo().username;
+    const applied = (await listAuditEvents(h.prisma, { action: 'resource.create' })).items.find((e) => e.targetId === 'https://applied.example.com');
+    expect(applied).toMatchObject({ actorType: 'operator', actorId: me, details: expect.objectContaining({ via: 'apply' }) });
+    const [rotated] = (await listAuditEvents(h.prisma, { action: 'key.rotate' })).items;
+    expect(rotated).toMatchObject({ actorType: 'operator', actorId: me, targetType: 'key' });
   });
 
   it('a refused change records nothing', async () => {

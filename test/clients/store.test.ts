@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type DbHandle } from '../../src/db/client.ts';
 import { listenForChanges, type ChangeFeed } from '../../src/db/changes.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../src/clients/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../src/kernel/errors.ts';
 import { createClientRegistry } from '../../src/clients/registry.ts';
-import { CLIENT_ID } from '../../src/clients/validation.ts';
+import { CLIENT_ID } from '../../src/kernel/validation.ts';
 import { digestSecret, generateClientSecret, secretMatches, verifyClientSecret } from '../../src/clients/secrets.ts';
 import {
   createClient,

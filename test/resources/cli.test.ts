@@ -47,7 +47,7 @@ describe('gatehouse resources and roles', () => {
     expect(all).toHaveLength(1);
     expect(all[0]).toMatchObject({ identifier: ADMIN_RESOURCE, builtIn: true, scopes: [...ADMIN_SCOPES] });
     const text = await run('resources', 'list');
-    expect(text.stdout).toMatch(/^urn:gatehouse:admin\s+300s\s+RS256\s+built-in\s+gatehouse:admin gatehouse:clients:read/m);
+    expect(text.stdout).toMatch(/^urn:gatehouse:admin\s+300s\s+RS256\s+built-in,require-roles\s+gatehouse:admin gatehouse:clients:read/m);
   });
 
   it('the built-in resource cannot be deleted or have its scopes changed', async () => {
@@ -143,7 +143,7 @@ describe('gatehouse resources and roles', () => {
       const admin = await run('roles', 'create', '--name', 'gh-auditor', '--resource', ADMIN_RESOURCE, '--scope', 'gatehouse:audit:read gatehouse:clients:read');
       expect(admin.code).toBe(0);
       const list = await run('roles', 'list', '--json');
-      expect(list.json<RoleJson[]>().map((x) => x.name)).toEqual(['gh-auditor', 'orders-reader']);
+      expect(list.json<RoleJson[]>().map((x) => x.name)).toEqual(['gatehouse-admin', 'gh-auditor', 'orders-reader']);
       const filtered = await run('roles', 'list', '--resource', 'https://orders.example', '--json');
       expect(filtered.json<RoleJson[]>().map((x) => x.name)).toEqual(['orders-reader']);
       const text = await run('roles', 'list');

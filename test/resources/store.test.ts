@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type DbHandle } from '../../src/db/client.ts';
 import { listenForChanges, type ChangeFeed } from '../../src/db/changes.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../src/clients/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../src/kernel/errors.ts';
 import { createClient, deleteClient, getClient } from '../../src/clients/store.ts';
 import { createResourceCatalog } from '../../src/resources/cache.ts';
 import {
@@ -55,10 +55,27 @@ describe('resource store', () => {
       const results = await Promise.all([ensureBuiltInResources(db()), ensureBuiltInResources(db()), ensureBuiltInResources(db())]);
       expect(results.filter(Boolean)).toHaveLength(1);
       const r = await getResource(db(), ADMIN_RESOURCE);
-      expect(r).toMatchObject({ builtIn: true, accessTokenTtl: 300, signingAlg: 'RS256', servedBy: [], requireRoles: false });
+      expect(r).toMatchObject({ builtIn: true, accessTokenTtl: 300, signingAlg: 'RS256', servedBy: [], requireRoles: true });
       expect(r.scopes).toEqual([...ADMIN_SCOPES]);
       expect(r.scopes).toContain('gatehouse:admin');
+      expect(await getRole(db(), 'gatehouse-admin')).toMatchObject({ resource: ADMIN_RESOURCE, scopes: ['gatehouse:admin'], builtIn: true });
       expect(await ensureBuiltInResources(db())).toBe(false);
+    });
+
+    it('the built-in role cannot be created, changed or deleted through the store', async () => {
+      await expect(createRole(db(), { name: 'gatehouse-admin', resource: ADMIN_RESOURCE, scopes: ['gatehouse:admin'] })).rejects.toMatchObject({ field: 'name' });
+      await expect(updateRole(db(), 'gatehouse-admin', { scopes: ['gatehouse:users:read'] })).rejects.toThrow(ConflictError);
+      await expect(deleteRole(db(), 'gatehouse-admin')).rejects.toThrow(/built in/);
+    });
+
+    it('a role that used to be called gatehouse-admin and meant something else is reset, and its holders lose it', async () => {
+      const someone = (await db().account.create({ data: { email: 'legacy@example.com' } })).id;
+      const role = await db().role.update({ where: { name: 'gatehouse-admin' }, data: { resource: 'https://elsewhere.example', scopes: ['x'] } });
+      await db().accountRole.create({ data: { accountId: someone, roleId: role.id } });
+      expect(await ensureBuiltInResources(db())).toBe(true);
+      expect(await getRole(db(), 'gatehouse-admin')).toMatchObject({ resource: ADMIN_RESOURCE, scopes: ['gatehouse:admin'], accountCount: 0 });
+      expect(await rolesForAccount(db(), someone)).toEqual([]);
+      await db().account.delete({ where: { id: someone } });
     });
 
     it('cannot be deleted', async () => {
@@ -69,7 +86,7 @@ describe('resource store', () => {
 
     it('allows only ttl, alg and name to change, and keeps them on the next start', async () => {
       await expect(updateResource(db(), ADMIN_RESOURCE, { scopes: ['x'] })).rejects.toMatchObject({ field: 'scopes' });
-      await expect(updateResource(db(), ADMIN_RESOURCE, { requireRoles: true })).rejects.toThrow(ValidationError);
+      await expect(updateResource(db(), ADMIN_RESOURCE, { requireRoles: false })).rejects.toThrow(ValidationError);
       const r = await updateResource(db(), ADMIN_RESOURCE, { accessTokenTtl: 120 });
       expect(r.accessTokenTtl).toBe(120);
       await ensureBuiltInResources(db());
@@ -206,7 +223,7 @@ describe('resource store', () => {
       const r = await createRole(db(), { name: 'hr-reader', resource: 'https://hr.example', scopes: ['hr:read'] });
       expect(r).toMatchObject({ name: 'hr-reader', resource: 'https://hr.example', scopes: ['hr:read'], accountCount: 0 });
       await createRole(db(), { name: 'orders-reader', resource: 'https://orders.example', scopes: ['orders:read'] });
-      expect((await listRoles(db())).map((x) => x.name)).toEqual(['hr-reader', 'orders-reader']);
+      expect((await listRoles(db())).map((x) => x.name)).toEqual(['gatehouse-admin', 'hr-reader', 'orders-reader']);
       expect((await listRoles(db(), { resource: 'https://hr.example' })).map((x) => x.name)).toEqual(['hr-reader']);
     });
 

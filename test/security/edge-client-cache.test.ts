@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientRegistry } from '../../src/clients/registry.ts';
 import { createClient } from '../../src/clients/store.ts';
-import type { DbOrTx } from '../../src/clients/tx.ts';
+import type { DbOrTx } from '../../src/kernel/tx.ts';
 import { createResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';

@@ -1,26 +1,15 @@
 // /admin/v1/clients: the client registry.
-import { changedFields } from '../../audit/audit.ts';
-import {
-  ClientInput,
-  ClientPatch,
-  createClient,
-  deleteClient,
-  getClient,
-  listClients,
-  rotateClientSecret,
-  updateClient,
-  type ClientView,
-} from '../../clients/store.ts';
+import { ClientInput, ClientPatch, getClient, listClients, type ClientView } from '../../clients/store.ts';
+import { createClientAs, deleteClientAs, rotateClientSecretAs, updateClientAs } from '../../clients/writes.ts';
 import { setNextLink } from '../http.ts';
 import { PageQuery, SecretRotationInput } from '../schemas.ts';
-import { auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
+import { actorOf, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
 
 const READ = 'gatehouse:clients:read';
 const WRITE = 'gatehouse:clients:write';
 const tag = 'clients';
 
 const withSecret = (client: ClientView, clientSecret: string | undefined) => ({ ...client, ...(clientSecret !== undefined && { clientSecret }) });
-const asRecord = (v: ClientView) => v as unknown as Record<string, unknown>;
 
 async function currentVersion(db: Parameters<typeof getClient>[0], id: string): Promise<number | undefined> {
   return getClient(db, id).then(
@@ -41,7 +30,7 @@ export const clientRoutes: AdminRoute[] = [
     query: PageQuery,
     responses: [{ status: 200, description: 'a page of clients', schema: 'ClientPage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listClients(deps.db, { cursor: query.cursor, limit: query.limit ?? 100 });
+      const page = await listClients(deps.db, { cursor: query.cursor, limit: query.limit });
       setNextLink(ctx, page.nextCursor);
       reply(ctx, 200, page);
     },
@@ -53,18 +42,14 @@ export const clientRoutes: AdminRoute[] = [
     tag,
     summary: 'Register a client',
     description:
-      'Confidential clients with a secret auth method get a generated secret, answered here once (`clientSecret`) and stored only as a digest. Secrets cannot be given.',
+      'Confidential clients with a secret auth method get a generated secret, answered here once (`clientSecret`) and stored only as a digest. Secrets cannot be given. A client granted admin-API scopes (resource urn:gatehouse:admin) needs a caller holding each of them (403 otherwise).',
     scope: WRITE,
     conflicts: true,
     body: { schema: 'ClientInput', required: true, zod: ClientInput },
     responses: [{ status: 201, description: 'the client, with its secret if one was generated', schema: 'ClientWithSecret', headers: ['ETag', 'Location'] }],
     async handle(call) {
       const { ctx, deps, body } = call;
-      const r = await deps.db.$transaction(async (tx) => {
-        const created = await createClient(tx, body);
-        await auditIn(tx, auditEvent(call, 'client.create', { type: 'client', id: created.client.id }, { after: created.client }));
-        return created;
-      });
+      const r = await createClientAs(deps.db, actorOf(call), body);
       reply(ctx, 201, withSecret(r.client, r.clientSecret), { etag: r.client.version, location: location('clients', r.client.id) });
     },
   }),
@@ -88,7 +73,7 @@ export const clientRoutes: AdminRoute[] = [
     tag,
     summary: 'Change a client',
     description:
-      'JSON merge patch: the fields given replace the stored ones (a list replaces the whole list, null clears an optional value). The result must satisfy every rule of a new client. Switching to a secret auth method generates a secret, answered once.',
+      'JSON merge patch: the fields given replace the stored ones (a list replaces the whole list, null clears an optional value). The result must satisfy every rule of a new client. Switching to a secret auth method generates a secret, answered once. The admin-API scopes of the result need a caller holding them; a client holding some the caller lacks may only be renamed, disabled, narrowed or made stricter (403 otherwise).',
     scope: WRITE,
     ifMatch: true,
     conflicts: true,
@@ -102,10 +87,7 @@ export const clientRoutes: AdminRoute[] = [
         (check) =>
           deps.db.$transaction(async (tx) => {
             const before = await getClient(tx, id);
-            const updated = await updateClient(tx, id, body, { expectedVersion: check(before.version) });
-            const changes = changedFields(asRecord(before), asRecord(updated.client));
-            await auditIn(tx, auditEvent(call, 'client.update', { type: 'client', id }, { before, after: updated.client, changes }));
-            return updated;
+            return updateClientAs(tx, actorOf(call), id, body, { expectedVersion: check(before.version) });
           }),
         () => currentVersion(deps.db, id),
       );
@@ -130,8 +112,7 @@ export const clientRoutes: AdminRoute[] = [
         (check) =>
           deps.db.$transaction(async (tx) => {
             const before = await getClient(tx, id);
-            await deleteClient(tx, id, { expectedVersion: check(before.version) });
-            await auditIn(tx, auditEvent(call, 'client.delete', { type: 'client', id }, { before }));
+            await deleteClientAs(tx, actorOf(call), id, { expectedVersion: check(before.version) });
           }),
         () => currentVersion(deps.db, id),
       );
@@ -145,7 +126,7 @@ export const clientRoutes: AdminRoute[] = [
     tag,
     summary: 'Rotate a client secret',
     description:
-      'Generates a new secret, answered once. The previous one keeps working for `graceSeconds` (default CLIENT_SECRET_ROTATION_GRACE_SECONDS). 409 for clients that do not authenticate with a secret. Honours If-Match.',
+      'Generates a new secret, answered once. The previous one keeps working for `graceSeconds` (default CLIENT_SECRET_ROTATION_GRACE_SECONDS). 409 for clients that do not authenticate with a secret; 403 for a client holding admin-API scopes the caller lacks. Honours If-Match.',
     scope: WRITE,
     ifMatch: true,
     conflicts: true,
@@ -160,10 +141,7 @@ export const clientRoutes: AdminRoute[] = [
         (check) =>
           deps.db.$transaction(async (tx) => {
             const before = await getClient(tx, id);
-            const rotated = await rotateClientSecret(tx, id, { graceSeconds, expectedVersion: check(before.version) });
-            const changes = changedFields(asRecord(before), asRecord(rotated.client));
-            await auditIn(tx, auditEvent(call, 'client.rotate_secret', { type: 'client', id }, { before, after: rotated.client, changes, graceSeconds }));
-            return rotated;
+            return rotateClientSecretAs(tx, actorOf(call), id, { graceSeconds, expectedVersion: check(before.version) });
           }),
         () => currentVersion(deps.db, id),
       );

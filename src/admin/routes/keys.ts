@@ -4,13 +4,15 @@
 // creates the next key and schedules the current one's retirement, and the
 // cleanup job deletes keys once no unexpired token can carry their signature.
 // Audit events are append-only: read routes only.
-import { listAuditEvents, recordAudit, type AuditEvent } from '../../audit/audit.ts';
-import { listSigningKeys, rotateSigningKey } from '../../keys/index.ts';
+import { listAuditEvents, type AuditEvent } from '../../audit/audit.ts';
+import { listSigningKeys } from '../../keys/index.ts';
+import { rotateSigningKeyAs } from '../../keys/writes.ts';
 import { LONGEST_SIGNED_TOKEN_SECONDS } from '../../oidc/lifetimes.ts';
+import { pageLimit, toPage } from '../../kernel/pagination.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
 import { AuditQuery, KeyQuery, KeyRotationInput } from '../schemas.ts';
-import { auditEvent, defineRoute, location, reply, type AdminRoute } from '../route.ts';
+import { actorOf, defineRoute, location, reply, type AdminRoute } from '../route.ts';
 
 export const keyRoutes: AdminRoute[] = [
   defineRoute({
@@ -31,11 +33,9 @@ export const keyRoutes: AdminRoute[] = [
         if (at === -1) throw new ProblemError('bad-request', 'invalid query parameter cursor: unknown key', { errors: [{ field: 'cursor', message: 'unknown key' }] });
         start = at + 1;
       }
-      const limit = query.limit ?? 100;
-      const items = all.slice(start, start + limit);
-      const nextCursor = start + limit < all.length ? items[items.length - 1]!.kid : null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items, nextCursor });
+      const page = toPage(all.slice(start), pageLimit(query.limit), (k) => k.kid);
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
     },
   }),
   defineRoute({
@@ -67,15 +67,10 @@ export const keyRoutes: AdminRoute[] = [
       const { ctx, deps, body } = call;
       const alg = body.alg ?? 'RS256';
       const leadSeconds = body.leadSeconds ?? deps.config.keyRotationLeadSeconds;
-      const r = await rotateSigningKey(deps.db, deps.config.keyEncryptionKey, { alg, leadSeconds, maxTokenTtlSeconds: LONGEST_SIGNED_TOKEN_SECONDS });
+      const r = await rotateSigningKeyAs(deps.db, actorOf(call), deps.config.keyEncryptionKey, { alg, leadSeconds, maxTokenTtlSeconds: LONGEST_SIGNED_TOKEN_SECONDS });
       // Other instances reload on the change notification; this one now, so
       // that the answer and this instance's /jwks agree.
       await deps.reloadKeys().catch(() => undefined);
-      try {
-        await recordAudit(deps.db, auditEvent(call, 'key.rotate', { type: 'key', id: r.kid }, { alg: r.alg, activatesAt: r.activatesAt, leadSeconds }));
-      } catch (err) {
-        deps.logger.error({ reqId: ctx.state.requestId, err: { message: (err as Error).message } }, 'audit event could not be recorded');
-      }
       reply(ctx, 201, { kid: r.kid, alg: r.alg, activatesAt: r.activatesAt }, { location: location('keys', r.kid) });
     },
   }),
@@ -114,11 +109,10 @@ export const auditRoutes: AdminRoute[] = [
         since: query.since !== undefined ? new Date(query.since) : undefined,
         until: query.until !== undefined ? new Date(query.until) : undefined,
         cursor: query.cursor,
-        limit: query.limit ?? 100,
+        limit: query.limit,
       });
-      const nextCursor = page.nextCursor ?? null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items: page.items.map(toView), nextCursor });
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, { items: page.items.map(toView), nextCursor: page.nextCursor });
     },
   }),
   defineRoute({

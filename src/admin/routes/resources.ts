@@ -1,25 +1,15 @@
 // /admin/v1/resources (API resources) and /admin/v1/roles (roles on them).
 import { createHash } from 'node:crypto';
-import { changedFields } from '../../audit/audit.ts';
-import {
-  ResourceInput,
-  ResourcePatch,
-  createResource,
-  deleteResource,
-  getResource,
-  listResources,
-  updateResource,
-  type ResourceView,
-} from '../../resources/store.ts';
-import { RoleInput, RolePatch, createRole, deleteRole, getRole, listRoles, updateRole, type RoleView } from '../../resources/roles.ts';
+import { ResourceInput, ResourcePatch, getResource, listResources } from '../../resources/store.ts';
+import { RoleInput, RolePatch, getRole, listRoles, type RoleView } from '../../resources/roles.ts';
+import { createResourceAs, createRoleAs, deleteResourceAs, deleteRoleAs, updateResourceAs, updateRoleAs } from '../../resources/writes.ts';
+import { pageLimit, toPage } from '../../kernel/pagination.ts';
 import { assertIfMatch, setNextLink } from '../http.ts';
 import { PageQuery, RoleQuery } from '../schemas.ts';
-import { auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
+import { actorOf, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
 
 const READ = 'gatehouse:resources:read';
 const WRITE = 'gatehouse:resources:write';
-
-const asRecord = (v: ResourceView | RoleView) => v as unknown as Record<string, unknown>;
 
 async function currentVersion(db: Parameters<typeof getResource>[0], identifier: string): Promise<number | undefined> {
   return getResource(db, identifier).then(
@@ -49,7 +39,7 @@ export const resourceRoutes: AdminRoute[] = [
     query: PageQuery,
     responses: [{ status: 200, description: 'a page of resources', schema: 'ResourcePage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listResources(deps.db, { cursor: query.cursor, limit: query.limit ?? 100 });
+      const page = await listResources(deps.db, { cursor: query.cursor, limit: query.limit });
       setNextLink(ctx, page.nextCursor);
       reply(ctx, 200, page);
     },
@@ -67,11 +57,7 @@ export const resourceRoutes: AdminRoute[] = [
     responses: [{ status: 201, description: 'the resource', schema: 'ResourceView', headers: ['ETag', 'Location'] }],
     async handle(call) {
       const { ctx, deps, body } = call;
-      const r = await deps.db.$transaction(async (tx) => {
-        const created = await createResource(tx, body);
-        await auditIn(tx, auditEvent(call, 'resource.create', { type: 'resource', id: created.identifier }, { after: created }));
-        return created;
-      });
+      const r = await createResourceAs(deps.db, actorOf(call), body);
       reply(ctx, 201, r, { etag: r.version, location: location('resources', r.identifier) });
     },
   }),
@@ -95,7 +81,7 @@ export const resourceRoutes: AdminRoute[] = [
     operationId: 'updateResource',
     tag: 'resources',
     summary: 'Change an API resource',
-    description: `JSON merge patch (a list replaces the stored list; name null clears it). On the built-in resource only name, accessTokenTtl and signingAlg may change. ${IDENTIFIER_NOTE}`,
+    description: `JSON merge patch (a list replaces the stored list; name null clears it). On the built-in resource only name, accessTokenTtl and signingAlg may change, and only by a caller holding gatehouse:admin. ${IDENTIFIER_NOTE}`,
     scope: WRITE,
     ifMatch: true,
     conflicts: true,
@@ -109,10 +95,7 @@ export const resourceRoutes: AdminRoute[] = [
         (check) =>
           deps.db.$transaction(async (tx) => {
             const before = await getResource(tx, identifier);
-            const after = await updateResource(tx, identifier, body, { expectedVersion: check(before.version) });
-            const changes = changedFields(asRecord(before), asRecord(after));
-            await auditIn(tx, auditEvent(call, 'resource.update', { type: 'resource', id: identifier }, { before, after, changes }));
-            return after;
+            return updateResourceAs(tx, actorOf(call), identifier, body, { expectedVersion: check(before.version) });
           }),
         () => currentVersion(deps.db, identifier),
       );
@@ -138,8 +121,7 @@ export const resourceRoutes: AdminRoute[] = [
         (check) =>
           deps.db.$transaction(async (tx) => {
             const before = await getResource(tx, identifier);
-            await deleteResource(tx, identifier, { expectedVersion: check(before.version) });
-            await auditIn(tx, auditEvent(call, 'resource.delete', { type: 'resource', id: identifier }, { before }));
+            await deleteResourceAs(tx, actorOf(call), identifier, { expectedVersion: check(before.version) });
           }),
         () => currentVersion(deps.db, identifier),
       );
@@ -162,12 +144,9 @@ export const roleRoutes: AdminRoute[] = [
     async handle({ ctx, deps, query }) {
       const all = await listRoles(deps.db, query.resource !== undefined ? { resource: query.resource } : {});
       const after = query.cursor;
-      const rest = after === undefined ? all : all.filter((r) => r.name > after);
-      const limit = query.limit ?? 100;
-      const items = rest.slice(0, limit);
-      const nextCursor = rest.length > limit ? items[items.length - 1]!.name : null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items, nextCursor });
+      const page = toPage(after === undefined ? all : all.filter((r) => r.name > after), pageLimit(query.limit), (r) => r.name);
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
     },
   }),
   defineRoute({
@@ -176,18 +155,14 @@ export const roleRoutes: AdminRoute[] = [
     operationId: 'createRole',
     tag: 'roles',
     summary: 'Create a role',
-    description: 'The resource must exist and offer every scope.',
+    description: 'The resource must exist and offer every scope. A role on urn:gatehouse:admin needs a caller holding every scope it carries (403 otherwise).',
     scope: WRITE,
     conflicts: true,
     body: { schema: 'RoleInput', required: true, zod: RoleInput },
     responses: [{ status: 201, description: 'the role', schema: 'RoleView', headers: ['ETag', 'Location'] }],
     async handle(call) {
       const { ctx, deps, body } = call;
-      const r = await deps.db.$transaction(async (tx) => {
-        const created = await createRole(tx, body);
-        await auditIn(tx, auditEvent(call, 'role.create', { type: 'role', id: created.name }, { after: created }));
-        return created;
-      });
+      const r = await createRoleAs(deps.db, actorOf(call), body);
       reply(ctx, 201, r, { etag: roleTag(r), location: location('roles', r.name) });
     },
   }),
@@ -210,7 +185,7 @@ export const roleRoutes: AdminRoute[] = [
     operationId: 'updateRole',
     tag: 'roles',
     summary: 'Change a role',
-    description: 'Its resource and/or scopes (a list replaces the stored list); the name cannot change. Affects tokens issued afterwards.',
+    description: 'Its resource and/or scopes (a list replaces the stored list); the name cannot change. Admin-API scopes the role gains need a caller holding them (403 otherwise); the built-in gatehouse-admin role cannot change (409). Affects tokens issued afterwards.',
     scope: WRITE,
     ifMatch: true,
     body: { schema: 'RolePatch', required: true, zod: RolePatch },
@@ -219,12 +194,8 @@ export const roleRoutes: AdminRoute[] = [
       const { ctx, deps, params, body } = call;
       const name = params.name!;
       const r = await deps.db.$transaction(async (tx) => {
-        const before = await getRole(tx, name);
-        assertIfMatch(ctx, roleTag(before));
-        const after = await updateRole(tx, name, body);
-        const changes = changedFields(asRecord(before), asRecord(after));
-        await auditIn(tx, auditEvent(call, 'role.update', { type: 'role', id: name }, { before, after, changes }));
-        return after;
+        assertIfMatch(ctx, roleTag(await getRole(tx, name)));
+        return updateRoleAs(tx, actorOf(call), name, body);
       });
       reply(ctx, 200, r, { etag: roleTag(r) });
     },
@@ -235,7 +206,7 @@ export const roleRoutes: AdminRoute[] = [
     operationId: 'deleteRole',
     tag: 'roles',
     summary: 'Delete a role',
-    description: 'The people who held it lose it (tokens issued afterwards).',
+    description: 'The people who held it lose it (tokens issued afterwards). The built-in gatehouse-admin role cannot be deleted (409).',
     scope: WRITE,
     ifMatch: true,
     responses: [{ status: 204, description: 'deleted' }],
@@ -243,10 +214,8 @@ export const roleRoutes: AdminRoute[] = [
       const { ctx, deps, params } = call;
       const name = params.name!;
       await deps.db.$transaction(async (tx) => {
-        const before = await getRole(tx, name);
-        assertIfMatch(ctx, roleTag(before));
-        await deleteRole(tx, name);
-        await auditIn(tx, auditEvent(call, 'role.delete', { type: 'role', id: name }, { before }));
+        assertIfMatch(ctx, roleTag(await getRole(tx, name)));
+        await deleteRoleAs(tx, actorOf(call), name);
       });
       reply(ctx, 204, undefined);
     },

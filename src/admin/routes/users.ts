@@ -1,44 +1,24 @@
 // /admin/v1/users: people, their passwords, sessions and roles.
-//
-// The accounts store runs its own transactions (argon2 hashing stays outside
-// them), so the audit event of a user change is written right after the
-// change commits (auditAfter), not in the same transaction.
-import { changedFields } from '../../audit/audit.ts';
-import {
-  createAccount,
-  deleteAccount,
-  getAccount,
-  listAccounts,
-  setPassword,
-  updateAccount,
-  type AccountView,
-} from '../../accounts/store.ts';
-import { ValidationError } from '../../accounts/errors.ts';
-import { endAccountSessions } from '../../oidc/sessions.ts';
-import { addRoleToAccount, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { getAccount, listAccounts } from '../../accounts/store.ts';
+import { createAccountAs, deleteAccountAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
+import { ValidationError } from '../../kernel/errors.ts';
+import { endAccountSessionRecords, notifyApps, revokeSessionsAs } from '../../oidc/sessions.ts';
+import { rolesForAccount } from '../../resources/roles.ts';
+import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
 import { PasswordInput, UserInput, UserPatch, UserQuery } from '../schemas.ts';
-import { auditAfter, auditEvent, auditIn, defineRoute, location, reply, versionedWrite, type AdminDeps, type AdminRoute } from '../route.ts';
+import { actorOf, defineRoute, location, reply, versionedWrite, type AdminDeps, type AdminRoute } from '../route.ts';
 
 const READ = 'gatehouse:users:read';
 const WRITE = 'gatehouse:users:write';
 const tag = 'users';
-
-const asRecord = (v: AccountView) => v as unknown as Record<string, unknown>;
 
 async function currentVersion(deps: AdminDeps, id: string): Promise<number | undefined> {
   return getAccount(deps.db, id).then(
     (a) => a.version,
     () => undefined,
   );
-}
-
-/** user.disable / user.enable when the flag flips, otherwise user.update. */
-function updateAction(before: AccountView, after: AccountView): string {
-  if (!before.disabled && after.disabled) return 'user.disable';
-  if (before.disabled && !after.disabled) return 'user.enable';
-  return 'user.update';
 }
 
 export const userRoutes: AdminRoute[] = [
@@ -53,15 +33,14 @@ export const userRoutes: AdminRoute[] = [
     query: UserQuery,
     responses: [{ status: 200, description: 'a page of people', schema: 'UserPage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listAccounts(deps.db, { cursor: query.cursor, limit: query.limit ?? 100, email: query.email }).catch((err: unknown) => {
+      const page = await listAccounts(deps.db, { cursor: query.cursor, limit: query.limit, email: query.email }).catch((err: unknown) => {
         if (err instanceof ValidationError && err.field === 'cursor') {
           throw new ProblemError('bad-request', 'invalid query parameter cursor: not a cursor of this list', { errors: [{ field: 'cursor', message: 'is not valid' }] });
         }
         throw err;
       });
-      const nextCursor = page.nextCursor ?? null;
-      setNextLink(ctx, nextCursor);
-      reply(ctx, 200, { items: page.items, nextCursor });
+      setNextLink(ctx, page.nextCursor);
+      reply(ctx, 200, page);
     },
   }),
   defineRoute({
@@ -76,8 +55,7 @@ export const userRoutes: AdminRoute[] = [
     responses: [{ status: 201, description: 'the person', schema: 'UserView', headers: ['ETag', 'Location'] }],
     async handle(call) {
       const { ctx, deps, body } = call;
-      const a = await createAccount(deps.db, body);
-      await auditAfter(deps, auditEvent(call, 'user.create', { type: 'user', id: a.id }, { after: a }));
+      const a = await createAccountAs(deps.db, actorOf(call), body);
       reply(ctx, 201, a, { etag: a.version, location: location('users', a.id) });
     },
   }),
@@ -101,7 +79,7 @@ export const userRoutes: AdminRoute[] = [
     tag,
     summary: 'Change a person',
     description:
-      'JSON merge patch of email, name, emailVerified, disabled. Disabling a person also ends their sessions and grants (with back-channel logout): enabling them again does not bring those back.',
+      'JSON merge patch of email, name, emailVerified, disabled. Disabling a person also ends their sessions and grants (with back-channel logout): enabling them again does not bring those back. A person whose roles give admin-API scopes the caller lacks may only be renamed or disabled (403 otherwise).',
     scope: WRITE,
     ifMatch: true,
     conflicts: true,
@@ -110,18 +88,19 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params, body } = call;
       const id = params.id!;
-      const { before, after } = await versionedWrite(
+      const { after, ended } = await versionedWrite(
         ctx,
-        async (check) => {
-          const before = await getAccount(deps.db, id);
-          const after = await updateAccount(deps.db, id, body, { expectedVersion: check(before.version) });
-          return { before, after };
-        },
+        (check) =>
+          deps.db.$transaction(async (tx) => {
+            const before = await getAccount(tx, id);
+            const after = await updateAccountAs(tx, actorOf(call), id, body, { expectedVersion: check(before.version) });
+            // disabling ends the person's sessions and grants with it
+            const ended = after.disabled && !before.disabled ? await endAccountSessionRecords(tx, id) : undefined;
+            return { after, ended };
+          }),
         () => currentVersion(deps, id),
       );
-      const changes = changedFields(asRecord(before), asRecord(after));
-      const revoked = after.disabled && !before.disabled ? await endAccountSessions(deps.db, id, deps.backchannel) : undefined;
-      await auditAfter(deps, auditEvent(call, updateAction(before, after), { type: 'user', id }, { before, after, changes, ...(revoked && { revoked }) }));
+      if (ended) await notifyApps(ended, deps.backchannel);
       reply(ctx, 200, after, { etag: after.version });
     },
   }),
@@ -138,20 +117,20 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params } = call;
       const id = params.id!;
-      let revoked: Awaited<ReturnType<typeof endAccountSessions>> | undefined;
-      const before = await versionedWrite(
+      const ended = await versionedWrite(
         ctx,
-        async (check) => {
-          const before = await getAccount(deps.db, id);
-          check(before.version);
-          // first, while the sessions still say which apps to tell
-          revoked ??= await endAccountSessions(deps.db, id, deps.backchannel);
-          await deleteAccount(deps.db, id);
-          return before;
-        },
+        (check) =>
+          deps.db.$transaction(async (tx) => {
+            check((await getAccount(tx, id)).version);
+            // first, while the sessions still say which apps to tell
+            const records = await endAccountSessionRecords(tx, id);
+            const { notices: _notices, ...revoked } = records;
+            await deleteAccountAs(tx, actorOf(call), id, { details: { revoked } });
+            return records;
+          }),
         () => currentVersion(deps, id),
       );
-      await auditAfter(deps, auditEvent(call, 'user.delete', { type: 'user', id }, { before, revoked }));
+      await notifyApps(ended, deps.backchannel);
       reply(ctx, 204, undefined);
     },
   }),
@@ -161,15 +140,14 @@ export const userRoutes: AdminRoute[] = [
     operationId: 'setUserPassword',
     tag,
     summary: "Set a person's password",
-    description: 'Replaces the password (argon2id) and clears the login lockout of the account.',
+    description: 'Replaces the password (argon2id) and clears the login lockout of the account. 403 for a person whose roles give admin-API scopes the caller lacks.',
     scope: WRITE,
     body: { schema: 'PasswordInput', required: true, zod: PasswordInput },
     responses: [{ status: 200, description: 'the person', schema: 'UserView', headers: ['ETag'] }],
     async handle(call) {
       const { ctx, deps, params, body } = call;
       const id = params.id!;
-      const a = await setPassword(deps.db, id, body.password);
-      await auditAfter(deps, auditEvent(call, 'user.set_password', { type: 'user', id }, {}));
+      const a = await setPasswordAs(deps.db, actorOf(call), id, body.password);
       reply(ctx, 200, a, { etag: a.version });
     },
   }),
@@ -186,9 +164,7 @@ export const userRoutes: AdminRoute[] = [
     async handle(call) {
       const { ctx, deps, params } = call;
       const id = params.id!;
-      await getAccount(deps.db, id); // 404 for an unknown person
-      const revoked = await endAccountSessions(deps.db, id, deps.backchannel);
-      await auditAfter(deps, auditEvent(call, 'user.sessions_revoke', { type: 'user', id }, { ...revoked }));
+      const revoked = await revokeSessionsAs(deps.db, actorOf(call), id, deps.backchannel);
       reply(ctx, 200, revoked);
     },
   }),
@@ -212,7 +188,7 @@ export const userRoutes: AdminRoute[] = [
     operationId: 'addUserRole',
     tag,
     summary: 'Give a person a role',
-    description: 'Idempotent: 201 when the role was added, 204 when the person already held it. Affects tokens issued afterwards (and refreshes).',
+    description: 'Idempotent: 201 when the role was added, 204 when the person already held it. A role on urn:gatehouse:admin needs a caller holding every scope it carries (403 otherwise). Affects tokens issued afterwards (and refreshes).',
     scope: WRITE,
     responses: [
       { status: 201, description: 'the role was added' },
@@ -223,11 +199,7 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const role = params.role!;
       await getAccount(deps.db, id);
-      const added = await deps.db.$transaction(async (tx) => {
-        const added = await addRoleToAccount(tx, id, role);
-        if (added) await auditIn(tx, auditEvent(call, 'user.role_add', { type: 'user', id }, { role }));
-        return added;
-      });
+      const added = await addRoleToAccountAs(deps.db, actorOf(call), id, role);
       if (added) ctx.set('Location', location('users', id, 'roles', role));
       reply(ctx, added ? 201 : 204, undefined);
     },
@@ -246,11 +218,7 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const role = params.role!;
       await getAccount(deps.db, id);
-      const removed = await deps.db.$transaction(async (tx) => {
-        const removed = await removeRoleFromAccount(tx, id, role);
-        if (removed) await auditIn(tx, auditEvent(call, 'user.role_remove', { type: 'user', id }, { role }));
-        return removed;
-      });
+      const removed = await removeRoleFromAccountAs(deps.db, actorOf(call), id, role);
       if (!removed) throw new ProblemError('not-found', `the person does not hold the role '${role}'`);
       reply(ctx, 204, undefined);
     },

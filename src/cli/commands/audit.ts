@@ -3,6 +3,7 @@
 // --json output: { items: [AuditEvent…], nextCursor? } (newest first).
 import { listAuditEvents } from '../../audit/audit.ts';
 import { CliError, flags, type Command, type ParsedValues } from '../command.ts';
+import { PAGE_LIMIT } from '../../kernel/pagination.ts';
 import { show, table } from '../format.ts';
 
 function date(values: ParsedValues, name: string): Date | undefined {
@@ -24,7 +25,7 @@ export const auditCommands: Command[] = [
   --target-type T   client, user, resource, role, key …
   --target ID       the id of the thing acted upon
   --since, --until  ISO 8601 times
-  --limit N         1-500 (default 50)
+  --limit N         page size, ${PAGE_LIMIT.min}-${PAGE_LIMIT.max} (default ${PAGE_LIMIT.default})
   --cursor C        continue after the last event of a previous page (nextCursor)
   --json            print {items, nextCursor}`,
     options: {
@@ -39,7 +40,7 @@ export const auditCommands: Command[] = [
     },
     async run(ctx, values) {
       const cursor = flags.str(values, 'cursor');
-      if (cursor !== undefined && !/^\d{1,19}$/.test(cursor)) throw new CliError('--cursor must be a cursor printed by a previous page');
+      if (cursor !== undefined && !/^\d{1,18}$/.test(cursor)) throw new CliError('--cursor must be a cursor printed by a previous page');
       const page = await listAuditEvents(await ctx.db(), {
         action: flags.str(values, 'action'),
         actorId: flags.str(values, 'actor'),
@@ -47,7 +48,7 @@ export const auditCommands: Command[] = [
         targetId: flags.str(values, 'target'),
         since: date(values, 'since'),
         until: date(values, 'until'),
-        limit: flags.int(values, 'limit', 1, 500) ?? 50,
+        limit: flags.int(values, 'limit', PAGE_LIMIT.min, PAGE_LIMIT.max),
         cursor,
       });
       const human =

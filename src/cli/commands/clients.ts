@@ -6,20 +6,10 @@
 // camelCase like the apply file.
 import { readFile } from 'node:fs/promises';
 import { CliError, flags, type Command, type CommandContext, type OptionSpec, type ParsedValues } from '../command.ts';
-import { ValidationError } from '../../clients/errors.ts';
-import {
-  CLIENT_TTLS,
-  GRANT_TYPES,
-  createClient,
-  deleteClient,
-  getClient,
-  listClients,
-  rotateClientSecret,
-  updateClient,
-  type ClientView,
-} from '../../clients/store.ts';
-import { ensureBuiltInResources } from '../../resources/store.ts';
-import { changedFields } from '../../audit/audit.ts';
+import { ValidationError } from '../../kernel/errors.ts';
+import { CLIENT_TTLS, GRANT_TYPES, getClient, listClients, type ClientInput, type ClientPatch, type ClientView } from '../../clients/store.ts';
+import { createClientAs, deleteClientAs, rotateClientSecretAs, updateClientAs } from '../../clients/writes.ts';
+import { everyPage } from '../../kernel/pagination.ts';
 
 // ------------------------------------------------------------ shared helpers
 
@@ -221,14 +211,7 @@ const SECRET_NOTE = '(shown only once: store it now)';
 
 async function allClients(ctx: CommandContext): Promise<ClientView[]> {
   const db = await ctx.db();
-  const all: ClientView[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await listClients(db, { cursor, limit: 1000 });
-    all.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return all;
+  return everyPage((page) => listClients(db, page));
 }
 
 export const clientCommands: Command[] = [
@@ -247,9 +230,7 @@ ${SETTINGS_USAGE}`,
       const id = flags.str(values, 'id');
       if (id !== undefined) input.id = id;
       const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const { client, clientSecret } = await withFlagNames(FLAG_OF, () => createClient(db, input as Parameters<typeof createClient>[1]));
-      await ctx.audit('client.create', { type: 'client', id: client.id }, { after: client });
+      const { client, clientSecret } = await withFlagNames(FLAG_OF, () => createClientAs(db, ctx.actor, input as ClientInput));
       ctx.print(
         aligned([
           ['client_id', client.id],
@@ -314,10 +295,7 @@ ${SETTINGS_USAGE}`,
       const patch = await settingsFromFlags(values, 'update');
       if (Object.keys(patch).length === 0) throw new CliError('nothing to change (see gatehouse clients update --help)');
       const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const before = await getClient(db, id!);
-      const { client, clientSecret } = await withFlagNames(FLAG_OF, () => updateClient(db, id!, patch as Parameters<typeof updateClient>[2]));
-      await ctx.audit('client.update', { type: 'client', id: client.id }, { before, after: client, changes: changedFields({ ...before }, { ...client }) });
+      const { client, clientSecret } = await withFlagNames(FLAG_OF, () => updateClientAs(db, ctx.actor, id!, patch as ClientPatch));
       ctx.print(
         [`updated client ${client.id} (version ${client.version})`, ...(clientSecret ? [`client_secret  ${clientSecret}  ${SECRET_NOTE}`] : [])].join('\n'),
         clientJson(client, clientSecret),
@@ -330,10 +308,7 @@ ${SETTINGS_USAGE}`,
     usage: `CLIENT_ID`,
     positionals: 1,
     async run(ctx, _values, [id]) {
-      const db = await ctx.db();
-      const before = await getClient(db, id!);
-      await deleteClient(db, id!);
-      await ctx.audit('client.delete', { type: 'client', id: id! }, { before });
+      await deleteClientAs(await ctx.db(), ctx.actor, id!);
       ctx.print(`deleted client ${id}`, { client_id: id, deleted: true });
     },
   },
@@ -349,8 +324,7 @@ ${SETTINGS_USAGE}`,
     async run(ctx, values, [id]) {
       const graceSeconds = flags.int(values, 'grace', 0, 30 * 86_400) ?? ctx.config.clientSecretRotationGraceSeconds;
       const db = await ctx.db();
-      const r = await withFlagNames(FLAG_OF, () => rotateClientSecret(db, id!, { graceSeconds }));
-      await ctx.audit('client.rotate_secret', { type: 'client', id: id! }, { previousSecretExpiresAt: r.previousSecretExpiresAt });
+      const r = await withFlagNames(FLAG_OF, () => rotateClientSecretAs(db, ctx.actor, id!, { graceSeconds }));
       ctx.print(
         aligned([
           ['client_id', id!],

@@ -2,8 +2,8 @@
 //
 // --json output: list → [{ kid, alg, status, createdAt, activatesAt, retiredAt, publishUntil }];
 // rotate → { kid, alg, activatesAt } (ISO 8601).
-import { recordAudit } from '../../audit/audit.ts';
-import { listSigningKeys, rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../../keys/index.ts';
+import { listSigningKeys, SIGNING_ALGS, type SigningAlg } from '../../keys/index.ts';
+import { rotateSigningKeyAs } from '../../keys/writes.ts';
 import { LONGEST_SIGNED_TOKEN_SECONDS } from '../../oidc/lifetimes.ts';
 import { CliError, flags, type Command } from '../command.ts';
 import { show, table } from '../format.ts';
@@ -40,17 +40,10 @@ export const keyCommands: Command[] = [
       const lead = flags.int(values, 'lead', 0, 30 * 86400) ?? ctx.config.keyRotationLeadSeconds;
       const alg = (flags.str(values, 'alg') ?? 'RS256') as SigningAlg;
       if (!SIGNING_ALGS.includes(alg)) throw new CliError(`--alg must be one of ${SIGNING_ALGS.join(', ')}`);
-      const db = await ctx.db();
-      const r = await rotateSigningKey(db, ctx.config.keyEncryptionKey, {
+      const r = await rotateSigningKeyAs(await ctx.db(), ctx.actor, ctx.config.keyEncryptionKey, {
         alg,
         leadSeconds: lead,
         maxTokenTtlSeconds: LONGEST_SIGNED_TOKEN_SECONDS,
-      });
-      await recordAudit(db, {
-        action: 'key.rotate',
-        actor: { type: 'cli', id: null },
-        target: { type: 'key', id: r.kid },
-        details: { alg: r.alg, activatesAt: r.activatesAt, leadSeconds: lead },
       });
       const out = { kid: r.kid, alg: r.alg, activatesAt: r.activatesAt.toISOString() };
       ctx.print(

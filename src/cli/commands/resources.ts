@@ -4,18 +4,10 @@
 // identifier, name, scopes, accessTokenTtl, signingAlg, servedBy,
 // requireRoles, builtIn, createdAt, updatedAt, version).
 import { CliError, flags, type Command, type OptionSpec, type ParsedValues } from '../command.ts';
-import {
-  RESOURCE_TTL,
-  SIGNING_ALGS,
-  createResource,
-  deleteResource,
-  ensureBuiltInResources,
-  getResource,
-  listResources,
-  updateResource,
-  type ResourceView,
-} from '../../resources/store.ts';
-import { changedFields } from '../../audit/audit.ts';
+import { SIGNING_ALGS } from '../../keys/index.ts';
+import { everyPage } from '../../kernel/pagination.ts';
+import { RESOURCE_TTL, getResource, listResources, type ResourceInput, type ResourcePatch, type ResourceView } from '../../resources/store.ts';
+import { createResourceAs, deleteResourceAs, updateResourceAs } from '../../resources/writes.ts';
 import { aligned, show, table } from '../format.ts';
 import { toggle, uriList, withFlagNames } from './clients.ts';
 
@@ -91,9 +83,7 @@ ${SETTINGS_USAGE}`,
       if (!flags.words(values, 'scope')?.length) throw new CliError('--scope is required (the scopes this API offers)');
       const input = { identifier, ...settingsFromFlags(values, 'create') };
       const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const r = await withFlagNames(FLAG_OF, () => createResource(db, input as Parameters<typeof createResource>[1]));
-      await ctx.audit('resource.create', { type: 'resource', id: r.identifier }, { after: r });
+      const r = await withFlagNames(FLAG_OF, () => createResourceAs(db, ctx.actor, input as ResourceInput));
       ctx.print(`created resource ${r.identifier}\n${resourceText(r)}`, r);
     },
   },
@@ -105,14 +95,7 @@ ${SETTINGS_USAGE}`,
   --json   print a JSON array of resources`,
     async run(ctx) {
       const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const all: ResourceView[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await listResources(db, { cursor, limit: 1000 });
-        all.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
+      const all = await everyPage((page) => listResources(db, page));
       ctx.print(
         table(
           ['IDENTIFIER', 'TTL', 'ALG', 'FLAGS', 'SCOPES'],
@@ -134,9 +117,7 @@ ${SETTINGS_USAGE}`,
     usage: `URI`,
     positionals: 1,
     async run(ctx, _values, [identifier]) {
-      const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const r = await getResource(db, identifier!);
+      const r = await getResource(await ctx.db(), identifier!);
       ctx.print(resourceText(r), r);
     },
   },
@@ -156,10 +137,7 @@ ${SETTINGS_USAGE}`,
       const patch = settingsFromFlags(values, 'update');
       if (Object.keys(patch).length === 0) throw new CliError('nothing to change (see gatehouse resources update --help)');
       const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const before = await getResource(db, identifier!);
-      const r = await withFlagNames(FLAG_OF, () => updateResource(db, identifier!, patch as Parameters<typeof updateResource>[2]));
-      await ctx.audit('resource.update', { type: 'resource', id: r.identifier }, { before, after: r, changes: changedFields({ ...before }, { ...r }) });
+      const r = await withFlagNames(FLAG_OF, () => updateResourceAs(db, ctx.actor, identifier!, patch as ResourcePatch));
       ctx.print(`updated resource ${r.identifier} (version ${r.version})`, r);
     },
   },
@@ -169,11 +147,7 @@ ${SETTINGS_USAGE}`,
     usage: `URI`,
     positionals: 1,
     async run(ctx, _values, [identifier]) {
-      const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const before = await getResource(db, identifier!);
-      await deleteResource(db, identifier!);
-      await ctx.audit('resource.delete', { type: 'resource', id: identifier! }, { before });
+      await deleteResourceAs(await ctx.db(), ctx.actor, identifier!);
       ctx.print(`deleted resource ${identifier}`, { identifier, deleted: true });
     },
   },

@@ -4,8 +4,8 @@
 // --json output: the RoleView of src/resources/roles.ts
 // ({ name, resource, scopes, accountCount, createdAt, updatedAt }).
 import { CliError, flags, type Command } from '../command.ts';
-import { createRole, deleteRole, getRole, listRoles, type RoleView } from '../../resources/roles.ts';
-import { ensureBuiltInResources } from '../../resources/store.ts';
+import { getRole, listRoles, type RoleView } from '../../resources/roles.ts';
+import { createRoleAs, deleteRoleAs } from '../../resources/writes.ts';
 import { aligned, show, table } from '../format.ts';
 import { withFlagNames } from './clients.ts';
 
@@ -17,6 +17,7 @@ function roleText(r: RoleView): string {
     ['resource', r.resource],
     ['scopes', show.list(r.scopes)],
     ['accounts', String(r.accountCount)],
+    ['built in', show.yes(r.builtIn)],
     ['created', show.date(r.createdAt)],
     ['updated', show.date(r.updatedAt)],
   ]);
@@ -39,9 +40,7 @@ export const roleCommands: Command[] = [
       const scopes = flags.words(values, 'scope');
       if (!scopes?.length) throw new CliError('--scope is required');
       const db = await ctx.db();
-      await ensureBuiltInResources(db);
-      const r = await withFlagNames(FLAG_OF, () => createRole(db, { name, resource, scopes }));
-      await ctx.audit('role.create', { type: 'role', id: r.name }, { after: r });
+      const r = await withFlagNames(FLAG_OF, () => createRoleAs(db, ctx.actor, { name, resource, scopes }));
       ctx.print(`created role ${r.name}\n${roleText(r)}`, r);
     },
   },
@@ -82,10 +81,7 @@ export const roleCommands: Command[] = [
     usage: `NAME`,
     positionals: 1,
     async run(ctx, _values, [name]) {
-      const db = await ctx.db();
-      const before = await getRole(db, name!);
-      await deleteRole(db, name!);
-      await ctx.audit('role.delete', { type: 'role', id: name! }, { before });
+      await deleteRoleAs(await ctx.db(), ctx.actor, name!);
       ctx.print(`deleted role ${name}`, { name, deleted: true });
     },
   },

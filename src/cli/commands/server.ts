@@ -10,7 +10,6 @@ export const serverCommands: Command[] = [
 
   --workers N   HTTP worker processes (default: WORKERS or 1)`,
     options: { workers: { type: 'string' } },
-    noDatabase: true,
     async run(ctx, values) {
       const workers = flags.int(values, 'workers', 1, 64) ?? ctx.config.workers;
       const { serve } = await import('../../server.ts');

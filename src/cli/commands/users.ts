@@ -4,19 +4,13 @@
 // Passwords never come from argv (it shows in `ps` and shell history): only
 // from standard input with --password-stdin, or from an interactive prompt.
 import { CliError, flags, type Command, type CommandContext, type ParsedValues } from '../command.ts';
-import {
-  createAccount,
-  deleteAccount,
-  listAccounts,
-  resolveAccount,
-  setDisabled,
-  setPassword,
-  type AccountView,
-} from '../../accounts/store.ts';
+import { listAccounts, resolveAccount, type AccountView } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
-import { resetMfa } from '../../accounts/mfa.ts';
-import { endAccountSessions, type EndedSessions } from '../../oidc/sessions.ts';
-import { addRoleToAccount, getRole, removeRoleFromAccount, rolesForAccount } from '../../resources/roles.ts';
+import { createAccountAs, resetMfaAs, setPasswordAs } from '../../accounts/writes.ts';
+import { deletePersonAs, revokeSessionsAs, updatePersonAs, type EndedSessions } from '../../oidc/sessions.ts';
+import { rolesForAccount } from '../../resources/roles.ts';
+import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
+import { everyPage } from '../../kernel/pagination.ts';
 import { table } from '../format.ts';
 
 /** What --json prints for an account. */
@@ -120,13 +114,12 @@ export const userCommands: Command[] = [
       const name = flags.str(values, 'name');
       const password = await readPassword(ctx, values);
       const db = await ctx.db();
-      const a = await createAccount(db, {
+      const a = await createAccountAs(db, ctx.actor, {
         email,
         ...(name !== undefined ? { name } : {}),
         ...(password !== undefined ? { password } : {}),
         emailVerified: flags.bool(values, 'email-verified'),
       });
-      await ctx.audit('user.create', { type: 'user', id: a.id }, { after: jsonView(a) });
       const note = 'no password set: use `gatehouse users set-password` before this account can log in';
       if (ctx.json) {
         if (!password) ctx.io.stderr(`${note}\n`);
@@ -146,13 +139,7 @@ export const userCommands: Command[] = [
     async run(ctx, values) {
       const db = await ctx.db();
       const filter = flags.str(values, 'email');
-      const all: AccountView[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await listAccounts(db, { limit: 500, ...(cursor ? { cursor } : {}), ...(filter !== undefined ? { email: filter } : {}) });
-        all.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor);
+      const all = await everyPage((page) => listAccounts(db, { ...page, ...(filter !== undefined ? { email: filter } : {}) }));
       const human =
         all.length === 0
           ? 'no accounts'
@@ -162,15 +149,11 @@ export const userCommands: Command[] = [
   },
   refCommand('show', 'show one account', async (ctx, a) => ctx.print(humanView(a), jsonView(a))),
   refCommand('disable', 'disable an account: it can no longer log in; its sessions and grants end (with back-channel logout)', async (ctx, a) => {
-    const db = await ctx.db();
-    const v = await setDisabled(db, a.id, true);
-    const revoked = await endAccountSessions(db, a.id, ctx.backchannel);
-    await ctx.audit('user.disable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v), revoked });
-    ctx.print(`disabled ${v.email}${endedText(revoked)}`, { ...jsonView(v), revoked });
+    const { account: v, revoked } = await updatePersonAs(await ctx.db(), ctx.actor, a.id, { disabled: true }, {}, ctx.backchannel);
+    ctx.print(`disabled ${v.email}${revoked ? endedText(revoked) : ''}`, { ...jsonView(v), ...(revoked && { revoked }) });
   }),
   refCommand('enable', 'enable a disabled account', async (ctx, a) => {
-    const v = await setDisabled(await ctx.db(), a.id, false);
-    await ctx.audit('user.enable', { type: 'user', id: a.id }, { before: jsonView(a), after: jsonView(v) });
+    const { account: v } = await updatePersonAs(await ctx.db(), ctx.actor, a.id, { disabled: false });
     ctx.print(`enabled ${v.email}`, jsonView(v));
   }),
   {
@@ -187,14 +170,12 @@ export const userCommands: Command[] = [
       const a = await resolveAccount(db, ref!);
       const pw = await readPassword(ctx, values);
       if (pw === undefined) throw new CliError('set-password needs --password-stdin (or a terminal to prompt on)');
-      const v = await setPassword(db, a.id, pw);
-      await ctx.audit('user.set_password', { type: 'user', id: a.id });
+      const v = await setPasswordAs(db, ctx.actor, a.id, pw);
       ctx.print(`password set for ${v.email}`, jsonView(v));
     },
   },
   refCommand('reset-mfa', 'turn two-step verification off (lost phone): clears the authenticator and recovery codes', async (ctx, a) => {
-    const v = await resetMfa(await ctx.db(), a.id);
-    await ctx.audit('user.reset_mfa', { type: 'user', id: a.id }, { hadMfa: a.mfaEnabled });
+    const v = await resetMfaAs(await ctx.db(), ctx.actor, a.id);
     ctx.print(
       a.mfaEnabled
         ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they set it up again at their next sign-in that requires it`
@@ -206,8 +187,7 @@ export const userCommands: Command[] = [
     'revoke-sessions',
     'sign a person out everywhere: ends their sessions, revokes their grants and refresh tokens, and sends back-channel logout to the apps',
     async (ctx, a) => {
-      const r = await endAccountSessions(await ctx.db(), a.id, ctx.backchannel);
-      await ctx.audit('user.sessions_revoke', { type: 'user', id: a.id }, { ...r });
+      const r = await revokeSessionsAs(await ctx.db(), ctx.actor, a.id, ctx.backchannel);
       ctx.print(`signed ${a.email} out everywhere${endedText(r)}`, { id: a.id, email: a.email, ...r });
     },
   ),
@@ -223,9 +203,7 @@ export const userCommands: Command[] = [
     async run(ctx, _values, [ref, role]) {
       const db = await ctx.db();
       const a = await resolveAccount(db, ref!);
-      await getRole(db, role!); // one-line NotFoundError for an unknown role
-      const added = await addRoleToAccount(db, a.id, role!);
-      if (added) await ctx.audit('user.role_add', { type: 'user', id: a.id }, { role });
+      const added = await addRoleToAccountAs(db, ctx.actor, a.id, role!);
       ctx.print(added ? `${a.email} now holds role ${role}` : `${a.email} already holds role ${role}`, { id: a.id, email: a.email, role, added });
     },
   },
@@ -237,18 +215,12 @@ export const userCommands: Command[] = [
     async run(ctx, _values, [ref, role]) {
       const db = await ctx.db();
       const a = await resolveAccount(db, ref!);
-      await getRole(db, role!);
-      const removed = await removeRoleFromAccount(db, a.id, role!);
-      if (removed) await ctx.audit('user.role_remove', { type: 'user', id: a.id }, { role });
+      const removed = await removeRoleFromAccountAs(db, ctx.actor, a.id, role!);
       ctx.print(removed ? `${a.email} no longer holds role ${role}` : `${a.email} did not hold role ${role}`, { id: a.id, email: a.email, role, removed });
     },
   },
   refCommand('delete', 'delete an account, its sessions (with back-channel logout), grants, role assignments and recovery codes', async (ctx, a) => {
-    const db = await ctx.db();
-    // first, while the sessions still say which apps to tell
-    const revoked = await endAccountSessions(db, a.id, ctx.backchannel);
-    await deleteAccount(db, a.id);
-    await ctx.audit('user.delete', { type: 'user', id: a.id }, { before: jsonView(a), revoked });
+    const { revoked } = await deletePersonAs(await ctx.db(), ctx.actor, a.id, {}, ctx.backchannel);
     ctx.print(`deleted ${a.email}${endedText(revoked)}`, { ...jsonView(a), revoked });
   }),
 ];

@@ -1,5 +1,6 @@
-// Validators shared by the client and resource stores, and the translation of
-// zod issues into one-line ValidationErrors that name the field.
+// Input validators shared by the domains (clients, resources, roles, apply
+// files, the admin API), and the translation of zod issues into one-line
+// ValidationErrors that name the field.
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 

@@ -1,6 +1,7 @@
-// Runs store functions in a transaction: their own, or the caller's when they
-// are handed a transaction client (so `gatehouse apply` can compose several
-// writes into one transaction).
+// Transactions: store and write functions run in the caller's transaction
+// when handed one (so a change, its audit event and its change notice commit
+// together, and `gatehouse apply` composes many writes into one), or open
+// their own.
 import type { Db } from '../db/client.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 
@@ -8,8 +9,14 @@ export type Tx = Prisma.TransactionClient;
 /** A Prisma client or an open interactive transaction. */
 export type DbOrTx = Db | Tx;
 
-export async function inTransaction<T>(db: DbOrTx, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  if ('$transaction' in db && typeof db.$transaction === 'function') return db.$transaction(fn);
+/** Options for a transaction this opens (ignored when `db` is already one). */
+export interface TxOptions {
+  maxWait?: number;
+  timeout?: number;
+}
+
+export async function inTransaction<T>(db: DbOrTx, fn: (tx: Tx) => Promise<T>, options?: TxOptions): Promise<T> {
+  if ('$transaction' in db && typeof db.$transaction === 'function') return db.$transaction(fn, options);
   return fn(db);
 }
 

@@ -1,0 +1,103 @@
+// Write functions of the accounts domain: what the CLI and the admin API call
+// to change people, and nothing else does. Each takes the transaction (or
+// opens one) and the actor, and does the change (store.ts / mfa.ts, which
+// also announce it with publishChange), its audit event and the actor's
+// authority check together, in that one transaction.
+//
+// Authority: a person holds the admin-API permissions their roles on the admin
+// API give (src/resources/authority.ts). A person holding one the actor lacks
+// may only lose power (be renamed, disabled, deleted, signed out): the actor
+// may not set their password, reset their MFA, change or unverify their email,
+// or enable them, which would let the actor act as them.
+import { auditChange, changedFields } from '../audit/audit.ts';
+import { holds, type Actor, type WriteOptions } from '../kernel/actor.ts';
+import { ForbiddenError } from '../kernel/errors.ts';
+import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
+import { adminScopesOfRoles } from '../resources/authority.ts';
+import { rolesForAccount } from '../resources/roles.ts';
+import { resetMfa } from './mfa.ts';
+import { createAccount, deleteAccount, getAccount, setPassword, updateAccount, type AccountPatch, type AccountView, type NewAccount } from './store.ts';
+
+const target = (id: string) => ({ type: 'user', id });
+const via = (opts: WriteOptions) => (opts.via !== undefined ? { via: opts.via } : {});
+const asRecord = (v: AccountView) => v as unknown as Record<string, unknown>;
+
+/** The admin-API permissions the person holds that the actor does not. */
+async function lackedPermissions(tx: DbOrTx, actor: Actor, accountId: string): Promise<string[]> {
+  if (actor.scopes === 'all') return [];
+  return adminScopesOfRoles(await rolesForAccount(tx, accountId)).filter((s) => !holds(actor, s));
+}
+
+/** Refuses a change that would let the actor act as a person holding more than it. */
+async function assertMayTakeOver(tx: DbOrTx, actor: Actor, accountId: string): Promise<void> {
+  const [lacking] = await lackedPermissions(tx, actor, accountId);
+  if (lacking !== undefined) throw new ForbiddenError(lacking);
+}
+
+/** Creates a person (who holds no role yet). */
+export async function createAccountAs(db: DbOrTx, actor: Actor, input: NewAccount, opts: WriteOptions = {}): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    const created = await createAccount(tx, input);
+    await auditChange(tx, actor, 'user.create', target(created.id), { ...via(opts), after: created });
+    return created;
+  });
+}
+
+/**
+ * Changes a person's profile (store.ts updateAccount). The event is
+ * user.disable / user.enable when the flag flips, otherwise user.update.
+ */
+export async function updateAccountAs(
+  db: DbOrTx,
+  actor: Actor,
+  id: string,
+  patch: AccountPatch,
+  opts: WriteOptions & { expectedVersion?: number } = {},
+): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    const before = await getAccount(tx, id);
+    const after = await updateAccount(tx, id, patch, { expectedVersion: opts.expectedVersion ?? before.version });
+    const changes = changedFields(asRecord(before), asRecord(after));
+    // only a new name or disabling takes no power over the person
+    const takeover = changes.some((f) => f !== 'name' && !(f === 'disabled' && after.disabled));
+    if (takeover) await assertMayTakeOver(tx, actor, id);
+    const action = !before.disabled && after.disabled ? 'user.disable' : before.disabled && !after.disabled ? 'user.enable' : 'user.update';
+    await auditChange(tx, actor, action, target(id), { ...via(opts), before, after, changes });
+    return after;
+  });
+}
+
+/** Sets a person's password (and lifts their login lock). */
+export async function setPasswordAs(db: DbOrTx, actor: Actor, id: string, password: string, opts: WriteOptions = {}): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    await getAccount(tx, id);
+    await assertMayTakeOver(tx, actor, id);
+    const after = await setPassword(tx, id, password);
+    await auditChange(tx, actor, 'user.set_password', target(id), via(opts));
+    return after;
+  });
+}
+
+/** Turns a person's MFA off (a lost phone): they enrol again at their next sign-in that needs it. */
+export async function resetMfaAs(db: DbOrTx, actor: Actor, id: string, opts: WriteOptions = {}): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    const before = await getAccount(tx, id);
+    await assertMayTakeOver(tx, actor, id);
+    const after = await resetMfa(tx, id);
+    await auditChange(tx, actor, 'user.reset_mfa', target(id), { ...via(opts), hadMfa: before.mfaEnabled });
+    return after;
+  });
+}
+
+/**
+ * Deletes a person, their role assignments and recovery codes. `details` are
+ * added to the event (e.g. the sessions ended with it, src/oidc/sessions.ts).
+ */
+export async function deleteAccountAs(db: DbOrTx, actor: Actor, id: string, opts: WriteOptions & { details?: Record<string, unknown> } = {}): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    const before = await getAccount(tx, id);
+    await deleteAccount(tx, id);
+    await auditChange(tx, actor, 'user.delete', target(id), { ...via(opts), before, ...opts.details });
+    return before;
+  });
+}

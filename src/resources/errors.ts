@@ -1,2 +1,0 @@
-// The resource catalog shares its error classes with the client registry.
-export { ConflictError, NotFoundError, ValidationError } from '../clients/errors.ts';
