@@ -1,6 +1,7 @@
 // The shape of a CLI command. Each domain adds its commands in
 // src/cli/commands/<domain>.ts; src/cli/main.ts dispatches.
 import type { ParseArgsConfig } from 'node:util';
+import type { AuditEventInput } from '../audit/audit.ts';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/client.ts';
 
@@ -34,6 +35,8 @@ export interface CommandContext {
   json: boolean;
   /** print a result: JSON with --json, else the human text */
   print: (human: string, json: unknown) => void;
+  /** who runs the command (the operating-system user), for audit events written elsewhere (apply) */
+  actor: AuditEventInput['actor'];
   /**
    * Records an admin change made through the CLI in the audit trail; the
    * actor is the operating-system user who ran the command.

@@ -61,7 +61,7 @@ export const applyCommands: Command[] = [
       const { text, source } = await readConfig(file, ctx.io.readStdin);
       const desired = parseDocument(parseText(text, source), source);
       const dryRun = flags.bool(values, 'dry-run');
-      const result = await applyConfig(await ctx.db(), desired, { prune: flags.bool(values, 'prune'), dryRun });
+      const result = await applyConfig(await ctx.db(), desired, { prune: flags.bool(values, 'prune'), dryRun, actor: ctx.actor });
       const { plan, secrets } = result;
       const n = (l: unknown[]) => l.length;
       const lines = planLines(plan);

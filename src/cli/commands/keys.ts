@@ -48,7 +48,7 @@ export const keyCommands: Command[] = [
       });
       await recordAudit(db, {
         action: 'key.rotate',
-        actor: { type: 'cli', id: null },
+        actor: ctx.actor,
         target: { type: 'key', id: r.kid },
         details: { alg: r.alg, activatesAt: r.activatesAt, leadSeconds: lead },
       });
