@@ -2,7 +2,7 @@
 import supertest from 'supertest';
 import { buildApp, type Gatehouse } from '../../src/app.ts';
 import { loadConfig, type Config, type Env } from '../../src/config/config.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger, type Logger } from '../../src/logging/logger.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { testEnv } from './env.ts';
 
@@ -14,10 +14,10 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function createTestApp(opts: { env?: Env; database?: TestDatabase } = {}): Promise<TestApp> {
+export async function createTestApp(opts: { env?: Env; database?: TestDatabase; logger?: Logger } = {}): Promise<TestApp> {
   const database = opts.database ?? (await createTestDatabase());
   const config = loadConfig(testEnv(database.url, opts.env));
-  const gatehouse = await buildApp(config, { databaseUrl: database.url, logger: createLogger('silent'), cleanup: false });
+  const gatehouse = await buildApp(config, { databaseUrl: database.url, logger: opts.logger ?? createLogger('silent'), cleanup: false });
   const request = supertest(gatehouse.app.callback());
   return {
     gatehouse,
