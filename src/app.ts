@@ -10,7 +10,7 @@ import { metricsRoute } from './metrics/routes.ts';
 import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
 import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
-import type { RequestObserver } from './http/access-log.ts';
+import { noteOAuthError, OAUTH_ERROR_EVENTS, type RequestObserver } from './http/access-log.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
@@ -200,6 +200,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         // counted as the client is answered (token-errors.ts rewrites some invalid_request)
         metrics.tokenError(ctx.oidc.params?.grant_type, preciseErrorCode(ctx, error, error_description));
       });
+      // the access log names the error of a refused request, HTML answers included
+      const events: NodeJS.EventEmitter = p; // (one listener signature for events typed one by one)
+      for (const event of OAUTH_ERROR_EVENTS) events.on(event, noteOAuthError);
       // RP-initiated logout (the session is still loaded when this fires).
       p.on('end_session.success', (ctx) => {
         const accountId = ctx.oidc.session?.accountId;
