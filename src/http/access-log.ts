@@ -95,7 +95,7 @@ function clientOf(ctx: Context, refused: boolean): string | undefined {
   const oidc = 'oidc' in ctx ? (ctx as unknown as { oidc?: OidcView }).oidc : undefined;
   const authenticated = clientId(oidc?.client?.clientId);
   if (authenticated || !refused) return authenticated;
-  const form = ctx.request.body as { client_id?: unknown } | undefined;
+  const form = (ctx.request as { body?: { client_id?: unknown } }).body; // when a body parser ran
   return (
     clientId(oidc?.params?.client_id) ??
     clientId(oidc?.entities?.AccessToken?.clientId) ??
