@@ -7,22 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../helpers/db.ts';
 import { EmbeddedDatabaseError, platformNativeDir, startEmbeddedDatabase, type EmbeddedDatabase } from '../../src/db/embedded.ts';
 import { postmasterPid, stopLeftoverPostgres } from '../server/process.ts';
 
 const asRoot = process.getuid?.() === 0;
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const query = sql;
 
 /** The real uid a process runs as (/proc/<pid>/status). */
 function uidOf(pid: number): number {

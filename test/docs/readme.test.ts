@@ -3,7 +3,6 @@
 // product does. Only a block marked just above its fence with
 //   <!-- not run by test/docs/readme.test.ts: REASON -->
 // is left out (installing, running the suite, an external database).
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -11,11 +10,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { TEST_COOKIE_SECRET, TEST_KEK } from '../helpers/env.ts';
-import { codeBlocks } from '../helpers/markdown.ts';
-import { CLI, freePort, REPO_ROOT } from '../server/process.ts';
+import { codeBlocks, runShell } from '../helpers/markdown.ts';
+import { freePort, REPO_ROOT } from '../server/process.ts';
 
 const README = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 
 describe('README examples', () => {
   let t: TestApp;
@@ -51,35 +49,15 @@ describe('README examples', () => {
 
   it('run as written, in order, in one shell, each block succeeding', async () => {
     const blocks = codeBlocks(README).filter((b) => b.lang === 'sh' && !b.skip);
-    const script = [
-      'set -euo pipefail',
-      // `npx gatehouse` runs this checkout's CLI (its TypeScript sources, not a possibly stale dist/)
-      `npx() { if [ "$1" = gatehouse ]; then shift; "${TSX}" "${CLI}" "$@"; else command npx "$@"; fi; }`,
-      ...blocks.map((b, i) => `echo "@@block ${i}@@"\n${b.code.replaceAll('localhost:3000', `localhost:${port}`)}\necho`),
-    ].join('\n');
-    // asynchronously: the Gatehouse that answers the curls runs in this process
-    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn('bash', ['-c', script], {
-        cwd,
-        env: {
-          PATH: process.env.PATH,
-          HOME: cwd,
-          DATABASE_URL: t.database.url,
-          COOKIE_SECRETS: TEST_COOKIE_SECRET,
-          KEY_ENCRYPTION_KEY: TEST_KEK,
-          DATA_DIR: path.join(cwd, '.data'),
-          ISSUER: `http://localhost:${port}`,
-        },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-      child.on('close', (status) => {
-        clearTimeout(timer);
-        resolve({ status, stdout, stderr });
-      });
+    const script = blocks
+      .map((b, i) => `echo "@@block ${i}@@"\n${b.code.replaceAll('localhost:3000', `localhost:${port}`)}\necho`)
+      .join('\n');
+    const r = await runShell(script, cwd, {
+      DATABASE_URL: t.database.url,
+      COOKIE_SECRETS: TEST_COOKIE_SECRET,
+      KEY_ENCRYPTION_KEY: TEST_KEK,
+      DATA_DIR: path.join(cwd, '.data'),
+      ISSUER: `http://localhost:${port}`,
     });
     const outputs = r.stdout.split(/^@@block \d+@@$/m).slice(1);
     const failedAt = blocks[outputs.length - 1];

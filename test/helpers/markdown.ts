@@ -1,5 +1,10 @@
-// Fenced code blocks of a Markdown document, for tests that run a document's
-// examples as written (README.md, docs/ recipes).
+// Fenced code blocks of a Markdown document, and a shell to run them in, for
+// tests that run a document's examples as written (README.md, docs/ recipes).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { CLI, REPO_ROOT } from '../server/process.ts';
+
+const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 
 export interface Block {
   lang: string;
@@ -27,4 +32,26 @@ export function codeBlocks(markdown: string): Block[] {
     i = j;
   }
   return blocks;
+}
+
+/**
+ * Runs a bash script (`set -euo pipefail`) with `npx gatehouse` as this
+ * checkout's CLI (its TypeScript sources, never a possibly stale dist/), in
+ * `cwd` with only PATH, HOME=cwd and `env`. Asynchronous: the Gatehouse that
+ * answers the script's curls may run in the calling process.
+ */
+export function runShell(script: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const preamble = `set -euo pipefail\nnpx() { if [ "$1" = gatehouse ]; then shift; "${TSX}" "${CLI}" "$@"; else command npx "$@"; fi; }\n`;
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', preamble + script], { cwd, env: { PATH: process.env.PATH, HOME: cwd, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }

@@ -16,15 +16,14 @@ import { createResource } from '../../src/resources/store.ts';
 import { createClient } from '../../src/clients/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { TEST_COOKIE_SECRET, TEST_KEK } from '../helpers/env.ts';
-import { codeBlocks } from '../helpers/markdown.ts';
-import { CLI, freePort, portOpen, REPO_ROOT, until } from '../server/process.ts';
+import { codeBlocks, runShell } from '../helpers/markdown.ts';
+import { freePort, portOpen, REPO_ROOT, until } from '../server/process.ts';
 import { Browser, createUser, isLoginPage, page, redirect, submitLogin } from '../sso/flow.ts';
 
 const APACHE = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
 const missing = [APACHE, `${MODULES}/mod_auth_openidc.so`, '/usr/bin/openssl', '/usr/bin/curl', '/usr/bin/jq'].filter((f) => !existsSync(f));
 const RECIPE = readFileSync(path.join(REPO_ROOT, 'docs', 'apache-mod-auth-openidc.md'), 'utf8');
-const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 
 function replaceAll(text: string, map: Record<string, string>): string {
   let out = text;
@@ -32,22 +31,7 @@ function replaceAll(text: string, map: Record<string, string>): string {
   return out;
 }
 
-/** Runs a shell script asynchronously (Gatehouse answers from this process), with `npx gatehouse` as this checkout's CLI. */
-function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const preamble = `set -euo pipefail\nnpx() { if [ "$1" = gatehouse ]; then shift; "${TSX}" "${CLI}" "$@"; else command npx "$@"; fi; }\n`;
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', preamble + script], { cwd, env: { PATH: process.env.PATH, HOME: cwd, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const bash = (script: string, cwd: string, env: NodeJS.ProcessEnv) => runShell(script, cwd, env, 120_000);
 
 describe.skipIf(missing.length > 0)(`Apache mod_auth_openidc recipe${missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : ''}`, () => {
   const blocks = codeBlocks(RECIPE);
