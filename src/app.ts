@@ -11,7 +11,7 @@ import { listenForChanges, type ChangeFeed } from './db/changes.ts';
 import { startCleanupJob, type CleanupJob, type CleanupStep } from './db/cleanup.ts';
 import { openDb, QUERY_TIMEOUT_MARGIN_MS, type Db, type DbHandle } from './db/client.ts';
 import { applicationName, newInstanceId } from './db/instance.ts';
-import type { RequestObserver } from './http/access-log.ts';
+import { noteOAuthError, OAUTH_ERROR_EVENTS, type RequestObserver } from './http/access-log.ts';
 import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
@@ -85,6 +85,16 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
   ] as const satisfies readonly CleanupStep[];
 }
+
+/**
+ * The sign-in pages' route patterns (below the issuer's path), for logs and
+ * metrics: the pages' dispatcher names no route itself.
+ */
+const INTERACTION_ROUTES = [
+  '/interaction/:uid',
+  ...['login', 'mfa', 'enrol', 'continue', 'consent', 'abort'].map((step) => `/interaction/:uid/${step}`),
+  '/static/gatehouse.css',
+];
 
 /** Memoises an async value for `ms` (scrape-time gauges that query the database). */
 function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
@@ -199,6 +209,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         // counted as the client is answered (token-errors.ts rewrites some invalid_request)
         metrics.tokenError(ctx.oidc.params?.grant_type, preciseErrorCode(ctx, error, error_description));
       });
+      // the access log names the error of a refused request, HTML answers included
+      const events: NodeJS.EventEmitter = p; // (one listener signature for events typed one by one)
+      for (const event of OAUTH_ERROR_EVENTS) events.on(event, noteOAuthError);
       // RP-initiated logout (the session is still loaded when this fires).
       p.on('end_session.success', (ctx) => {
         const accountId = ctx.oidc.session?.accountId;
@@ -281,7 +294,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       routeGroups([
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
-        interactionRoutes(interactionDeps),
+        { ...interactionRoutes(interactionDeps), patterns: INTERACTION_ROUTES },
         adminRoutes({
           db: db.prisma,
           config,
@@ -295,7 +308,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
         }),
-      ]),
+      ], { base: new URL(config.issuer).pathname }),
     );
     // answer rewrites in order: a database outage first, then the precise token errors
     app.use(mountProvider(holder, config.issuer, [answerOutage, preciseTokenErrors(new URL(config.issuer).pathname)]));

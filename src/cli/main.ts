@@ -3,6 +3,7 @@
 // the command, and turns every failure into one line on stderr and a
 // non-zero exit code.
 import './runtime-warning.ts';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { ConfigError, loadConfig, type Config, type Env } from '../config/config.ts';
@@ -24,7 +25,8 @@ Gatehouse — OAuth 2.0 / OpenID Connect identity provider.
 Commands:
 ${cmds.map((c) => `  ${c.name.padEnd(24)} ${c.summary}`).join('\n')}
 
-Every command takes --json for machine-readable output and --help.
+Every command takes --json for machine-readable output and --help; a
+command's flags may also come before its name. --version prints the version.
 Configuration comes from the environment (see .env.example); with no
 DATABASE_URL the embedded PostgreSQL under ./.data is used.
 `;
@@ -80,20 +82,65 @@ function defaultIo(): CliIo {
   };
 }
 
-/** Finds the longest command name matching the leading words of argv. */
+/** Flags that take a value in some command: their values are never command words. */
+const VALUE_FLAGS = new Set(
+  commands.flatMap((c) =>
+    Object.entries(c.options ?? {})
+      .filter(([, o]) => o.type === 'string')
+      .flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]),
+  ),
+);
+
+/** Indexes in argv of the words that are neither flags nor flag values. */
+function wordIndexes(argv: string[]): number[] {
+  const words: number[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      if (VALUE_FLAGS.has(a)) i++; // `--workers 2`: skip the value (`--workers=2` is one token)
+      continue;
+    }
+    words.push(i);
+  }
+  return words;
+}
+
+/** Finds the longest command name matching the leading words of argv (flags may come first). */
 function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
-  const words = argv.filter((a) => !a.startsWith('-'));
-  for (let n = Math.min(3, words.length); n > 0; n--) {
-    const name = words.slice(0, n).join(' ');
+  const at = wordIndexes(argv);
+  for (let n = Math.min(3, at.length); n > 0; n--) {
+    const name = at
+      .slice(0, n)
+      .map((i) => argv[i])
+      .join(' ');
     const cmd = commands.find((c) => c.name === name);
     if (cmd) {
-      // remove those words from argv in order
-      const rest = [...argv];
-      for (const w of words.slice(0, n)) rest.splice(rest.indexOf(w), 1);
-      return { cmd, rest };
+      const taken = new Set(at.slice(0, n));
+      return { cmd, rest: argv.filter((_, i) => !taken.has(i)) };
     }
   }
   return undefined;
+}
+
+/** node:util parseArgs errors as one line in our words (its own text has an unbalanced quote). */
+function argumentError(err: unknown): string {
+  const { code, message = '' } = err as { code?: string; message?: string };
+  const option = /'(?:-\w, )?(-[^' ]+)/.exec(message)?.[1];
+  if (option && code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option '${option}'`;
+  if (option && code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/argument missing/.test(message)) return `option '${option}' needs a value`;
+    if (/does not take an argument/.test(message)) return `option '${option}' takes no value`;
+    if (/ambiguous/.test(message)) return `option '${option}' needs a value (to give one starting with a dash, write ${option}=-VALUE)`;
+  }
+  return message.split('\n')[0]!.replace(/\.$/, '');
+}
+
+let packageVersion: string | undefined;
+/** The version in package.json (next to dist/ and src/ alike). */
+export function version(): string {
+  packageVersion ??= (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return packageVersion;
 }
 
 export async function runCli(argv: string[], opts: RunOptions = {}): Promise<number> {
@@ -107,6 +154,10 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
     io.stdout(GLOBAL_HELP(commands));
     return argv.length === 0 ? 2 : 0;
   }
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    io.stdout(json ? `${JSON.stringify({ version: version() })}\n` : `gatehouse ${version()}\n`);
+    return 0;
+  }
   const found = findCommand(argv);
   if (!found) {
     const group = commands.filter((c) => c.name.startsWith(`${argv[0]} `));
@@ -114,7 +165,9 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
       io.stdout(`Usage: gatehouse ${argv[0]} <command>\n\n${group.map((c) => `  ${c.name.padEnd(28)} ${c.summary}`).join('\n')}\n`);
       return argv.includes('--help') ? 0 : 2;
     }
-    return fail(`unknown command '${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}' (see gatehouse --help)`, 2);
+    const words = wordIndexes(argv).map((i) => argv[i]);
+    if (words.length === 0) return fail(`no command given (see gatehouse --help)`, 2);
+    return fail(`unknown command '${words.slice(0, 2).join(' ')}' (see gatehouse --help)`, 2);
   }
   const { cmd, rest } = found;
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -133,7 +186,7 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
     values = parsed.values;
     positionals = parsed.positionals;
   } catch (err) {
-    return fail(`${(err as Error).message.split('\n')[0]} (see gatehouse ${cmd.name} --help)`, 2);
+    return fail(`${argumentError(err)} (see gatehouse ${cmd.name} --help)`, 2);
   }
   const [min, max] = typeof cmd.positionals === 'number' ? [cmd.positionals, cmd.positionals] : (cmd.positionals ?? [0, 0]);
   if (positionals.length < min || positionals.length > max) {

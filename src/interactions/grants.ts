@@ -45,12 +45,11 @@ export interface AccessParams {
   resource?: unknown;
 }
 
-function resourceList(params: AccessParams, client: Readonly<ClientRecord>): string[] {
+function resourceList(params: AccessParams, _client: Readonly<ClientRecord>): string[] {
   const r = params.resource;
   if (typeof r === 'string' && r) return [r];
   if (Array.isArray(r)) return [...new Set(r.filter((x): x is string => typeof x === 'string' && x.length > 0))];
-  // No resource parameter: the client's only resource, as defaultResource does (resource-indicators.ts).
-  return client.resources.length === 1 ? [client.resources[0]!] : [];
+  return []; // no resource named: a login's token is for userinfo (defaultResource, resource-indicators.ts)
 }
 
 /** Works out what the request asks for and what this person may grant. */

@@ -27,19 +27,21 @@ export function resourceIndicators(registry: ClientRegistry, catalog: ResourceCa
   };
   return {
     enabled: true,
-    // A client with exactly one resource gets it by default; machine clients
-    // must otherwise name one (a token without an audience is useless to them).
+    // client_credentials: a client with exactly one resource gets it by
+    // default; otherwise it must name one (a token without an audience is
+    // useless to a machine). A login flow that names no resource gets no
+    // default: its access token is for userinfo (/me), as OpenID Connect
+    // relying parties expect; it names `resource` to get an API's token.
+    // (Token exchange has its own default: token-exchange.ts.)
     async defaultResource(ctx: KoaContextWithOIDC, client, oneOf) {
       if (oneOf) return oneOf;
+      if (ctx.oidc.route !== 'token' || ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
       const rec = await registry.get(client.clientId);
       if (rec && rec.resources.length === 1) return rec.resources[0];
-      if (ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials') {
-        if (Array.isArray(ctx.oidc.params.resource) && ctx.oidc.params.resource.length > 1) {
-          throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-        }
-        throw new errors.InvalidTarget('a resource parameter is required: this client has no single default resource');
+      if (Array.isArray(ctx.oidc.params.resource) && ctx.oidc.params.resource.length > 1) {
+        throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
       }
-      return undefined;
+      throw new errors.InvalidTarget('a resource parameter is required: this client has no single default resource');
     },
     // Code and refresh grants use the resource granted at the authorization step.
     useGrantedResource: () => true,

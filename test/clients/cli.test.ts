@@ -114,7 +114,7 @@ describe('gatehouse clients', () => {
   it.each<[string, string[], RegExp]>([
     ['missing --name', ['--grant', 'client_credentials'], /--name is required/],
     ['missing --grant', ['--name', 'x'], /--grant is required/],
-    ['unknown grant', ['--name', 'x', '--grant', 'password'], /invalid --grant: unknown grant type 'password'/],
+    ['unknown grant', ['--name', 'x', '--grant', 'password'], /invalid --grant: 'password' is not a grant type Gatehouse serves/],
     ['bad redirect URI', ['--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'http://evil.example/cb'], /invalid --redirect-uri: .*https/],
     ['redirect URI with fragment', ['--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://a.example/cb#f'], /invalid --redirect-uri: .*fragment/],
     ['authorization_code without redirect URI', ['--name', 'x', '--grant', 'authorization_code'], /invalid --redirect-uri: at least one/],

@@ -144,7 +144,7 @@ describe('client store', () => {
       ['missing name', { grants: ['client_credentials'] }, 'name', /is required/],
       ['empty name', { name: ' ', grants: ['client_credentials'] }, 'name'],
       ['no grants', { name: 'x', grants: [] }, 'grants'],
-      ['unknown grant', { name: 'x', grants: ['password'] }, 'grants', /unknown grant type 'password'/],
+      ['unknown grant', { name: 'x', grants: ['password'] }, 'grants', /'password' is not a grant type Gatehouse serves/],
       ['auth code without redirect URI', { name: 'x', grants: ['authorization_code'] }, 'redirectUris'],
       ['http redirect URI', { ...web, redirectUris: ['http://app.example/cb'] }, 'redirectUris', /https/],
       ['relative redirect URI', { ...web, redirectUris: ['/cb'] }, 'redirectUris'],

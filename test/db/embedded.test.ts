@@ -6,8 +6,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sql } from '../helpers/db.ts';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../../src/db/embedded.ts';
 import {
   baseEnv,
@@ -44,15 +44,7 @@ async function start(dataDir: string): Promise<EmbeddedDatabase> {
   return db;
 }
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const query = sql;
 
 /** A child process that starts the embedded database on dataDir and keeps it. */
 async function owner(dataDir: string, ...flags: string[]): Promise<{ proc: Proc; url: string; shared: boolean }> {

@@ -42,7 +42,7 @@ describe('gatehouse apply: an invalid file changes nothing and names the entry a
     );
     await refused('bad-ttl.json', (d) => void (resource(d, 1).ttl = 5), 'resources[1] (identifier "https://records.example"): ttl: must be between 30 and 86400 seconds');
     await refused('bad-type.json', (d) => void (client(d, 0).requireDpop = 'yes'), 'clients[0] (id "orders-service"): requireDpop: must be a boolean');
-    await refused('bad-grant.json', (d) => void (client(d, 0).grants = ['password']), "clients[0] (id \"orders-service\"): grants[0]: unknown grant type 'password'");
+    await refused('bad-grant.json', (d) => void (client(d, 0).grants = ['password']), "clients[0] (id \"orders-service\"): grants[0]: 'password' is not a grant type Gatehouse serves");
     await refused('bad-scope.json', (d) => void (d.roles[1]!.scopes = ['records:read', 'bad scope']), 'roles[1] (name "doctor"): scopes[1]: ', 'not a valid scope');
     await refused('bad-id.json', (d) => void (client(d, 0).id = '-x'), 'clients[0] (id "-x"): id: ', 'not a valid client id');
   });

@@ -43,3 +43,14 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
     drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 }
+
+/** Runs one SQL text on a connection of its own (a server started by a test, e.g. the embedded one). */
+export async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}

@@ -143,7 +143,10 @@ export const userCommands: Command[] = [
       const human =
         all.length === 0
           ? 'no accounts'
-          : all.map((a) => `${a.email.padEnd(32)} ${(a.disabled ? 'disabled' : 'enabled').padEnd(9)} ${a.id}  ${a.name ?? ''}`.trimEnd()).join('\n');
+          : table(
+              ['EMAIL', 'STATUS', 'ID', 'NAME'],
+              all.map((a) => [a.email, a.disabled ? 'disabled' : 'enabled', a.id, a.name ?? '']),
+            );
       ctx.print(human, all.map(jsonView));
     },
   },
