@@ -96,7 +96,7 @@ describe('gatehouse CLI on first use', () => {
     const { items } = await listAuditEvents(h.prisma, {});
     const create = items.find((e) => e.action === 'resource.create');
     const rotate = items.find((e) => e.action === 'key.rotate');
-    expect(create).toMatchObject({ actorType: 'cli', actorId: OS_USER });
-    expect(rotate).toMatchObject({ actorType: 'cli', actorId: OS_USER });
+    expect(create).toMatchObject({ actorType: 'operator', actorId: OS_USER });
+    expect(rotate).toMatchObject({ actorType: 'operator', actorId: OS_USER });
   });
 });
