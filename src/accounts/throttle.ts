@@ -5,8 +5,6 @@
 //   account:<id>                  a known account
 //   account-email:<email>         an email no account has (so unknown emails behave like known ones)
 //   ip:<address>                  a client address (IPv6: its /64)
-// (The table also holds `totp-step:<accountId>` rows, which are not throttle
-// keys: mfa.ts keeps the last accepted TOTP time step there, in `failures`.)
 // When a key reaches its maximum (maxFailures for accounts, ipMaxFailures for
 // addresses) it is locked for lockSeconds × 2^lockCount, capped at
 // maxLockSeconds; lockCount then grows by one and the failures start again
@@ -23,6 +21,15 @@
 // whether the key locks (its count, including attempts still in flight, has
 // reached the maximum); recordSuccess resets the account key and gives the
 // address key its reserved count back.
+//
+// Same work for everyone: a login attempt must not answer faster for an
+// account that has recent attempts than for one that has none, or for a
+// known email than for an unknown one (the answer time would tell which
+// emails have accounts, or are being tried). So every attempt that is let
+// through runs the same two statements: one insert of any missing row, one
+// conditional update that counts the attempt on every key (forgetting keys
+// quiet for a day on the way). Only refusals (a locked or full key) take the
+// longer transaction below, and they skip the password check anyway.
 //
 // All instants come from the database clock (now()), so instances with skewed
 // clocks agree.
@@ -212,12 +219,13 @@ export type ReserveResult =
   | { ok: false; locked: ThrottleKey; retryAfterSeconds: number };
 
 /**
- * The common case in one statement (one round trip, no explicit transaction):
- * every key's row exists and, once locked (FOR UPDATE, in key order, as in
- * the full path), none is locked out, none has `max` attempts counted and none
- * is due to be forgotten — then this attempt is counted on all of them. The
- * full path below gives the same outcome in that case; it runs whenever this
- * one returns undefined (a new key, a lock, a full key, a key to forget).
+ * Every attempt that is let through, in one statement: every key's row is
+ * locked (FOR UPDATE, in key order, as in the full path); a key quiet for
+ * longer than the forget window starts afresh (failures and lockCount 0, as
+ * forget() does); when then none is locked out and none has `max` attempts
+ * counted, this attempt is counted on all of them. Returns undefined, having
+ * changed nothing, when a key is locked or full (or a row is missing: reset
+ * meanwhile): the full path decides those.
  */
 async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolicy): Promise<Reservation | undefined> {
   const names = sorted.map((k) => k.key);
@@ -225,19 +233,24 @@ async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolic
   const forgetSeconds = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
   const rows = await db.$queryRaw<{ key: string; lockedUntil: Date | null }[]>`
     WITH want AS (SELECT * FROM unnest(${names}::text[], ${maxes}::int[]) AS w(key, max)),
-    held AS (
+    locked AS (
       SELECT t.key, t.failures, t.lock_count, t.locked_until, t.updated_at, want.max
       FROM login_throttles t JOIN want ON want.key = t.key
       ORDER BY t.key FOR UPDATE OF t),
+    held AS (
+      SELECT *, ((failures > 0 OR lock_count > 0) AND (locked_until IS NULL OR locked_until <= now())
+                 AND now() - GREATEST(updated_at, coalesce(locked_until, updated_at)) > make_interval(secs => ${forgetSeconds}::double precision)) AS forgotten
+      FROM locked),
     verdict AS (
       SELECT count(*) = ${names.length} AND coalesce(bool_and(
         (locked_until IS NULL OR locked_until <= now())
-        AND failures < max
-        AND NOT ((failures > 0 OR lock_count > 0)
-                 AND now() - GREATEST(updated_at, coalesce(locked_until, updated_at)) > make_interval(secs => ${forgetSeconds}::double precision))
+        AND CASE WHEN forgotten THEN 0 ELSE failures END < max
       ), false) AS open
       FROM held)
-    UPDATE login_throttles t SET failures = t.failures + 1, updated_at = now()
+    UPDATE login_throttles t SET
+      failures = CASE WHEN held.forgotten THEN 1 ELSE t.failures + 1 END,
+      lock_count = CASE WHEN held.forgotten THEN 0 ELSE t.lock_count END,
+      updated_at = now()
     FROM held, verdict
     WHERE verdict.open AND t.key = held.key
     RETURNING t.key, t.locked_until AS "lockedUntil"`;
@@ -254,17 +267,14 @@ async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolic
 export async function checkAndReserve(db: Db, keys: ThrottleKey[], policy: LoginPolicy): Promise<ReserveResult> {
   const sorted = sortedUnique(keys);
   if (sorted.length === 0) return { ok: true, reservation: { keys: [], epochs: new Map() } };
-  const fast = await reserveOpenKeys(db, sorted, policy);
-  if (fast) return { ok: true, reservation: fast };
-  await ensureRows(
-    db,
-    sorted.map((k) => k.key),
-  );
+  const names = sorted.map((k) => k.key);
+  // Always both statements, whether the rows exist or not (same work for every account, see above).
+  await ensureRows(db, names);
+  const open = await reserveOpenKeys(db, sorted, policy);
+  if (open) return { ok: true, reservation: open };
+  await ensureRows(db, names); // a row reset (deleted) in between
   return db.$transaction(async (tx) => {
-    const rows = await lockRows(
-      tx,
-      sorted.map((k) => k.key),
-    );
+    const rows = await lockRows(tx, names);
     let refusal: { locked: ThrottleKey; retryAfterSeconds: number } | undefined;
     const changed = new Set<Row>();
     for (const k of sorted) {
@@ -417,8 +427,7 @@ export async function resetThrottle(db: Db, key: string): Promise<void> {
  * `batchSize` keys that have been quiet, and unlocked, for longer than the
  * forget window (updated and lock ended more than forgetAfterSeconds ago) —
  * exactly the rows forget() would start afresh anyway, so deleting one loses
- * nothing, not even the lockCount that lengthens the next lock. (Also the
- * `totp-step:` rows of mfa.ts once quiet that long: their step is long past.)
+ * nothing, not even the lockCount that lengthens the next lock.
  * `FOR UPDATE SKIP LOCKED`: a row a login attempt holds is left for the next
  * run, and instances running at once delete disjoint rows. Returns how many
  * rows went.
