@@ -183,11 +183,12 @@ export const userCommands: Command[] = [
   refCommand('reset-mfa', 'turn two-step verification off (lost phone): clears the authenticator and recovery codes', async (ctx, a) => {
     const v = await resetMfa(await ctx.db(), a.id);
     await ctx.audit('user.reset_mfa', { type: 'user', id: a.id }, { hadMfa: a.mfaEnabled });
+    const until = v.mfaEnrolmentUntil.toISOString();
     ctx.print(
       a.mfaEnabled
-        ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they set it up again at their next sign-in that requires it`
-        : `${v.email} had no two-step verification; any leftover recovery codes were removed`,
-      jsonView(v),
+        ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they can set it up again with their password at a sign-in that requires it, until ${until}`
+        : `${v.email} had no two-step verification; any leftover recovery codes were removed; they can set it up with their password until ${until}`,
+      { ...jsonView(v), mfaEnrolmentUntil: v.mfaEnrolmentUntil },
     );
   }),
   refCommand('revoke-sessions', 'sign a person out everywhere: ends their sessions and revokes their grants and refresh tokens', async (ctx, a) => {
