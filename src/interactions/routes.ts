@@ -33,7 +33,7 @@ import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
 import type { RouteGroup } from '../http/routes.ts';
 import { STYLESHEET_PATH, stylesheet as loadStylesheet } from './assets.ts';
 import { verifyCsrfToken } from './csrf.ts';
-import { FormError, formOf, formParser } from './form.ts';
+import { FormError, formOf, formParser, type Form } from './form.ts';
 import type { InteractionDeps } from './index.ts';
 import { INTERACTION_ROUTE, StepKit, type FormHandler, type InteractionStep } from './kit.ts';
 import { abortStep } from './steps/abort.ts';
@@ -72,7 +72,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
   const submit =
     (step: InteractionStep, handler: FormHandler) =>
     async (ctx: Context): Promise<void> => {
-      let form;
+      let form: Form;
       try {
         form = formOf(ctx);
       } catch (err) {
