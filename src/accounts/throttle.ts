@@ -26,9 +26,10 @@
 // account that has recent attempts than for one that has none, or for a
 // known email than for an unknown one (the answer time would tell which
 // emails have accounts, or are being tried). So every attempt that is let
-// through runs the same two statements: one insert of any missing row, one
-// conditional update that counts the attempt on every key (forgetting keys
-// quiet for a day on the way). Only refusals (a locked or full key) take the
+// through is counted by the same one statement, which writes (and commits,
+// a WAL flush that costs more than a round trip) exactly once whether it
+// inserts a key's first row or updates an existing one, forgetting keys
+// quiet for a day on the way. Only refusals (a locked or full key) take the
 // longer transaction below, and they skip the password check anyway.
 //
 // All instants come from the database clock (now()), so instances with skewed
@@ -218,44 +219,56 @@ export type ReserveResult =
   | { ok: true; reservation: Reservation }
   | { ok: false; locked: ThrottleKey; retryAfterSeconds: number };
 
+/** SQL: the row `t` has been quiet for longer than the forget window: it starts afresh (see forget()). */
+function quietTooLong(t: string, forgetSeconds: number): Prisma.Sql {
+  const r = Prisma.raw(t);
+  return Prisma.sql`((${r}.failures > 0 OR ${r}.lock_count > 0) AND (${r}.locked_until IS NULL OR ${r}.locked_until <= now())
+    AND now() - GREATEST(${r}.updated_at, coalesce(${r}.locked_until, ${r}.updated_at)) > make_interval(secs => ${forgetSeconds}::double precision))`;
+}
+
+/** SQL: the row `t` can take one more attempt (not locked, fewer than `max` counted once forgotten ones start afresh). */
+function openRow(t: string, max: Prisma.Sql, forgetSeconds: number): Prisma.Sql {
+  const r = Prisma.raw(t);
+  return Prisma.sql`((${r}.locked_until IS NULL OR ${r}.locked_until <= now())
+    AND (CASE WHEN ${quietTooLong(t, forgetSeconds)} THEN 0 ELSE ${r}.failures END) < ${max})`;
+}
+
 /**
- * Every attempt that is let through, in one statement: every key's row is
- * locked (FOR UPDATE, in key order, as in the full path); a key quiet for
- * longer than the forget window starts afresh (failures and lockCount 0, as
- * forget() does); when then none is locked out and none has `max` attempts
- * counted, this attempt is counted on all of them. Returns undefined, having
- * changed nothing, when a key is locked or full (or a row is missing: reset
- * meanwhile): the full path decides those.
+ * Every attempt that is let through, in one statement (one write, one
+ * commit, whether the rows exist or not). When the keys' rows, as the
+ * statement's snapshot sees them, are none locked out or full (rows quiet
+ * for longer than the forget window start afresh, as forget() does), the
+ * attempt is counted on every key: a missing row is inserted with failures
+ * 1, an existing one incremented. The rows are locked by the insert itself,
+ * one pass in key order (as the full path locks them: no deadlock), and each
+ * is judged again once locked; if one turned locked or full meanwhile, the
+ * others give their count back. Returns undefined, having counted nothing,
+ * when a key is locked or full: the full path decides those.
  */
 async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolicy): Promise<Reservation | undefined> {
   const names = sorted.map((k) => k.key);
   const maxes = sorted.map((k) => k.max);
-  const forgetSeconds = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
+  const forget = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
   const rows = await db.$queryRaw<{ key: string; lockedUntil: Date | null }[]>`
     WITH want AS (SELECT * FROM unnest(${names}::text[], ${maxes}::int[]) AS w(key, max)),
-    locked AS (
-      SELECT t.key, t.failures, t.lock_count, t.locked_until, t.updated_at, want.max
-      FROM login_throttles t JOIN want ON want.key = t.key
-      ORDER BY t.key FOR UPDATE OF t),
     held AS (
-      SELECT *, ((failures > 0 OR lock_count > 0) AND (locked_until IS NULL OR locked_until <= now())
-                 AND now() - GREATEST(updated_at, coalesce(locked_until, updated_at)) > make_interval(secs => ${forgetSeconds}::double precision)) AS forgotten
-      FROM locked),
-    verdict AS (
-      SELECT count(*) = ${names.length} AND coalesce(bool_and(
-        (locked_until IS NULL OR locked_until <= now())
-        AND CASE WHEN forgotten THEN 0 ELSE failures END < max
-      ), false) AS open
-      FROM held)
-    UPDATE login_throttles t SET
-      failures = CASE WHEN held.forgotten THEN 1 ELSE t.failures + 1 END,
-      lock_count = CASE WHEN held.forgotten THEN 0 ELSE t.lock_count END,
+      SELECT t.key, t.failures, t.lock_count, t.locked_until, t.updated_at, want.max
+      FROM login_throttles t JOIN want ON want.key = t.key),
+    verdict AS (SELECT coalesce(bool_and(${openRow('held', Prisma.sql`held.max`, forget)}), true) AS open FROM held)
+    INSERT INTO login_throttles AS t (key, failures, lock_count, updated_at)
+    SELECT want.key, 1, 0, now() FROM want, verdict WHERE verdict.open ORDER BY want.key
+    ON CONFLICT (key) DO UPDATE SET
+      failures = CASE WHEN ${quietTooLong('t', forget)} THEN 1 ELSE t.failures + 1 END,
+      lock_count = CASE WHEN ${quietTooLong('t', forget)} THEN 0 ELSE t.lock_count END,
       updated_at = now()
-    FROM held, verdict
-    WHERE verdict.open AND t.key = held.key
+    -- judged again on the row as locked (another attempt may have counted on it since the snapshot)
+    WHERE ${openRow('t', Prisma.sql`(SELECT want.max FROM want WHERE want.key = t.key)`, forget)}
     RETURNING t.key, t.locked_until AS "lockedUntil"`;
-  if (rows.length !== sorted.length) return undefined;
-  return { keys: sorted, epochs: new Map(rows.map((r) => [r.key, r.lockedUntil] as const)) };
+  const counted: Reservation = { keys: sorted.filter((k) => rows.some((r) => r.key === k.key)), epochs: new Map(rows.map((r) => [r.key, r.lockedUntil] as const)) };
+  if (counted.keys.length === sorted.length) return counted;
+  // Only some keys took it (one turned locked or full meanwhile): give their count back.
+  await giveBack(db, counted, false);
+  return undefined;
 }
 
 /**
@@ -267,12 +280,10 @@ async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolic
 export async function checkAndReserve(db: Db, keys: ThrottleKey[], policy: LoginPolicy): Promise<ReserveResult> {
   const sorted = sortedUnique(keys);
   if (sorted.length === 0) return { ok: true, reservation: { keys: [], epochs: new Map() } };
-  const names = sorted.map((k) => k.key);
-  // Always both statements, whether the rows exist or not (same work for every account, see above).
-  await ensureRows(db, names);
   const open = await reserveOpenKeys(db, sorted, policy);
   if (open) return { ok: true, reservation: open };
-  await ensureRows(db, names); // a row reset (deleted) in between
+  const names = sorted.map((k) => k.key);
+  await ensureRows(db, names);
   return db.$transaction(async (tx) => {
     const rows = await lockRows(tx, names);
     let refusal: { locked: ThrottleKey; retryAfterSeconds: number } | undefined;
