@@ -133,7 +133,7 @@ const gatehouse: TargetDefinition = {
       await handle.close();
     }
     const name: TargetName = workersOverride === undefined ? 'gatehouse' : `gatehouse-w${workers}`;
-    return running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1);
+    return { ...running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1), databaseUrl: db.url };
   },
 };
 

@@ -86,16 +86,6 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
   ] as const satisfies readonly CleanupStep[];
 }
 
-/**
- * The sign-in pages' route patterns (below the issuer's path), for logs and
- * metrics: the pages' dispatcher names no route itself.
- */
-const INTERACTION_ROUTES = [
-  '/interaction/:uid',
-  ...['login', 'mfa', 'enrol', 'continue', 'consent', 'abort'].map((step) => `/interaction/:uid/${step}`),
-  '/static/gatehouse.css',
-];
-
 /** Memoises an async value for `ms` (scrape-time gauges that query the database). */
 function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
   let at = 0;
@@ -294,7 +284,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       routeGroups([
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
-        { ...interactionRoutes(interactionDeps), patterns: INTERACTION_ROUTES },
+        interactionRoutes(interactionDeps),
         adminRoutes({
           db: db.prisma,
           config,
@@ -308,7 +298,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
         }),
-      ], { base: new URL(config.issuer).pathname }),
+      ]),
     );
     // answer rewrites in order: a database outage first, then the precise token errors
     app.use(mountProvider(holder, config.issuer, [answerOutage, preciseTokenErrors(new URL(config.issuer).pathname)]));

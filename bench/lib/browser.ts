@@ -9,7 +9,7 @@ import type { RunningTarget, WebFixtures } from './types.ts';
 
 const TIMEOUT_MS = 15_000;
 
-class Jar {
+export class Jar {
   private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
 
   header(pathname: string): string {
@@ -40,7 +40,7 @@ class Jar {
   }
 }
 
-async function navigate(base: string, jar: Jar, method: 'GET' | 'POST', pathAndQuery: string, form?: Record<string, string>): Promise<Response> {
+export async function navigate(base: string, jar: Jar, method: 'GET' | 'POST', pathAndQuery: string, form?: Record<string, string>): Promise<Response> {
   const url = new URL(pathAndQuery, base);
   const headers: Record<string, string> = { accept: 'text/html' };
   const cookie = jar.header(url.pathname);
@@ -100,12 +100,18 @@ export interface TokenSet {
   id_token?: string;
 }
 
-/**
- * One whole sign-in: GET /auth → login page → POST login → redirect with the
- * code → POST /token (PKCE) → GET /me when `userinfo`. Throws IterationError
- * on any unexpected answer.
- */
-export async function loginFlow(t: RunningTarget, web: WebFixtures, login: string, opts: { scope: string; userinfo: boolean }): Promise<{ tokens: TokenSet; timings: FlowTimings }> {
+export interface LoginPage {
+  jar: Jar;
+  /** the login form's action (a path) and its CSRF token */
+  action: string;
+  csrf: string;
+  /** PKCE verifier and state of the authorization request */
+  verifier: string;
+  state: string;
+}
+
+/** GET /auth → the login page (redirects followed, cookies kept). Throws IterationError if there is none. */
+export async function openLoginPage(t: RunningTarget, web: WebFixtures, scope: string): Promise<LoginPage> {
   assertLoopback(t.url);
   const jar = new Jar();
   const verifier = randomBytes(32).toString('base64url');
@@ -114,18 +120,28 @@ export async function loginFlow(t: RunningTarget, web: WebFixtures, login: strin
     response_type: 'code',
     client_id: web.clientId,
     redirect_uri: web.redirectUri,
-    scope: opts.scope,
+    scope,
     state,
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
   });
-  if (opts.scope.split(' ').includes('offline_access')) q.set('prompt', 'consent');
-  const t0 = performance.now();
+  if (scope.split(' ').includes('offline_access')) q.set('prompt', 'consent');
   const start = await follow(t.url, jar, await navigate(t.url, jar, 'GET', `/auth?${q.toString()}`));
   if (!start.page) throw new IterationError(`/auth left to ${start.leave!.href} without a login page`);
   const action = formAction(start.page.html, '/login');
   const csrf = /name="csrf" value="([^"]*)"/.exec(start.page.html)?.[1];
   if (!action || csrf === undefined) throw new IterationError(`no login form at ${start.page.url}`);
+  return { jar, action, csrf, verifier, state };
+}
+
+/**
+ * One whole sign-in: GET /auth → login page → POST login → redirect with the
+ * code → POST /token (PKCE) → GET /me when `userinfo`. Throws IterationError
+ * on any unexpected answer.
+ */
+export async function loginFlow(t: RunningTarget, web: WebFixtures, login: string, opts: { scope: string; userinfo: boolean }): Promise<{ tokens: TokenSet; timings: FlowTimings }> {
+  const t0 = performance.now();
+  const { jar, action, csrf, verifier, state } = await openLoginPage(t, web, opts.scope);
   const t1 = performance.now();
   let after = await follow(t.url, jar, await navigate(t.url, jar, 'POST', action, { csrf, login, password: web.password }));
   // a first-party client normally skips consent; prompt=consent (needed for offline_access) may still show it

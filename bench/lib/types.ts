@@ -46,6 +46,8 @@ export interface RunningTarget {
   fixtures: Fixtures;
   /** settings worth recording (workers, …) */
   info: Record<string, string | number | boolean>;
+  /** Gatehouse targets: their database, for fixtures (never recorded: it may hold a password) */
+  databaseUrl?: string;
   /** resident memory of the server process and its workers, read from /proc now */
   rss(): ProcessRss[];
   /** throws if the server process has exited */

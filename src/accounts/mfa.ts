@@ -8,16 +8,29 @@
 //                             account does not open). Set only once enrolment is
 //                             confirmed with a current code.
 //   accounts.totp_enabled_at  when enrolment was confirmed (AccountView.mfaEnabled)
+//   accounts.totp_last_step   the last TOTP time step accepted (replay guard)
+//   accounts.mfa_enrolment_until
+//                             until when a first authenticator may be enrolled with
+//                             only the password (the enrolment window, below)
 //   recovery_codes            10 per enrolment, sha-256 digests only; used_at once used
-//   login_throttles           row `totp-step:<accountId>`: `failures` holds the last
-//                             TOTP time step accepted for the account (replay guard)
 //
-// A code is accepted for the current 30-second step ±1 (clock drift), and only
-// if its step is later than the last step accepted for the account: a code
-// cannot be used twice, and once a code is used, earlier ones are refused too.
-// Claiming the step is one conditional upsert, so two parallel logins with the
-// same code cannot both succeed. The row needs no schema change; the cleanup
-// job deletes it after a quiet day, long after its codes have expired.
+// Single use, under races and across instances: a code is accepted for the
+// current 30-second step ±1 (clock drift), and only if its step is later than
+// the last step accepted for the account: a code cannot be used twice, and
+// once a code is used, earlier ones are refused too. Claiming the step is one
+// conditional UPDATE of the account row (… WHERE totp_last_step < step
+// RETURNING), and using a recovery code one conditional UPDATE of its row
+// (… WHERE used_at IS NULL RETURNING): PostgreSQL lets exactly one of any
+// number of parallel statements win, whichever instance sends them.
+//
+// The enrolment window: when a sign-in needs a second factor and the account
+// has none, whoever knows the password could set up their own authenticator
+// and lock the owner out. So a first enrolment with only the password is
+// allowed only until accounts.mfa_enrolment_until: opened for
+// MFA_ENROLMENT_WINDOW_DAYS when the account is created (a column default)
+// and by resetMfa (an administrator), closed by the enrolment itself.
+// Outside it the person has to ask an administrator. (Invitations, issue 14,
+// are meant to replace this window for invited accounts.)
 //
 // Second-factor attempts go through the login throttle (throttle.ts) exactly
 // like passwords: reserved before the check on the account and address keys,
@@ -28,7 +41,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verify } from 'otplib';
 import { publishChange } from '../db/changes.ts';
-import type { Db } from '../db/client.ts';
+import type { Db, Prisma } from '../db/client.ts';
 import { NotFoundError } from '../kernel/errors.ts';
 import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 import { isAccountId, recordLogin, toView, type AccountView, type LoginEvent } from './store.ts';
@@ -133,21 +146,18 @@ export async function matchTotp(secret: string, code: string, epoch = Math.floor
   return r.valid && 'timeStep' in r ? r.timeStep : undefined;
 }
 
-export function totpStepKey(accountId: string): string {
-  return `totp-step:${accountId}`;
-}
-
 /**
  * Records `step` as the account's last accepted TOTP step, if it is later
- * than the one recorded. False: this step (or a later one) was used already.
+ * than the one recorded and the account still has the authenticator whose
+ * sealed secret is `sealed` (not reset or replaced meanwhile) and is enabled.
+ * One statement: of parallel claims of one step, exactly one returns true.
  */
-export async function claimTotpStep(db: Db, accountId: string, step: number): Promise<boolean> {
-  const key = totpStepKey(accountId);
-  const rows = await db.$queryRaw<{ key: string }[]>`
-    INSERT INTO login_throttles (key, failures, updated_at) VALUES (${key}, ${step}::int, now())
-    ON CONFLICT (key) DO UPDATE SET failures = EXCLUDED.failures, updated_at = now()
-      WHERE login_throttles.failures < EXCLUDED.failures
-    RETURNING key`;
+export async function claimTotpStep(db: Db, accountId: string, sealed: string, step: number): Promise<boolean> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE accounts SET totp_last_step = ${step}::int
+    WHERE id = ${accountId}::uuid AND NOT disabled AND totp_enabled_at IS NOT NULL AND totp_secret = ${sealed}
+      AND (totp_last_step IS NULL OR totp_last_step < ${step}::int)
+    RETURNING id`;
   return rows.length === 1;
 }
 
@@ -183,13 +193,16 @@ export function recoveryCodeDigest(accountId: string, code: string): string {
   return createHash('sha256').update(`gatehouse/recovery/v1:${accountId}:${normalized}`).digest('hex');
 }
 
-/** Marks the code used if it is one of the account's unused codes (one winner under races). */
+/**
+ * Marks the code used if it is one of the account's unused codes. One
+ * statement: of parallel uses of one code, exactly one returns true.
+ */
 async function consumeRecoveryCode(db: Db, accountId: string, normalized: string): Promise<boolean> {
-  const { count } = await db.recoveryCode.updateMany({
-    where: { accountId, digest: recoveryCodeDigest(accountId, normalized), usedAt: null },
-    data: { usedAt: new Date() },
-  });
-  return count === 1;
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE recovery_codes SET used_at = now()
+    WHERE account_id = ${accountId}::uuid AND digest = ${recoveryCodeDigest(accountId, normalized)} AND used_at IS NULL
+    RETURNING id`;
+  return rows.length === 1;
 }
 
 // ------------------------------------------------------------ events
@@ -215,24 +228,48 @@ export interface SecondFactorOptions {
 
 // ---------------------------------------------------------- enrolment
 
+/** How long an enrolment window stays open (also the column default in prisma/schema.prisma). */
+export const MFA_ENROLMENT_WINDOW_DAYS = 7;
+
+/**
+ * Is the account's enrolment window open: may a first authenticator be set
+ * up with only the password? (Closed for unknown accounts.)
+ */
+export async function mfaEnrolmentOpen(db: Db, accountId: string): Promise<boolean> {
+  if (!isAccountId(accountId)) return false;
+  const rows = await db.$queryRaw<{ open: boolean }[]>`
+    SELECT coalesce(mfa_enrolment_until > now(), false) AS open FROM accounts WHERE id = ${accountId}::uuid`;
+  return rows[0]?.open === true;
+}
+
 export type EnrolmentResult =
   | { ok: true; account: AccountView; recoveryCodes: string[] }
-  /** invalid: the code does not match the secret; enrolled: the account has MFA already; unavailable: no such (enabled) account */
-  | { ok: false; reason: 'invalid' | 'enrolled' | 'unavailable' };
+  /**
+   * invalid: the code does not match the secret; enrolled: the account has MFA already;
+   * no-window: its enrolment window is closed (an administrator must reset MFA);
+   * unavailable: no such (enabled) account
+   */
+  | { ok: false; reason: 'invalid' | 'enrolled' | 'no-window' | 'unavailable' };
+
+export interface EnrolmentOptions extends Omit<SecondFactorOptions, 'policy'> {
+  /** Runs inside the enrolment's transaction once it is written (for its audit event): both or neither. */
+  inTransaction?: (tx: Prisma.TransactionClient, account: AccountView) => Promise<void>;
+}
 
 /**
  * Confirms an enrolment: `code` must be a current code of `secret` (the one
- * the person scanned). Only then is the secret stored (encrypted), MFA
- * enabled and 10 recovery codes made (replacing any old ones); the codes are
- * returned here once and stored only as digests. The confirming code's step
- * is claimed, so it cannot be replayed to log in. This completes a login:
- * the account's throttle key is reset, lastLoginAt set and login.success
- * (factor 'otp') reported.
+ * the person scanned), and the account's enrolment window must be open. Only
+ * then, in one transaction, is the secret stored (encrypted), MFA enabled,
+ * the window closed, the confirming code's step claimed (so it cannot be
+ * replayed to log in) and 10 recovery codes made (replacing any old ones);
+ * the codes are returned here once and stored only as digests. This
+ * completes a login: the account's throttle key is reset, lastLoginAt set
+ * and login.success (factor 'otp') reported.
  */
 export async function confirmTotpEnrolment(
   db: Db,
   input: { accountId: string; secret: string; code: string },
-  opts: Omit<SecondFactorOptions, 'policy'>,
+  opts: EnrolmentOptions,
 ): Promise<EnrolmentResult> {
   const { accountId, secret } = input;
   if (!isAccountId(accountId)) return { ok: false, reason: 'unavailable' };
@@ -241,23 +278,31 @@ export async function confirmTotpEnrolment(
   const codes = generateRecoveryCodes();
   const sealed = sealString(secret, opts.kek, totpAad(accountId));
   const account = await db.$transaction(async (tx) => {
-    const { count } = await tx.account.updateMany({
-      where: { id: accountId, totpEnabledAt: null, disabled: false },
-      data: { totpSecret: sealed, totpEnabledAt: new Date(), version: { increment: 1 } },
-    });
-    if (count === 0) return undefined;
+    // The window is checked by the same statement that enrols (database clock).
+    const rows = await tx.$queryRaw<{ id: string }[]>`
+      UPDATE accounts SET totp_secret = ${sealed}, totp_enabled_at = now(), totp_last_step = ${step}::int,
+        mfa_enrolment_until = NULL, version = version + 1, updated_at = now()
+      WHERE id = ${accountId}::uuid AND totp_enabled_at IS NULL AND NOT disabled AND mfa_enrolment_until > now()
+      RETURNING id`;
+    if (rows.length === 0) return undefined;
     await tx.recoveryCode.deleteMany({ where: { accountId } });
     await tx.recoveryCode.createMany({ data: codes.map((c) => ({ accountId, digest: recoveryCodeDigest(accountId, c) })) });
     await publishChange(tx, 'account', accountId);
-    return tx.account.findUniqueOrThrow({ where: { id: accountId } });
+    const view = toView(await tx.account.findUniqueOrThrow({ where: { id: accountId } }));
+    await opts.inTransaction?.(tx, view);
+    return view;
   });
-  if (!account) {
-    const current = await db.account.findUnique({ where: { id: accountId }, select: { totpEnabledAt: true, disabled: true } });
-    return { ok: false, reason: current && !current.disabled && current.totpEnabledAt ? 'enrolled' : 'unavailable' };
-  }
-  await claimTotpStep(db, accountId, step);
+  if (!account) return { ok: false, reason: await whyNotEnrolled(db, accountId) };
   await completeLogin(db, account.id, account.email, 'otp', opts);
-  return { ok: true, account: toView(account), recoveryCodes: codes };
+  return { ok: true, account, recoveryCodes: codes };
+}
+
+async function whyNotEnrolled(db: Db, accountId: string): Promise<'enrolled' | 'no-window' | 'unavailable'> {
+  const [row] = await db.$queryRaw<{ disabled: boolean; enrolled: boolean; open: boolean }[]>`
+    SELECT disabled, totp_enabled_at IS NOT NULL AS enrolled, coalesce(mfa_enrolment_until > now(), false) AS open
+    FROM accounts WHERE id = ${accountId}::uuid`;
+  if (!row || row.disabled) return 'unavailable';
+  return row.enrolled ? 'enrolled' : row.open ? 'unavailable' : 'no-window';
 }
 
 async function completeLogin(
@@ -306,7 +351,7 @@ export async function verifySecondFactor(db: Db, accountId: string, code: string
         throw new TotpSecretError(accountId);
       }
       const step = await matchTotp(secret, totp);
-      if (step !== undefined && (await claimTotpStep(db, accountId, step))) method = 'otp';
+      if (step !== undefined && (await claimTotpStep(db, accountId, record.totpSecret, step))) method = 'otp';
     } else {
       const recovery = normalizeRecoveryCode(code);
       if (recovery && (await consumeRecoveryCode(db, accountId, recovery))) method = 'recovery';
@@ -331,21 +376,24 @@ export async function verifySecondFactor(db: Db, accountId: string, code: string
 
 /**
  * Turns MFA off for an account (administrator action, e.g. a lost phone):
- * clears the TOTP secret, deletes every recovery code and the replay record.
- * The person enrols again at their next sign-in that requires MFA.
+ * clears the TOTP secret, the replay record and every recovery code, and
+ * opens a new enrolment window of MFA_ENROLMENT_WINDOW_DAYS: the person
+ * enrols again, with their password, at their next sign-in that requires
+ * MFA within that time. Returns the account and the window's end.
  */
-export async function resetMfa(db: DbOrTx, accountId: string): Promise<AccountView> {
+export async function resetMfa(db: DbOrTx, accountId: string): Promise<AccountView & { mfaEnrolmentUntil: Date }> {
   const notFound = () => new NotFoundError('account', accountId, `no account matches '${accountId}'`);
   if (!isAccountId(accountId)) throw notFound();
   return inTransaction(db, async (tx) => {
-    const { count } = await tx.account.updateMany({
-      where: { id: accountId },
-      data: { totpSecret: null, totpEnabledAt: null, version: { increment: 1 } },
-    });
-    if (count === 0) throw notFound();
+    const rows = await tx.$queryRaw<{ until: Date }[]>`
+      UPDATE accounts SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL,
+        mfa_enrolment_until = now() + make_interval(days => ${MFA_ENROLMENT_WINDOW_DAYS}::int),
+        version = version + 1, updated_at = now()
+      WHERE id = ${accountId}::uuid
+      RETURNING mfa_enrolment_until AS until`;
+    if (!rows[0]) throw notFound();
     await tx.recoveryCode.deleteMany({ where: { accountId } });
     await publishChange(tx, 'account', accountId);
-    await resetThrottle(tx, totpStepKey(accountId));
-    return toView(await tx.account.findUniqueOrThrow({ where: { id: accountId } }));
+    return { ...toView(await tx.account.findUniqueOrThrow({ where: { id: accountId } })), mfaEnrolmentUntil: rows[0].until };
   });
 }

@@ -5,8 +5,6 @@
 //   account:<id>                  a known account
 //   account-email:<email>         an email no account has (so unknown emails behave like known ones)
 //   ip:<address>                  a client address (IPv6: its /64)
-// (The table also holds `totp-step:<accountId>` rows, which are not throttle
-// keys: mfa.ts keeps the last accepted TOTP time step there, in `failures`.)
 // When a key reaches its maximum (maxFailures for accounts, ipMaxFailures for
 // addresses) it is locked for lockSeconds × 2^lockCount, capped at
 // maxLockSeconds; lockCount then grows by one and the failures start again
@@ -23,6 +21,16 @@
 // whether the key locks (its count, including attempts still in flight, has
 // reached the maximum); recordSuccess resets the account key and gives the
 // address key its reserved count back.
+//
+// Same work for everyone: a login attempt must not answer faster for an
+// account that has recent attempts than for one that has none, or for a
+// known email than for an unknown one (the answer time would tell which
+// emails have accounts, or are being tried). So every attempt that is let
+// through is counted by the same one statement, which writes (and commits,
+// a WAL flush that costs more than a round trip) exactly once whether it
+// inserts a key's first row or updates an existing one, forgetting keys
+// quiet for a day on the way. Only refusals (a locked or full key) take the
+// longer transaction below, and they skip the password check anyway.
 //
 // All instants come from the database clock (now()), so instances with skewed
 // clocks agree.
@@ -211,38 +219,56 @@ export type ReserveResult =
   | { ok: true; reservation: Reservation }
   | { ok: false; locked: ThrottleKey; retryAfterSeconds: number };
 
+/** SQL: the row `t` has been quiet for longer than the forget window: it starts afresh (see forget()). */
+function quietTooLong(t: string, forgetSeconds: number): Prisma.Sql {
+  const r = Prisma.raw(t);
+  return Prisma.sql`((${r}.failures > 0 OR ${r}.lock_count > 0) AND (${r}.locked_until IS NULL OR ${r}.locked_until <= now())
+    AND now() - GREATEST(${r}.updated_at, coalesce(${r}.locked_until, ${r}.updated_at)) > make_interval(secs => ${forgetSeconds}::double precision))`;
+}
+
+/** SQL: the row `t` can take one more attempt (not locked, fewer than `max` counted once forgotten ones start afresh). */
+function openRow(t: string, max: Prisma.Sql, forgetSeconds: number): Prisma.Sql {
+  const r = Prisma.raw(t);
+  return Prisma.sql`((${r}.locked_until IS NULL OR ${r}.locked_until <= now())
+    AND (CASE WHEN ${quietTooLong(t, forgetSeconds)} THEN 0 ELSE ${r}.failures END) < ${max})`;
+}
+
 /**
- * The common case in one statement (one round trip, no explicit transaction):
- * every key's row exists and, once locked (FOR UPDATE, in key order, as in
- * the full path), none is locked out, none has `max` attempts counted and none
- * is due to be forgotten — then this attempt is counted on all of them. The
- * full path below gives the same outcome in that case; it runs whenever this
- * one returns undefined (a new key, a lock, a full key, a key to forget).
+ * Every attempt that is let through, in one statement (one write, one
+ * commit, whether the rows exist or not). When the keys' rows, as the
+ * statement's snapshot sees them, are none locked out or full (rows quiet
+ * for longer than the forget window start afresh, as forget() does), the
+ * attempt is counted on every key: a missing row is inserted with failures
+ * 1, an existing one incremented. The rows are locked by the insert itself,
+ * one pass in key order (as the full path locks them: no deadlock), and each
+ * is judged again once locked; if one turned locked or full meanwhile, the
+ * others give their count back. Returns undefined, having counted nothing,
+ * when a key is locked or full: the full path decides those.
  */
 async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolicy): Promise<Reservation | undefined> {
   const names = sorted.map((k) => k.key);
   const maxes = sorted.map((k) => k.max);
-  const forgetSeconds = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
+  const forget = policy.forgetAfterSeconds ?? DEFAULT_FORGET_AFTER_SECONDS;
   const rows = await db.$queryRaw<{ key: string; lockedUntil: Date | null }[]>`
     WITH want AS (SELECT * FROM unnest(${names}::text[], ${maxes}::int[]) AS w(key, max)),
     held AS (
       SELECT t.key, t.failures, t.lock_count, t.locked_until, t.updated_at, want.max
-      FROM login_throttles t JOIN want ON want.key = t.key
-      ORDER BY t.key FOR UPDATE OF t),
-    verdict AS (
-      SELECT count(*) = ${names.length} AND coalesce(bool_and(
-        (locked_until IS NULL OR locked_until <= now())
-        AND failures < max
-        AND NOT ((failures > 0 OR lock_count > 0)
-                 AND now() - GREATEST(updated_at, coalesce(locked_until, updated_at)) > make_interval(secs => ${forgetSeconds}::double precision))
-      ), false) AS open
-      FROM held)
-    UPDATE login_throttles t SET failures = t.failures + 1, updated_at = now()
-    FROM held, verdict
-    WHERE verdict.open AND t.key = held.key
+      FROM login_throttles t JOIN want ON want.key = t.key),
+    verdict AS (SELECT coalesce(bool_and(${openRow('held', Prisma.sql`held.max`, forget)}), true) AS open FROM held)
+    INSERT INTO login_throttles AS t (key, failures, lock_count, updated_at)
+    SELECT want.key, 1, 0, now() FROM want, verdict WHERE verdict.open ORDER BY want.key
+    ON CONFLICT (key) DO UPDATE SET
+      failures = CASE WHEN ${quietTooLong('t', forget)} THEN 1 ELSE t.failures + 1 END,
+      lock_count = CASE WHEN ${quietTooLong('t', forget)} THEN 0 ELSE t.lock_count END,
+      updated_at = now()
+    -- judged again on the row as locked (another attempt may have counted on it since the snapshot)
+    WHERE ${openRow('t', Prisma.sql`(SELECT want.max FROM want WHERE want.key = t.key)`, forget)}
     RETURNING t.key, t.locked_until AS "lockedUntil"`;
-  if (rows.length !== sorted.length) return undefined;
-  return { keys: sorted, epochs: new Map(rows.map((r) => [r.key, r.lockedUntil] as const)) };
+  const counted: Reservation = { keys: sorted.filter((k) => rows.some((r) => r.key === k.key)), epochs: new Map(rows.map((r) => [r.key, r.lockedUntil] as const)) };
+  if (counted.keys.length === sorted.length) return counted;
+  // Only some keys took it (one turned locked or full meanwhile): give their count back.
+  await giveBack(db, counted, false);
+  return undefined;
 }
 
 /**
@@ -254,17 +280,12 @@ async function reserveOpenKeys(db: Db, sorted: ThrottleKey[], policy: LoginPolic
 export async function checkAndReserve(db: Db, keys: ThrottleKey[], policy: LoginPolicy): Promise<ReserveResult> {
   const sorted = sortedUnique(keys);
   if (sorted.length === 0) return { ok: true, reservation: { keys: [], epochs: new Map() } };
-  const fast = await reserveOpenKeys(db, sorted, policy);
-  if (fast) return { ok: true, reservation: fast };
-  await ensureRows(
-    db,
-    sorted.map((k) => k.key),
-  );
+  const open = await reserveOpenKeys(db, sorted, policy);
+  if (open) return { ok: true, reservation: open };
+  const names = sorted.map((k) => k.key);
+  await ensureRows(db, names);
   return db.$transaction(async (tx) => {
-    const rows = await lockRows(
-      tx,
-      sorted.map((k) => k.key),
-    );
+    const rows = await lockRows(tx, names);
     let refusal: { locked: ThrottleKey; retryAfterSeconds: number } | undefined;
     const changed = new Set<Row>();
     for (const k of sorted) {
@@ -417,8 +438,7 @@ export async function resetThrottle(db: Pick<Db, 'loginThrottle'>, key: string):
  * `batchSize` keys that have been quiet, and unlocked, for longer than the
  * forget window (updated and lock ended more than forgetAfterSeconds ago) —
  * exactly the rows forget() would start afresh anyway, so deleting one loses
- * nothing, not even the lockCount that lengthens the next lock. (Also the
- * `totp-step:` rows of mfa.ts once quiet that long: their step is long past.)
+ * nothing, not even the lockCount that lengthens the next lock.
  * `FOR UPDATE SKIP LOCKED`: a row a login attempt holds is left for the next
  * run, and instances running at once delete disjoint rows. Returns how many
  * rows went.

@@ -79,7 +79,7 @@ export async function setPasswordAs(db: DbOrTx, actor: Actor, id: string, passwo
 }
 
 /** Turns a person's MFA off (a lost phone): they enrol again at their next sign-in that needs it. */
-export async function resetMfaAs(db: DbOrTx, actor: Actor, id: string, opts: WriteOptions = {}): Promise<AccountView> {
+export async function resetMfaAs(db: DbOrTx, actor: Actor, id: string, opts: WriteOptions = {}): Promise<AccountView & { mfaEnrolmentUntil: Date }> {
   return inTransaction(db, async (tx) => {
     const before = await getAccount(tx, id);
     await assertMayTakeOver(tx, actor, id);

@@ -8,41 +8,14 @@ import type { Middleware } from 'koa';
 export interface RouteGroup {
   /** whether this group answers requests for `path` (ctx.path) */
   owns(path: string): boolean;
+  /** answers the request; names its route pattern in ctx.state.route (the access log's and metrics' `route`) */
   middleware: Middleware;
-  /**
-   * The route patterns this group serves below the issuer's path, e.g.
-   * `/interaction/:uid/login`: the `route` of the access log and of the
-   * request metrics when the group's handler names none itself
-   * (ctx.state.route), so that no path with an id in it becomes a label.
-   */
-  patterns?: readonly string[];
 }
 
-/** `/interaction/:uid` → a regex for the path below `base` (`:name` is one path segment). */
-function compile(base: string, pattern: string): RegExp {
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const body = pattern
-    .split('/')
-    .map((segment) => (segment.startsWith(':') ? '[^/]+' : escape(segment)))
-    .join('/');
-  return new RegExp(`^${escape(base)}${body}$`);
-}
-
-/** `base`: the issuer's path ('' for a bare origin), under which `patterns` are matched. */
-export function routeGroups(groups: readonly RouteGroup[], opts: { base?: string } = {}): Middleware {
-  const base = (opts.base ?? '').replace(/\/$/, '');
-  const labelled = groups.map((group) => ({
-    group,
-    patterns: (group.patterns ?? []).map((p) => ({ pattern: p, re: compile(base, p) })),
-  }));
+export function routeGroups(groups: readonly RouteGroup[]): Middleware {
   return (ctx, next) => {
     const path = ctx.path;
-    for (const { group, patterns } of labelled) {
-      if (!group.owns(path)) continue;
-      const match = patterns.find((p) => p.re.test(path));
-      if (match) ctx.state.route = match.pattern;
-      return group.middleware(ctx, next);
-    }
+    for (const group of groups) if (group.owns(path)) return group.middleware(ctx, next);
     return next();
   };
 }

@@ -1,7 +1,11 @@
 // Login, consent and logout: the pages people see, and the oidc-provider
 // hooks that go with them.
 //
-//   routes.ts    /interaction/:uid pages and their form posts, the stylesheet
+//   routes.ts    /interaction/:uid pages and their form posts on @koa/router, the stylesheet
+//   steps/       one module per step: login, mfa (verify), enrol, consent, abort;
+//                each brings its page and its forms (kit.ts InteractionStep)
+//   kit.ts       what the steps share: pages, interaction lookup, CSRF, finishing, events
+//   form.ts      form bodies (@koa/bodyparser, size and depth limits)
 //   mfa.ts       two-step verification in the interaction: when it is needed,
 //                acr/amr values, the pending login between password and code
 //   policy.ts    login prompt checks (account_unavailable, mfa_required)
@@ -21,7 +25,6 @@ import type { ProviderDeps } from '../oidc/provider.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import { installProviderHooks, providerHooks } from './hooks.ts';
 import { createInteractionRoutes } from './routes.ts';
-
 
 export interface InteractionDeps {
   config: Config;

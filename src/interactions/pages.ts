@@ -113,6 +113,27 @@ export function mfaEnrolContent(v: MfaEnrolView): SafeHtml {
   });
 }
 
+export interface MfaUnavailableView {
+  abortAction: string;
+  csrf: string;
+  clientName: string | undefined;
+  /** the client asked for it (else the request did) */
+  required: boolean;
+  /** how long an enrolment window stays open */
+  days: number;
+}
+
+/** A second factor is needed, the account has none, and its enrolment window is closed. */
+export function mfaUnavailableContent(v: MfaUnavailableView): SafeHtml {
+  const who = v.clientName ? html`<strong>${v.clientName}</strong>` : 'This application';
+  return renderView('mfa-unavailable', {
+    lead: html`${who} ${v.required ? 'requires' : 'asks for'} two-step verification, and your account has no authenticator app set up yet.`,
+    days: v.days,
+    abortAction: v.abortAction,
+    csrf: v.csrf,
+  });
+}
+
 export interface MfaCodesView {
   action: string;
   csrf: string;

@@ -179,11 +179,12 @@ export const userCommands: Command[] = [
   },
   refCommand('reset-mfa', 'turn two-step verification off (lost phone): clears the authenticator and recovery codes', async (ctx, a) => {
     const v = await resetMfaAs(await ctx.db(), ctx.actor, a.id);
+    const until = v.mfaEnrolmentUntil.toISOString();
     ctx.print(
       a.mfaEnabled
-        ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they set it up again at their next sign-in that requires it`
-        : `${v.email} had no two-step verification; any leftover recovery codes were removed`,
-      jsonView(v),
+        ? `two-step verification reset for ${v.email}: authenticator and recovery codes removed; they can set it up again with their password at a sign-in that requires it, until ${until}`
+        : `${v.email} had no two-step verification; any leftover recovery codes were removed; they can set it up with their password until ${until}`,
+      { ...jsonView(v), mfaEnrolmentUntil: v.mfaEnrolmentUntil },
     );
   }),
   refCommand(

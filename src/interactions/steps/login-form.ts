@@ -1,0 +1,29 @@
+// The login form: the first step's page, and where the later steps send a
+// person back to (with a message) when their pending login is gone.
+import type { Context } from 'koa';
+import type { Interaction } from 'oidc-provider';
+import type { StepKit } from '../kit.ts';
+import { savePendingLogin } from '../mfa.ts';
+import { loginContent } from '../pages.ts';
+
+export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, status: number, email: string, error?: string): Promise<void> {
+  kit.page(
+    ctx,
+    status,
+    'Sign in',
+    loginContent({
+      action: kit.path(i, 'login'),
+      abortAction: kit.path(i, 'abort'),
+      csrf: kit.csrf(i),
+      email,
+      clientName: await kit.clientName(i),
+      ...(error ? { error } : {}),
+    }),
+  );
+}
+
+/** The pending login is gone (expired, or its account): back to the login form. */
+export async function restart(kit: StepKit, ctx: Context, i: Interaction, status = 200, error?: string): Promise<void> {
+  await savePendingLogin(i, undefined);
+  return showLoginForm(kit, ctx, i, status, '', error);
+}
