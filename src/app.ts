@@ -26,13 +26,20 @@ import { createClientRegistry, type ClientRegistry } from './clients/registry.ts
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
-import { clientFinder, installClientLookup, installSecretComparison } from './oidc/clients.ts';
+import { clientFinder, clientPatches } from './oidc/clients.ts';
+import { installDpopErrors } from './oidc/dpop.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
-import { installJwtAccessTokens, tokenPolicies } from './oidc/introspection.ts';
-import { registerTokenExchange } from './oidc/token-exchange.ts';
+import { jwtAccessTokenPatches, tokenPolicies } from './oidc/introspection.ts';
+import { exchangeTokenClaims, registerTokenExchange } from './oidc/token-exchange.ts';
 import { createRevocationList, type RevocationList } from './oidc/revocations.ts';
-import { installInteractionHooks, interactionProviderHooks, interactionRoutes, type InteractionDeps } from './interactions/index.ts';
+import {
+  installInteractionListeners,
+  interactionProviderHooks,
+  interactionProviderPatches,
+  interactionRoutes,
+  type InteractionDeps,
+} from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { backchannelSender } from './oidc/sessions.ts';
@@ -176,6 +183,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         }),
     };
 
+    const interactionHooks = interactionProviderHooks(interactionDeps);
     const makeProvider = (ring: Keyring) => {
       const p = buildProvider({
         config,
@@ -184,13 +192,19 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         adapter: Adapter,
         resourceIndicators: resourceIndicators(clients, resources),
         ...tokenPolicies(domainDeps),
-        ...interactionProviderHooks(interactionDeps),
+        ...interactionHooks,
+        // a person's roles (requireRoles APIs), and an exchange's act (and roles)
+        extraTokenClaims: async (ctx, token) => ({ ...(await interactionHooks.extraTokenClaims?.(ctx, token)), ...exchangeTokenClaims(token) }),
+        // every oidc-provider method Gatehouse replaces, installed by src/oidc/seam.ts in its order
+        patches: (provider) => [
+          ...clientPatches(clients),
+          ...jwtAccessTokenPatches(provider, { ...domainDeps, publicJwks: ring.publicJwks }),
+          ...interactionProviderPatches(interactionDeps),
+        ],
       });
-      installClientLookup(p, clients);
-      installSecretComparison(p, clients);
-      installJwtAccessTokens(p, domainDeps);
       registerTokenExchange(p, domainDeps);
-      installInteractionHooks(p, interactionDeps);
+      installDpopErrors(p);
+      installInteractionListeners(p, interactionDeps);
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));

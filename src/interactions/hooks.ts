@@ -13,7 +13,8 @@ import { grantNeedsExtension, grantTtl, refreshPolicyFor, refreshTokenTtl, type 
 import { ACR_VALUES } from './mfa.ts';
 import { errorContent, layout, loggedOutContent, logoutContent } from './pages.ts';
 import { buildInteractionPolicy } from './policy.ts';
-import { installRoleScopes, roleTokenClaims } from './tokens.ts';
+import { roleScopePatch, roleTokenClaims } from './tokens.ts';
+import type { Patch } from '../oidc/seam.ts';
 
 type Features = NonNullable<Configuration['features']>;
 type RpLogout = NonNullable<Features['rpInitiatedLogout']>;
@@ -31,22 +32,6 @@ function sendHtml(ctx: KoaContextWithOIDC, body: string): void {
  */
 export const issueRefreshToken: NonNullable<Configuration['issueRefreshToken']> = (_ctx, client, source) =>
   client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access');
-
-/**
- * oidc-provider's back-channel logout requests go through an SSRF guard that
- * refuses loopback and private addresses. Back-channel logout URIs are
- * registered by administrators only (dynamic registration is off), and the
- * services of a microservice system usually live on a private network, so
- * those requests — and only those — may reach such addresses.
- */
-export const outboundFetch: NonNullable<Configuration['fetch']> = (input, init) => {
-  const body = init?.body;
-  if (init && init.method === 'POST' && body instanceof URLSearchParams && body.has('logout_token')) {
-    const { dispatcher: _guarded, ...rest } = init as RequestInit & { dispatcher?: unknown };
-    return fetch(input, rest);
-  }
-  return fetch(input, init);
-};
 
 export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
   const defaults: RefreshPolicy = deps.config.refreshToken;
@@ -123,7 +108,6 @@ export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
     interactionPolicy: buildInteractionPolicy(deps),
     // acr_values_supported; the login result sets the session's acr (routes.ts, mfa.ts)
     acrValues: [...ACR_VALUES],
-    fetch: outboundFetch,
     ttl: {
       // Defaults; the save hooks below apply a client's own refreshTokenTtl.
       RefreshToken: (_ctx, token) => refreshTokenTtl(defaults, token.iiat),
@@ -138,37 +122,49 @@ interface Lifetimed {
   expiresIn?: number;
 }
 
-export function installProviderHooks(provider: Provider, deps: InteractionDeps): void {
+/**
+ * This domain's replacements of oidc-provider methods (installed by
+ * src/oidc/seam.ts): role-narrowed scopes when access tokens are minted, and
+ * the lifetimes of refresh tokens (idle + absolute, with the client's own)
+ * and of grants (they outlive the refresh tokens their client may hold).
+ */
+export function interactionPatches(deps: InteractionDeps): Patch[] {
   const defaults: RefreshPolicy = deps.config.refreshToken;
   const policyOf = async (clientId: string | undefined) => {
     const rec = clientId ? await deps.clients.get(clientId) : undefined;
     return { policy: refreshPolicyFor(defaults, rec?.refreshTokenTtl), mayRefresh: rec?.grants.includes('refresh_token') ?? false };
   };
+  return [
+    roleScopePatch(deps),
+    {
+      method: 'RefreshToken#save',
+      why: "refresh tokens expire when idle and at their chain's absolute lifetime, the client's own if it has one",
+      wrap: (save) =>
+        async function saveRefreshToken(this: RefreshToken & Lifetimed): Promise<string> {
+          if (typeof this.exp !== 'number') {
+            const { policy } = await policyOf(this.clientId);
+            this.expiresIn = refreshTokenTtl(policy, this.iiat);
+          }
+          return save.call(this) as Promise<string>;
+        },
+    },
+    {
+      method: 'Grant#save',
+      why: 'a grant outlives the refresh tokens its client may hold',
+      wrap: (save) =>
+        async function saveGrant(this: Grant & Lifetimed): Promise<string> {
+          if (typeof this.exp !== 'number') {
+            const { policy, mayRefresh } = await policyOf(this.clientId);
+            this.expiresIn = grantTtl(policy, mayRefresh);
+          }
+          return save.call(this) as Promise<string>;
+        },
+    },
+  ];
+}
 
-  installRoleScopes(provider, deps);
-
-  // Refresh tokens: idle + absolute lifetime with the client's own lifetime.
-  const rtProto = provider.RefreshToken.prototype as RefreshToken;
-  const rtSave = rtProto.save;
-  rtProto.save = async function saveRefreshToken(this: RefreshToken & Lifetimed): Promise<string> {
-    if (typeof this.exp !== 'number') {
-      const { policy } = await policyOf(this.clientId);
-      this.expiresIn = refreshTokenTtl(policy, this.iiat);
-    }
-    return rtSave.call(this);
-  };
-
-  // Grants: outlive the refresh tokens their client may hold.
-  const grantProto = provider.Grant.prototype as Grant;
-  const grantSave = grantProto.save;
-  grantProto.save = async function saveGrant(this: Grant & Lifetimed): Promise<string> {
-    if (typeof this.exp !== 'number') {
-      const { policy, mayRefresh } = await policyOf(this.clientId);
-      this.expiresIn = grantTtl(policy, mayRefresh);
-    }
-    return grantSave.call(this);
-  };
-
+/** Event listeners this domain adds to every provider built. */
+export function listenToProvider(provider: Provider, deps: InteractionDeps): void {
   provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }) => {
     deps.logger.warn({ clientId: client.clientId, err: { name: err.name, message: err.message } }, 'back-channel logout failed');
   });

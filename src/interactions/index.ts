@@ -23,7 +23,8 @@ import type { RouteGroup } from '../http/routes.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { ProviderDeps } from '../oidc/provider.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
-import { installProviderHooks, providerHooks } from './hooks.ts';
+import { interactionPatches, listenToProvider, providerHooks } from './hooks.ts';
+import type { Patch } from '../oidc/seam.ts';
 import { createInteractionRoutes } from './routes.ts';
 
 export interface InteractionDeps {
@@ -67,7 +68,12 @@ export function interactionProviderHooks(deps: InteractionDeps): Partial<Provide
   return providerHooks(deps);
 }
 
-/** Called on every provider built (event listeners, prototype hooks). */
-export function installInteractionHooks(provider: Provider, deps: InteractionDeps): void {
-  installProviderHooks(provider, deps);
+/** This domain's replacements of oidc-provider methods (src/oidc/seam.ts installs them). */
+export function interactionProviderPatches(deps: InteractionDeps): Patch[] {
+  return interactionPatches(deps);
+}
+
+/** Called on every provider built: event listeners. */
+export function installInteractionListeners(provider: Provider, deps: InteractionDeps): void {
+  listenToProvider(provider, deps);
 }

@@ -8,9 +8,9 @@
 // This applies to tokens minted from a person's sign-in (authorization code
 // and refresh token grants). Token exchange decides its own scopes.
 import type { AccessToken, Configuration, KoaContextWithOIDC } from 'oidc-provider';
-import type Provider from 'oidc-provider';
 import { parseScopeParam, roleNamesFor } from '../resources/allowance.ts';
 import { rolesForAccount } from '../resources/roles.ts';
+import type { Patch } from '../oidc/seam.ts';
 import type { InteractionDeps } from './index.ts';
 
 /** Grant types whose tokens are minted for a signed-in person. */
@@ -39,13 +39,16 @@ export async function applyRoleScopes(deps: Pick<InteractionDeps, 'db' | 'resour
   roleClaims.set(token, roleNamesFor(resource, roles));
 }
 
-/** Wraps AccessToken#save so that role-based scopes are applied before the token is minted. */
-export function installRoleScopes(provider: Provider, deps: Pick<InteractionDeps, 'db' | 'resources'>): void {
-  const proto = provider.AccessToken.prototype as AccessToken;
-  const save = proto.save;
-  proto.save = async function saveWithRoles(this: AccessToken): Promise<string> {
-    await applyRoleScopes(deps, this);
-    return save.call(this);
+/** AccessToken#save with role-based scopes applied before the token is minted (installed by src/oidc/seam.ts). */
+export function roleScopePatch(deps: Pick<InteractionDeps, 'db' | 'resources'>): Patch {
+  return {
+    method: 'AccessToken#save',
+    why: "a person's token for a requireRoles API carries only what their roles grant now",
+    wrap: (save) =>
+      async function saveWithRoles(this: AccessToken): Promise<string> {
+        await applyRoleScopes(deps, this);
+        return save.call(this) as Promise<string>;
+      },
   };
 }
 

@@ -1,16 +1,16 @@
 // How oidc-provider sees the client registry: metadata built from the stored
 // client (cached in memory, kept fresh by LISTEN/NOTIFY), secrets compared
 // against sha-256 digests in constant time, disabled clients invisible.
-import type Provider from 'oidc-provider';
 import type { ClientMetadata } from 'oidc-provider';
 import type { ClientRegistry } from '../clients/registry.ts';
 import { verifyClientSecret } from '../clients/secrets.ts';
 import type { ClientRecord } from '../clients/store.ts';
+import type { Patch } from './seam.ts';
 
 /**
  * oidc-provider client metadata for a stored client. `client_secret` holds the
  * digest: oidc-provider needs a value for secret-based methods, and the
- * comparison itself is replaced by `installSecretComparison`.
+ * comparison itself is replaced by clientPatches() below.
  */
 export function toClientMetadata(rec: Readonly<ClientRecord>): ClientMetadata {
   const signIn = rec.grants.includes('authorization_code');
@@ -54,7 +54,7 @@ function isNativeApp(redirectUris: readonly string[]): boolean {
 /**
  * The `Client` finder for the storage adapter: disabled or unknown → undefined
  * (invalid_client). oidc-provider asks it once per registry record
- * (installClientLookup below keeps the client it builds).
+ * (clientPatches below keeps the client it builds).
  */
 export function clientFinder(registry: ClientRegistry): (id: string) => Promise<Record<string, unknown> | undefined> {
   return async (id) => {
@@ -63,43 +63,51 @@ export function clientFinder(registry: ClientRegistry): (id: string) => Promise<
   };
 }
 
-/**
- * Replaces oidc-provider's plain-text secret comparison: the presented secret
- * is hashed and compared with the current digest and, during the grace period
- * after a rotation, the previous one.
- */
-export function installSecretComparison(provider: Provider, registry: ClientRegistry): void {
-  const proto = provider.Client.prototype as unknown as { compareClientSecret(actual: string): Promise<boolean> };
-  proto.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
-    const rec = await registry.get(this.clientId);
-    return !!rec && !rec.disabled && verifyClientSecret(rec, actual) !== false;
-  };
-}
-
 type ClientFind = (id: unknown) => Promise<unknown>;
 
 /**
- * oidc-provider's `Client.find` reads the metadata through the adapter and,
- * on every call, hashes it (JSON + sha-256) to find the client instance it
- * built before: a cost on every token request. The registry's records are
- * immutable (a change replaces the record and drops it from the cache), so
- * the instance is kept per record instead, and the library's own lookup runs
- * once per record.
+ * How oidc-provider's Client model reads the registry (installed by seam.ts):
+ *
+ * - `Client#compareClientSecret`: the presented secret is hashed and compared
+ *   with the current digest and, during the grace period after a rotation,
+ *   the previous one (oidc-provider compares plain text).
+ * - `Client.find`: oidc-provider reads the metadata through the adapter and,
+ *   on every call, hashes it (JSON + sha-256) to find the client instance it
+ *   built before: a cost on every token request. The registry's records are
+ *   immutable (a change replaces the record and drops it from the cache), so
+ *   the instance is kept per record instead, and the library's own lookup
+ *   runs once per record.
  */
-export function installClientLookup(provider: Provider, registry: ClientRegistry): void {
-  const Client = provider.Client as unknown as { find: ClientFind };
-  const find: ClientFind = Client.find.bind(Client);
-  const built = new WeakMap<object, Promise<unknown>>();
-  Client.find = async (id) => {
-    if (typeof id !== 'string') return find(id);
-    const rec = await registry.get(id);
-    if (!rec || rec.disabled) return undefined;
-    let client = built.get(rec);
-    if (!client) {
-      client = find(id);
-      built.set(rec, client);
-      client.catch(() => built.delete(rec));
-    }
-    return client;
-  };
+export function clientPatches(registry: ClientRegistry): Patch[] {
+  return [
+    {
+      method: 'Client#compareClientSecret',
+      why: 'secrets are stored as digests (with a rotation grace period)',
+      wrap: () =>
+        async function compareClientSecret(this: { clientId: string }, actual: string) {
+          const rec = await registry.get(this.clientId);
+          return !!rec && !rec.disabled && verifyClientSecret(rec, actual) !== false;
+        },
+    },
+    {
+      method: 'Client.find',
+      why: 'one client instance per immutable registry record (no metadata hashing per request)',
+      wrap: (original) => {
+        const find = original as ClientFind;
+        const built = new WeakMap<object, Promise<unknown>>();
+        return async (id: unknown) => {
+          if (typeof id !== 'string') return find(id);
+          const rec = await registry.get(id);
+          if (!rec || rec.disabled) return undefined;
+          let client = built.get(rec);
+          if (!client) {
+            client = find(id);
+            built.set(rec, client);
+            client.catch(() => built.delete(rec));
+          }
+          return client;
+        };
+      },
+    },
+  ];
 }

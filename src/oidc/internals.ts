@@ -1,24 +1,21 @@
-// The only module that imports oidc-provider's internal files. oidc-provider
-// has no public API for what these give Gatehouse; each is typed here, and
+// The only module that imports oidc-provider's internal files (seam.ts is the
+// other half of the seam: the methods Gatehouse replaces). oidc-provider has
+// no public API for what these give Gatehouse; each is typed here, and
 // checkInternals() (run when the first provider is built) verifies that each
 // still has the shape relied on, so an upgrade that moves one fails at
 // start-up with a line naming it, never silently.
 //
 //   lib/helpers/als.js                  the AsyncLocalStorage holding each request's context
 //   lib/helpers/revoke.js               what oidc-provider does to a grant on a second use
-//   lib/helpers/weak_cache.js           a provider's private state: published keys, configuration
 //   lib/helpers/validate_dpop.js        the DPoP proof check of the built-in grants
 //   lib/actions/index.js                the introspection and revocation route stacks
 //   lib/shared/reject_structured_tokens.js  the step in them that refuses JWTs
-import type { JSONWebKeySet } from 'jose';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC, errors } from 'oidc-provider';
 // @ts-expect-error -- internal module of oidc-provider, shipped without types
 import als from 'oidc-provider/lib/helpers/als.js';
 // @ts-expect-error -- internal module of oidc-provider, shipped without types
 import revoke from 'oidc-provider/lib/helpers/revoke.js';
-// @ts-expect-error -- internal module of oidc-provider, shipped without types
-import weakCache from 'oidc-provider/lib/helpers/weak_cache.js';
 // @ts-expect-error -- internal module of oidc-provider, shipped without types
 import validateDpopProof, { checkDpopReplay as checkDpopReplayInternal } from 'oidc-provider/lib/helpers/validate_dpop.js';
 // @ts-expect-error -- internal module of oidc-provider, shipped without types
@@ -32,13 +29,6 @@ export interface DpopProof {
   iat: number;
 }
 
-/** The part of a provider's private state that Gatehouse reads or wraps. */
-export interface ProviderState {
-  /** exactly what /jwks publishes */
-  jwks: JSONWebKeySet;
-  configuration: { extraTokenClaims: (this: unknown, ctx: unknown, token: object) => unknown };
-}
-
 let checked = false;
 
 /** Throws one line naming the first internal that is not where it is expected. */
@@ -47,7 +37,6 @@ export function checkInternals(): void {
   const problems: string[] = [];
   if (typeof (als as { getStore?: unknown }).getStore !== 'function') problems.push('lib/helpers/als.js (AsyncLocalStorage)');
   if (typeof revoke !== 'function') problems.push('lib/helpers/revoke.js');
-  if (typeof weakCache !== 'function') problems.push('lib/helpers/weak_cache.js');
   if (typeof validateDpopProof !== 'function' || typeof checkDpopReplayInternal !== 'function') problems.push('lib/helpers/validate_dpop.js');
   const stacks = actions as Record<string, unknown>;
   for (const name of ['introspection', 'revocation']) {
@@ -70,20 +59,6 @@ export function currentRequest(): KoaContextWithOIDC | undefined {
 /** oidc-provider's own grant revocation (tokens, codes, the grant; emits grant.revoked). */
 export function revokeGrant(ctx: KoaContextWithOIDC, grantId: string): Promise<void> {
   return (revoke as (c: unknown, g: unknown) => Promise<void>)(ctx, grantId);
-}
-
-/** The provider's private state (see ProviderState), checked. */
-export function providerState(provider: Provider): ProviderState {
-  const state = (weakCache as (p: Provider) => unknown)(provider) as Partial<ProviderState> | undefined;
-  if (!state || !Array.isArray(state.jwks?.keys) || typeof state.configuration?.extraTokenClaims !== 'function') {
-    throw new Error('oidc-provider internals changed (lib/helpers/weak_cache.js jwks/configuration); adapt src/oidc/internals.ts');
-  }
-  return state as ProviderState;
-}
-
-/** The public keys the provider publishes, as plain JSON (oidc-provider leaves undefined members in each JWK). */
-export function publishedKeys(provider: Provider): JSONWebKeySet {
-  return JSON.parse(JSON.stringify({ keys: providerState(provider).jwks.keys })) as JSONWebKeySet;
 }
 
 /** The DPoP proof of the current token request, checked as the built-in grants check it; undefined when none was sent. */

@@ -31,7 +31,7 @@
 //
 // Opaque tokens (refresh tokens, opaque access tokens) go through the
 // adapter as before; a JWT-looking value never reaches it.
-import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { AccessToken, ClientCredentials, KoaContextWithOIDC, RefreshToken } from 'oidc-provider';
@@ -42,8 +42,8 @@ import type { Db } from '../db/client.ts';
 import type { ResourceCatalog } from '../resources/cache.ts';
 import type { RevocationList } from './revocations.ts';
 import { createAdapterFactory, type AdapterPayload, type OidcAdapter } from './adapter.ts';
-import { installDpopErrors } from './dpop.ts';
-import { acceptStructuredTokens, publishedKeys } from './internals.ts';
+import { acceptStructuredTokens } from './internals.ts';
+import type { Patch } from './seam.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 import type { ProviderDeps } from './provider.ts';
 
@@ -162,76 +162,83 @@ interface FindOptions {
   ignoreExpiration?: boolean;
   ignoreSessionBinding?: boolean;
 }
-type Finder<T> = (value: string, opts?: FindOptions) => Promise<T | undefined>;
 
 /**
- * Called on every provider built (app.ts): JWT access tokens become
- * introspectable and revocable, and grant-bound ones are recorded so that
- * revoking their grant revokes them.
+ * JWT access tokens become introspectable and revocable, and grant-bound ones
+ * are recorded so that revoking their grant revokes them (installed by
+ * seam.ts on every provider built; `deps.publicJwks` is what the provider
+ * publishes at /jwks).
  */
-export function installJwtAccessTokens(provider: Provider, deps: TokenPolicyDeps): void {
-  if (states.has(provider)) return; // the patches below must not stack
-  // the other per-provider token rule (app.ts calls only this one)
-  installDpopErrors(provider);
-
+export function jwtAccessTokenPatches(provider: Provider, deps: TokenPolicyDeps & { publicJwks: JSONWebKeySet }): Patch[] {
   const Adapter = createAdapterFactory({ prisma: deps.db, pool: deps.pool });
   const state: JwtState = {
     provider,
     deps,
-    keys: createLocalJWKSet(publishedKeys(provider)),
+    keys: createLocalJWKSet(deps.publicJwks),
     rows: new Adapter(JWT_ACCESS_TOKEN_MODEL),
   };
   states.set(provider, state);
 
-  // Issuing: mark and record JWT access tokens issued within a grant, and
-  // those token exchange mints from one (delegateGrant).
-  const proto = provider.AccessToken.prototype as unknown as IssuingAccessToken;
-  const generateTokenId = proto.generateTokenId;
-  proto.generateTokenId = function (this: IssuingAccessToken) {
-    const id = generateTokenId.call(this);
-    return this.format === 'jwt' && (this.grantId || delegations.has(this)) ? `${GRANT_JTI_PREFIX}${id}` : id;
-  };
-  const save = proto.save;
-  proto.save = async function (this: IssuingAccessToken) {
-    const value = await save.call(this);
-    const delegated = delegations.get(this);
-    if (this.format === 'jwt' && this.jti && this.clientId && (this.grantId || delegated)) {
-      const binding: GrantBinding = delegated
-        ? { clientId: this.clientId, grantId: delegated.grantId, accountId: delegated.accountId, delegated: true }
-        : {
-            clientId: this.clientId,
-            grantId: this.grantId!,
-            accountId: this.accountId,
-            gty: this.gty,
-            sessionUid: this.sessionUid,
-            expiresWithSession: this.expiresWithSession,
-            sid: this.sid,
-          };
-      await state.rows.upsert(this.jti, binding, Math.max(1, this.remainingTTL));
-    }
-    return value;
-  };
-
-  // Finding: each JWT is materialised by exactly one finder (grant-bound →
-  // AccessToken, the rest → ClientCredentials), so it is verified once.
-  const AT = provider.AccessToken as unknown as { find: Finder<AccessToken> };
-  const findAccessToken = AT.find.bind(AT);
-  AT.find = async (value, opts) => {
-    if (!looksLikeJwt(value)) return findAccessToken(value, opts);
-    if (!isGrantBound(value)) return undefined;
-    return (await materialise(state, value, opts)) as AccessToken | undefined;
-  };
-  const CC = provider.ClientCredentials as unknown as { find: Finder<ClientCredentials> };
-  const findClientCredentials = CC.find.bind(CC);
-  CC.find = async (value, opts) => {
-    if (!looksLikeJwt(value)) return findClientCredentials(value, opts);
-    if (isGrantBound(value)) return undefined;
-    return (await materialise(state, value, opts)) as ClientCredentials | undefined;
-  };
-  // Refresh tokens are opaque: a JWT is never one (and costs no query).
-  const RT = provider.RefreshToken as unknown as { find: Finder<RefreshToken> };
-  const findRefreshToken = RT.find.bind(RT);
-  RT.find = async (value, opts) => (looksLikeJwt(value) ? undefined : findRefreshToken(value, opts));
+  return [
+    {
+      method: 'AccessToken#generateTokenId',
+      why: 'grant-bound JWT access tokens (and those exchanged from them) get a marked jti',
+      wrap: (generateTokenId) =>
+        function (this: IssuingAccessToken) {
+          const id = generateTokenId.call(this) as string;
+          return this.format === 'jwt' && (this.grantId || delegations.has(this)) ? `${GRANT_JTI_PREFIX}${id}` : id;
+        },
+    },
+    {
+      method: 'AccessToken#save',
+      why: 'a grant-bound JWT access token gets a row tying it to its grant',
+      wrap: (save) =>
+        async function (this: IssuingAccessToken) {
+          const value = (await save.call(this)) as string;
+          const delegated = delegations.get(this);
+          if (this.format === 'jwt' && this.jti && this.clientId && (this.grantId || delegated)) {
+            const binding: GrantBinding = delegated
+              ? { clientId: this.clientId, grantId: delegated.grantId, accountId: delegated.accountId, delegated: true }
+              : {
+                  clientId: this.clientId,
+                  grantId: this.grantId!,
+                  accountId: this.accountId,
+                  gty: this.gty,
+                  sessionUid: this.sessionUid,
+                  expiresWithSession: this.expiresWithSession,
+                  sid: this.sid,
+                };
+            await state.rows.upsert(this.jti, binding, Math.max(1, this.remainingTTL));
+          }
+          return value;
+        },
+    },
+    // Finding: each JWT is materialised by exactly one finder (grant-bound →
+    // AccessToken, the rest → ClientCredentials), so it is verified once.
+    {
+      method: 'AccessToken.find',
+      why: 'JWT access tokens are found by verifying them (oidc-provider stores none)',
+      wrap: (find) => async (value: string, opts?: FindOptions) => {
+        if (!looksLikeJwt(value)) return find(value, opts) as Promise<AccessToken | undefined>;
+        if (!isGrantBound(value)) return undefined;
+        return materialise(state, value, opts);
+      },
+    },
+    {
+      method: 'ClientCredentials.find',
+      why: 'JWT access tokens are found by verifying them (oidc-provider stores none)',
+      wrap: (find) => async (value: string, opts?: FindOptions) => {
+        if (!looksLikeJwt(value)) return find(value, opts) as Promise<ClientCredentials | undefined>;
+        if (isGrantBound(value)) return undefined;
+        return materialise(state, value, opts);
+      },
+    },
+    {
+      method: 'RefreshToken.find',
+      why: 'refresh tokens are opaque: a JWT is never one (and costs no query)',
+      wrap: (find) => async (value: string, opts?: FindOptions) => (looksLikeJwt(value) ? undefined : find(value, opts)),
+    },
+  ];
 }
 
 /** Tokens being minted by token exchange on behalf of a grant's person (delegateGrant). */
@@ -382,7 +389,7 @@ async function tokenStanding(state: JwtState, payload: JWTPayload): Promise<Stan
  */
 export async function checkAccessToken(provider: Provider, value: string): Promise<StandingToken | Refusal> {
   const state = states.get(provider);
-  if (!state) throw new Error('checkAccessToken: installJwtAccessTokens() was not called for this provider');
+  if (!state) throw new Error('checkAccessToken: jwtAccessTokenPatches() was not installed on this provider');
   if (!looksLikeJwt(value)) return refuse('is not a valid access token issued by this server');
   let payload: JWTPayload;
   try {

@@ -7,8 +7,9 @@ import { guardedFetch } from '../http/outbound.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { adapterDatabase } from './adapter.ts';
-import { installRefreshRotation } from './refresh-rotation.ts';
-import { installSingleUse } from './single-use.ts';
+import { refreshRotation } from './refresh-rotation.ts';
+import { installPatches, type Patch } from './seam.ts';
+import { singleUsePatches } from './single-use.ts';
 
 type AdapterFactory = new (name: string) => Adapter;
 type Features = NonNullable<Configuration['features']>;
@@ -33,11 +34,8 @@ export interface ProviderDeps {
   issueRefreshToken?: Configuration['issueRefreshToken'];
   ttl?: Partial<NonNullable<Configuration['ttl']>>;
   acrValues?: string[];
-  /**
-   * @deprecated ignored: every outgoing request goes through the outbound
-   * guard (src/http/outbound.ts, OUTBOUND_ALLOWLIST)
-   */
-  fetch?: Configuration['fetch'];
+  /** the domains' replacements of oidc-provider methods, for this provider (seam.ts installs them) */
+  patches?: (provider: Provider) => Patch[];
   /** for what the provider's own hooks log (default: a logger at config.logLevel) */
   logger?: Logger;
 }
@@ -154,18 +152,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   // No `provider.proxy`: the provider runs inside the host app's context, whose
   // ctx.ip is decided by TRUST_PROXY in src/http/client-address.ts alone.
-  // before any other patch of the consumable models (refresh-rotation.ts wraps RefreshToken.find)
-  installSingleUse(provider);
   // Refresh rotation that survives a lost answer (delivery records, one retry):
   // it needs the adapter's database, so only with createAdapterFactory's adapter.
   const db = adapterDatabase(deps.adapter);
-  if (db) {
-    installRefreshRotation(provider, {
-      db,
-      retrySeconds: config.refreshToken.retrySeconds,
-      logger: deps.logger ?? fallbackLogger(config.logLevel),
-    });
-  }
+  const rotation = db
+    ? refreshRotation(provider, { db, retrySeconds: config.refreshToken.retrySeconds, logger: deps.logger ?? fallbackLogger(config.logLevel) })
+    : [];
+  // every method Gatehouse replaces, in the seam's one order
+  installPatches(provider, [...singleUsePatches(), ...(deps.patches?.(provider) ?? []), ...rotation]);
   return provider;
 }
 

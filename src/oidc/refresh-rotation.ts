@@ -56,6 +56,7 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { recordAudit } from '../audit/audit.ts';
 import { instanceGoneSql } from '../db/instance.ts';
 import { currentRequest, revokeGrant } from './internals.ts';
+import type { Patch } from './seam.ts';
 import type { Db } from '../db/client.ts';
 import type { AdapterDatabase } from './adapter.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -100,12 +101,14 @@ const installed = new WeakSet<Provider>();
 const pendingDeliveries = new Map<string, Promise<void>>();
 
 /**
- * Called on every provider built (src/oidc/provider.ts): delivery records,
- * the one retry of an undelivered rotation, and the audit of retries and
- * reuse. With `retrySeconds` 0 only reuse is audited.
+ * Called on every provider built (src/oidc/provider.ts): the audit of retries
+ * and reuse (an event listener) and delivery records (a middleware of the
+ * provider); returns the patch that offers the one retry of an undelivered
+ * rotation (installed by seam.ts). With `retrySeconds` 0 only reuse is
+ * audited, and nothing is patched.
  */
-export function installRefreshRotation(provider: Provider, opts: RefreshRotationOptions): void {
-  if (installed.has(provider)) return;
+export function refreshRotation(provider: Provider, opts: RefreshRotationOptions): Patch[] {
+  if (installed.has(provider)) throw new Error('refreshRotation: already set up for this provider');
   installed.add(provider);
   const { db, logger } = opts;
 
@@ -122,18 +125,25 @@ export function installRefreshRotation(provider: Provider, opts: RefreshRotation
     }).catch((e: Error) => logger.warn({ err: { name: e.name, message: e.message } }, 'audit write failed'));
   });
 
-  if (opts.retrySeconds <= 0) return;
+  if (opts.retrySeconds <= 0) return [];
   provider.use(recordRefreshDelivery(db.pool, logger));
 
-  const RT = provider.RefreshToken as unknown as { find: Finder };
-  const find = RT.find.bind(RT);
-  RT.find = async (value, findOpts) => {
-    const token = await find(value, findOpts);
-    if (!token?.consumed) return token;
-    const ctx = currentRequest();
-    if (ctx?.oidc?.route !== 'token' || ctx.oidc.params?.grant_type !== 'refresh_token') return token;
-    return retryCandidate(token, ctx, opts);
-  };
+  return [
+    {
+      method: 'RefreshToken.find',
+      why: 'a used refresh token whose rotation was never answered may be presented once more (within a refresh_token grant request only)',
+      wrap: (original) => {
+        const find = original as Finder;
+        return async (value: string, findOpts?: unknown) => {
+          const token = await find(value, findOpts);
+          if (!token?.consumed) return token;
+          const ctx = currentRequest();
+          if (ctx?.oidc?.route !== 'token' || ctx.oidc.params?.grant_type !== 'refresh_token') return token;
+          return retryCandidate(token, ctx, opts);
+        };
+      },
+    },
+  ];
 }
 
 /**
@@ -198,7 +208,7 @@ async function claimRetry(db: Db, token: RotatingToken, retrySeconds: number, ct
 }
 
 /**
- * Koa middleware (installed inside each provider by installRefreshRotation):
+ * Koa middleware (installed inside each provider by refreshRotation):
  * once the request that rotated a refresh token has ended, records whether
  * its 200 answer was written out (`delivered_at`) or not (`undelivered_at`:
  * an error answer, or the client went away first), so that a retry can be

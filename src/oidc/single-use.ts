@@ -16,10 +16,10 @@
 // Revoking also catches what the winner stores after the loser revoked: the
 // winner's tokens point at a grant that no longer exists, and every door
 // checks the grant (refresh: oidc-provider; JWT access tokens: introspection.ts).
-import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { SecondUseError } from './adapter.ts';
 import { currentRequest, revokeGrant } from './internals.ts';
+import type { Patch } from './seam.ts';
 
 interface Consumable {
   grantId?: string;
@@ -38,28 +38,22 @@ const SECOND_USE: Record<ModelName, () => Error> = {
   PushedAuthorizationRequest: () => new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used'),
 };
 
-const installed = new WeakSet<Provider>();
-
-/** Called on every provider built, before any other patch of these models' consume(). */
-export function installSingleUse(provider: Provider): void {
-  if (installed.has(provider)) return;
-  installed.add(provider);
-  for (const name of Object.keys(SECOND_USE) as ModelName[]) {
-    const model = (provider as unknown as Record<string, { prototype: Consumable } | undefined>)[name];
-    if (!model) continue;
-    const proto = model.prototype;
-    const consume = proto.consume;
-    if (typeof consume !== 'function') throw new Error(`oidc-provider internals changed: ${name} has no consume()`);
-    proto.consume = async function consumeOnce(this: Consumable) {
-      try {
-        await consume.call(this);
-      } catch (err) {
-        if (!(err instanceof SecondUseError)) throw err;
-        await lostRace(name, this);
-        throw SECOND_USE[name]();
-      }
-    };
-  }
+/** The consume() of every consumable model, made single-use (installed by seam.ts). */
+export function singleUsePatches(): Patch[] {
+  return (Object.keys(SECOND_USE) as ModelName[]).map((name) => ({
+    method: `${name}#consume` as const,
+    why: 'a lost race for a single-use value is a second use: revoke, refuse',
+    wrap: (consume) =>
+      async function consumeOnce(this: Consumable) {
+        try {
+          await consume.call(this);
+        } catch (err) {
+          if (!(err instanceof SecondUseError)) throw err;
+          await lostRace(name, this);
+          throw SECOND_USE[name]();
+        }
+      },
+  }));
 }
 
 async function lostRace(name: ModelName, value: Consumable): Promise<void> {

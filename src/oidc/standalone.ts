@@ -7,7 +7,7 @@ import type { DbHandle } from '../db/client.ts';
 import { createClientRegistry } from '../clients/registry.ts';
 import { loadKeyring } from '../keys/index.ts';
 import { createAdapterFactory } from './adapter.ts';
-import { clientFinder, installClientLookup } from './clients.ts';
+import { clientFinder, clientPatches } from './clients.ts';
 import { buildProvider } from './provider.ts';
 
 export async function standaloneProvider(config: Config, db: Pick<DbHandle, 'prisma' | 'pool'>): Promise<Provider> {
@@ -17,7 +17,7 @@ export async function standaloneProvider(config: Config, db: Pick<DbHandle, 'pri
     config,
     jwks: keyring.jwks,
     adapter: createAdapterFactory(db, { clientFinder: clientFinder(clients) }),
+    patches: () => clientPatches(clients),
   });
-  installClientLookup(provider, clients);
   return provider;
 }

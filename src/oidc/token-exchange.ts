@@ -47,10 +47,9 @@
 //     on requireRoles APIs, and one row for the new token (plus the DPoP
 //     replay record when a proof is sent, as for every grant).
 //
-// oidc-provider internals (src/oidc/internals.ts): the provider's
-// configuration, whose extraTokenClaims is wrapped to add `act` (and `roles`)
-// to exchanged tokens only (JWT access tokens spread those claims into their
-// payload), and the DPoP proof check the built-in grants use.
+// `act` (and `roles`) reach the minted JWT through the provider's
+// extraTokenClaims (exchangeTokenClaims, composed in app.ts); the DPoP proof
+// check is the one the built-in grants use (src/oidc/internals.ts).
 import { errors, type ResourceServerInstance, type TokenEndpointGrantContext } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { ClientRegistry } from '../clients/registry.ts';
@@ -61,7 +60,7 @@ import type { ResourceCatalog } from '../resources/cache.ts';
 import { rolesForAccount } from '../resources/roles.ts';
 import type { ResourceRecord } from '../resources/store.ts';
 import { checkAccessToken, delegateGrant, isRefusal, type StandingToken } from './introspection.ts';
-import { checkDpopReplay, providerState, validateDpop, type ProviderState } from './internals.ts';
+import { checkDpopReplay, validateDpop } from './internals.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -114,15 +113,14 @@ interface Subject {
   grant?: { grantId: string; accountId: string | undefined };
 }
 
-/** Adds `act` (and `roles`) to the tokens an exchange mints (and only to those); every other extra claim is kept. */
-function installExchangeClaims(state: ProviderState): void {
-  const configured = state.configuration.extraTokenClaims;
-  state.configuration.extraTokenClaims = async function extraTokenClaims(this: unknown, ctx: unknown, token: object) {
-    const extra = await configured.call(this, ctx, token);
-    const claims = exchangeClaims.get(token);
-    if (!claims) return extra;
-    return { ...(typeof extra === 'object' && extra !== null ? extra : {}), act: claims.act, ...(claims.roles ? { roles: claims.roles } : {}) };
-  };
+/**
+ * The claims an exchange adds to the token it mints (`act`, and `roles` for a
+ * person on a requireRoles API); undefined for every other token. Part of
+ * the provider's extraTokenClaims (configuration, composed in app.ts).
+ */
+export function exchangeTokenClaims(token: object): Record<string, unknown> | undefined {
+  const claims = exchangeClaims.get(token);
+  return claims ? { act: claims.act, ...(claims.roles ? { roles: claims.roles } : {}) } : undefined;
 }
 
 /** invalid_grant with a description the caller can act on (oidc-provider's own text is generic). */
@@ -200,8 +198,6 @@ function grantedScopes(
 }
 
 export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
-  installExchangeClaims(providerState(provider));
-
   /** The subject token, if it still stands (the same rule as introspection and the admin API). */
   async function subjectOf(token: string): Promise<Subject> {
     const standing = await checkAccessToken(provider, token);
