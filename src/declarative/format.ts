@@ -307,7 +307,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
       const r = parseEntry(FileIdp, raw, fail);
       return {
         name: r.name,
-        issuer: r.issuer.replace(/\/+$/, ''),
+        issuer: r.issuer,
         clientId: r.clientId,
         scopes: normalizeScopes(r.scopes),
         domains: unique(r.domains ?? []),

@@ -33,6 +33,7 @@ export const DEFAULT_IDP_SCOPES = ['openid', 'email', 'profile'] as const;
 
 const field = {
   name: checked((v) => (NAME.test(v) ? undefined : `'${v}' must be 1-64 letters, digits, spaces and . _ ( ) - (starting with a letter or digit)`), 64),
+  // kept exactly as given: discovery requires the provider's `issuer` to match it character for character
   issuer: checked((v) => {
     const reason = checkWebUri(v);
     if (reason) return reason.replace('(http only for localhost)', '(http only on loopback, for tests)');
@@ -83,10 +84,6 @@ export function normalizeScopes(scopes: readonly string[] | undefined): string[]
   return unique(['openid', ...(scopes && scopes.length > 0 ? scopes : DEFAULT_IDP_SCOPES)]);
 }
 
-/** The issuer as compared and stored: without a trailing slash. */
-export function normalizeIssuer(issuer: string): string {
-  return issuer.replace(/\/+$/, '');
-}
 
 // ------------------------------------------------------------------ views
 
@@ -204,7 +201,7 @@ export async function createIdp(db: DbOrTx, kek: Buffer, input: IdpInput): Promi
         data: {
           id,
           name: v.name,
-          issuer: normalizeIssuer(v.issuer),
+          issuer: v.issuer,
           clientId: v.clientId,
           clientSecretEncrypted: sealString(v.clientSecret, kek, secretAad(id)),
           scopes: normalizeScopes(v.scopes),
@@ -235,7 +232,7 @@ export async function updateIdp(db: DbOrTx, kek: Buffer, idOrName: string, patch
       where: { id: before.id, version: before.version },
       data: {
         ...(p.name !== undefined && { name: p.name }),
-        ...(p.issuer !== undefined && { issuer: normalizeIssuer(p.issuer) }),
+        ...(p.issuer !== undefined && { issuer: p.issuer }),
         ...(p.clientId !== undefined && { clientId: p.clientId }),
         ...(p.clientSecret !== undefined && { clientSecretEncrypted: sealString(p.clientSecret, kek, secretAad(before.id)) }),
         ...(p.scopes !== undefined && { scopes: normalizeScopes(p.scopes) }),

@@ -11,6 +11,8 @@ import type { Context } from 'koa';
 import { errors, type Interaction } from 'oidc-provider';
 import type { LoginEvent } from '../accounts/store.ts';
 import { recordAudit, type AuditEventInput } from '../audit/audit.ts';
+import { RelyingParty } from '../federation/relying-party.ts';
+import { guardedFetch } from '../http/outbound.ts';
 import { basePath, stylesheetUrl } from './assets.ts';
 import { csrfToken } from './csrf.ts';
 import type { Form } from './form.ts';
@@ -46,10 +48,18 @@ export class StepKit {
   readonly base: string;
   /** logs login outcomes and hands them to deps.onLoginEvent (audit, metrics) */
   readonly onLoginEvent: (e: LoginEvent) => void;
+  /** Gatehouse as a relying party of upstream identity providers (its requests go through the outbound guard) */
+  readonly relyingParty: RelyingParty;
   private readonly stylesheet: string;
 
   constructor(readonly deps: InteractionDeps) {
     this.base = basePath(deps.config.issuer);
+    this.relyingParty = new RelyingParty({
+      kek: deps.config.keyEncryptionKey,
+      issuer: deps.config.issuer,
+      fetch: guardedFetch(deps.config.outboundAllowlist, deps.logger),
+      logger: deps.logger,
+    });
     this.stylesheet = stylesheetUrl(deps.config.issuer);
     this.onLoginEvent = loginEventSink(deps);
   }

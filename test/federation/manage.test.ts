@@ -38,7 +38,7 @@ describe('upstream identity providers: CLI, admin API, apply', () => {
 
   it('idps create stores the secret encrypted, prints no secret, and audits', async () => {
     const r = await run(
-      ['idps', 'create', '--name', 'Acme', '--issuer', 'https://login.acme.example/', '--client-id', 'gatehouse', '--client-secret-stdin', '--domain', 'Acme.example', '--domain', 'acme.test', '--json'],
+      ['idps', 'create', '--name', 'Acme', '--issuer', 'https://login.acme.example', '--client-id', 'gatehouse', '--client-secret-stdin', '--domain', 'Acme.example', '--domain', 'acme.test', '--json'],
       `${SECRET}\n`,
     );
     expect(r.stderr).toBe('');
