@@ -177,6 +177,7 @@ function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
       ...(e.accountId ? { accountId: e.accountId } : {}),
       ...(e.reason ? { reason: e.reason } : {}),
       ...(e.factor ? { factor: e.factor } : {}),
+      ...(e.idp ? { idp: e.idp } : {}),
       ...(e.ip ? { ip: e.ip } : {}),
       ...(e.lockouts?.length ? { lockouts: e.lockouts.map((l) => ({ kind: l.kind, lockCount: l.lockCount, retryAfterSeconds: l.retryAfterSeconds })) } : {}),
       ...(e.retryAfterSeconds ? { retryAfterSeconds: e.retryAfterSeconds } : {}),

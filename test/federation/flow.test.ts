@@ -121,6 +121,7 @@ describe('federation: sign in through an upstream OpenID provider', () => {
     expect(idToken.amr).toEqual(['fed']);
     expect(tokens.access_token).not.toContain(upstream.issuer);
     expect(await db().upstreamIdpLink.count({ where: { accountId: account.id, idpId: open.id, subject: 'u-new' } })).toBe(1);
+    await expect.poll(() => db().auditEvent.count({ where: { action: 'login.success', actorId: account.id, details: { path: ['idp'], equals: 'Upstream' } } })).toBe(1);
     const linked = await db().auditEvent.findFirstOrThrow({ where: { action: 'account.linked', targetId: account.id } });
     expect(linked.details).toMatchObject({ idp: 'Upstream', subject: 'u-new', reason: 'new_account', via: 'federation:Upstream' });
     // the upstream request is spent: nothing of it stays usable
@@ -281,17 +282,58 @@ describe('federation: sign in through an upstream OpenID provider', () => {
     expect(noCsrf.status).toBe(403);
   });
 
-  it('a callback raced 5 times at once signs in once', async () => {
+  it('a callback raced 10 times at once signs in once', async () => {
     upstream.users.set('u-jo', { email: 'jo@elsewhere.example', email_verified: true });
     const browser = new Browser(t);
     const lp = await loginPage(browser, pkce().challenge);
     const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-jo');
-    const results = await Promise.all(Array.from({ length: 5 }, () => browser.request('GET', `${cb.pathname}${cb.search}`)));
+    const results = await Promise.all(Array.from({ length: 10 }, () => browser.request('GET', `${cb.pathname}${cb.search}`)));
     const statuses = results.map((r) => r.status).sort();
-    expect(statuses).toEqual([303, 400, 400, 400, 400]);
+    expect(statuses).toEqual([303, ...Array<number>(9).fill(400)]);
     for (const r of results.filter((x) => x.status === 400)) expect(r.text).toContain('cannot be used');
     expect(await db().upstreamIdpLink.count({ where: { subject: 'u-jo' } })).toBe(1);
     expect(await db().account.count({ where: { email: 'jo@elsewhere.example' } })).toBe(1);
+  });
+
+  it('a client that requires MFA asks a federated person for a second factor, like after a password', async () => {
+    const strict = await createWebClient(t, { scopes: ['openid', 'email'], requireMfa: true });
+    upstream.users.set('u-lee', { email: 'lee@elsewhere.example', email_verified: true });
+    const browser = new Browser(t);
+    const lp = page(await authorize(browser, { client_id: strict.id, scope: 'openid email', code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+    const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-lee');
+    const next = page(await browser.get(`${cb.pathname}${cb.search}`));
+    expect(next.status).toBe(200);
+    expect(next.html).toContain('Set up two-step verification');
+  });
+
+  it('the upstream iss in the callback is checked: a forged one is refused', async () => {
+    upstream.users.set('u-max', { email: 'max@elsewhere.example', email_verified: true });
+    const browser = new Browser(t);
+    const lp = await loginPage(browser, pkce().challenge);
+    const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-max');
+    expect(cb.searchParams.get('iss')).toBe(upstream.issuer);
+    cb.searchParams.set('iss', 'https://evil.example');
+    const p = page(await browser.get(`${cb.pathname}${cb.search}`));
+    expect(p.status).toBe(400);
+    expect(p.html).toContain('could not be verified');
+    expect(await db().account.count({ where: { email: 'max@elsewhere.example' } })).toBe(0);
+  });
+
+  it('upstream calls go through the outbound guard: a loopback provider not in OUTBOUND_ALLOWLIST is unavailable', async () => {
+    const guarded = await createTestApp({ env: { OUTBOUND_ALLOWLIST: '' } });
+    try {
+      const idp = await createIdp(guarded.gatehouse.db.prisma, guarded.config.keyEncryptionKey, { name: 'Loopback', issuer: upstream.issuer, clientId: 'x', clientSecret: 'y' });
+      const c = await createWebClient(guarded, { scopes: ['openid'] });
+      const browser = new Browser(guarded);
+      const lp = page(await authorize(browser, { client_id: c.id, code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+      const before = upstream.requests.length;
+      const p = page(await browser.post(formAction(lp.html, '/federate'), { csrf: csrfOf(lp.html), idp: idp.id }));
+      expect(p.status).toBe(503);
+      expect(p.html).toContain('Loopback cannot be reached right now');
+      expect(upstream.requests.length).toBe(before);
+    } finally {
+      await guarded.close();
+    }
   });
 
   it('an upstream outage shows a clear page while local sign-in keeps working', async () => {

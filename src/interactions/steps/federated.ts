@@ -137,7 +137,8 @@ export function federatedStep(kit: StepKit): InteractionStep {
         if (account.mfaEnabled) return askSecondFactor(kit, ctx, i, who);
         if (required) return beginEnrolment(kit, ctx, i, who);
         await recordLogin(deps.db, account.id, { lastLogin: true });
-        kit.onLoginEvent({ type: 'login.success', accountId: account.id, email: account.email, ip: ctx.ip });
+        const idp = await findIdp(deps.db, f.idp);
+        kit.onLoginEvent({ type: 'login.success', accountId: account.id, email: account.email, ip: ctx.ip, ...(idp && { idp: idp.name }) });
         return kit.finish(ctx, { login: { accountId: account.id, amr: [...AMR_FEDERATED], acr: ACR_PWD, remember: false } }, false);
       },
     },
@@ -216,6 +217,7 @@ export function federationCallback(kit: StepKit): (ctx: Context) => Promise<void
         ip: ctx.ip,
         reason: outcome.reason === 'locked' ? 'locked' : outcome.reason === 'disabled' ? 'disabled' : 'invalid',
         ...(outcome.retryAfterSeconds && { retryAfterSeconds: outcome.retryAfterSeconds }),
+        idp: idp.name,
       });
       return kit.message(ctx, r.status, 'Sign-in not completed', r.heading, r.text(idp.name), html`<a href="${back}">Back to sign-in</a>`);
     }
