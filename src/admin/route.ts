@@ -57,6 +57,8 @@ export interface BodySpec {
   /** name of the component schema (openapi.ts) */
   schema: string;
   required: boolean;
+  /** secret fields this body may carry (otherwise any field named like a secret is refused) */
+  secrets?: readonly string[];
 }
 
 /** What a handler receives. */
@@ -114,7 +116,7 @@ export function defineRoute<QS extends z.ZodType | undefined = undefined, BS ext
       let body: unknown = undefined;
       if (spec.body) {
         const raw = asObject(await readJson(call.ctx), spec.body.required);
-        assertPlainInput(raw);
+        assertPlainInput(raw, spec.body.secrets);
         body = parseWith(spec.body.zod as z.ZodType, raw);
       }
       await handle({ ...call, query, body } as H);

@@ -253,3 +253,18 @@ export const ProblemSchema = z
     errors: z.array(z.strictObject({ field: z.string(), message: z.string() })).optional().meta({ description: 'for 400/422: the offending fields' }),
   })
   .meta({ description: 'RFC 9457 problem details (application/problem+json).' });
+
+export const IdpView = z
+  .strictObject({
+    id: z.string(),
+    name: z.string().meta({ description: 'shown on the login page as "Continue with <name>"' }),
+    issuer: z.string(),
+    clientId: z.string().meta({ description: "Gatehouse's client id at the provider" }),
+    scopes: z.array(z.string()),
+    domains: z.array(z.string()).meta({ description: 'email domains the login form sends to this provider' }),
+    disabled: z.boolean(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    version: z.number().int(),
+  })
+  .meta({ description: 'An upstream OpenID provider. Never carries its client secret.' });

@@ -219,6 +219,7 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
   };
   const ctx: CommandContext = {
     config,
+    env: opts.env ?? process.env,
     json,
     io,
     databaseUrl,

@@ -18,6 +18,9 @@
 //   3. create / update clients (their resources now exist)
 //   4. create / update roles (their resources and scopes now exist)
 //   5. prune resources (their roles are gone)
+//   6. prune, create and update idps (upstream identity providers; they
+//      reference nothing). A secret comes from the environment variable the
+//      entry's clientSecretEnv names; one that is unset or empty is an error.
 import { createClientAs, deleteClientAs, updateClientAs } from '../clients/writes.ts';
 import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
@@ -27,6 +30,7 @@ import { ensureBuiltInResources } from '../resources/store.ts';
 import { createResourceAs, createRoleAs, deleteResourceAs, deleteRoleAs, updateResourceAs, updateRoleAs } from '../resources/writes.ts';
 import { DeclarativeError, entryError, fileField, type Desired, type EntryRef, type Kind } from './format.ts';
 import { computePlan, loadCurrent, type Plan } from './plan.ts';
+import { createIdpAs, deleteIdpAs, updateIdpAs } from '../federation/writes.ts';
 
 export interface GeneratedSecret {
   client_id: string;
@@ -46,6 +50,10 @@ export interface ApplyOptions {
   actor: Actor;
   prune?: boolean;
   dryRun?: boolean;
+  /** KEY_ENCRYPTION_KEY: idp client secrets are stored encrypted (required when the file has idps) */
+  kek?: Buffer;
+  /** where clientSecretEnv names are read (default process.env) */
+  env?: Record<string, string | undefined>;
 }
 
 const APPLY_LOCK_ID = 0x6170706c; // "appl"
@@ -63,9 +71,12 @@ export async function applyConfig(db: Db, desired: Desired, opts: ApplyOptions):
       async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(${APPLY_LOCK_ID}::bigint)`;
         await ensureBuiltInResources(tx);
-        const current = await loadCurrent(tx);
-        const plan = computePlan(desired, current, { prune });
-        const secrets = await execute(tx, desired, plan, opts.actor);
+        const needsKek = desired.idps.length > 0;
+        if (needsKek && !opts.kek) throw new DeclarativeError(`${desired.source}: idps need KEY_ENCRYPTION_KEY`);
+        const current = await loadCurrent(tx, desired.idps.length > 0 ? opts.kek : undefined);
+        const idpSecrets = resolveIdpSecrets(desired, opts.env ?? process.env);
+        const plan = computePlan(desired, current, { prune, idpSecrets });
+        const secrets = await execute(tx, desired, plan, opts.actor, { kek: opts.kek, idpSecrets });
         if (opts.dryRun) throw new DryRunDone(plan);
         return { plan, secrets, applied: true };
       },
@@ -77,6 +88,20 @@ export async function applyConfig(db: Db, desired: Desired, opts: ApplyOptions):
   }
 }
 
+/** Each idp entry's client secret, read from the environment variable it names. */
+function resolveIdpSecrets(desired: Desired, env: Record<string, string | undefined>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { ref, value } of desired.idps) {
+    if (value.clientSecretEnv === undefined) continue;
+    const secret = env[value.clientSecretEnv];
+    if (secret === undefined || secret === '') {
+      throw entryError(desired.source, ref, 'clientSecretEnv', `the environment variable ${value.clientSecretEnv} is not set or empty`);
+    }
+    out.set(value.name, secret);
+  }
+  return out;
+}
+
 /** The one line of an unexpected error worth showing (Prisma puts the cause last). */
 function reasonOf(err: unknown): string {
   const lines = String((err as Error)?.message ?? err)
@@ -86,7 +111,13 @@ function reasonOf(err: unknown): string {
   return lines[lines.length - 1] ?? 'unexpected error';
 }
 
-async function execute(tx: Tx, desired: Desired, plan: Plan, actor: Actor): Promise<GeneratedSecret[]> {
+async function execute(
+  tx: Tx,
+  desired: Desired,
+  plan: Plan,
+  actor: Actor,
+  idp: { kek: Buffer | undefined; idpSecrets: Map<string, string> },
+): Promise<GeneratedSecret[]> {
   const { source } = desired;
   const key = (kind: Kind, id: string) => `${kind}\0${id}`;
   const created = new Set(plan.create.map((e) => key(e.kind, e.id)));
@@ -161,6 +192,19 @@ async function execute(tx: Tx, desired: Desired, plan: Plan, actor: Actor): Prom
 
   // 5. prune resources
   for (const id of deleted('resource')) await pruning('resource', id, () => deleteResourceAs(tx, actor, id, opts));
+
+  // 6. idps
+  for (const name of deleted('idp')) await pruning('idp', name, async () => void (await deleteIdpAs(tx, actor, name, opts)));
+  for (const { ref, value: d } of desired.idps) {
+    const kek = idp.kek!;
+    const clientSecret = idp.idpSecrets.get(d.name);
+    const fields = { issuer: d.issuer, clientId: d.clientId, scopes: d.scopes, domains: d.domains, disabled: d.disabled };
+    if (created.has(key('idp', d.name))) {
+      await at(ref, () => createIdpAs(tx, actor, kek, { name: d.name, ...fields, clientSecret: clientSecret! }, opts));
+    } else if (changed.has(key('idp', d.name))) {
+      await at(ref, () => updateIdpAs(tx, actor, kek, d.name, { ...fields, ...(clientSecret !== undefined && { clientSecret }) }, opts));
+    }
+  }
 
   return secrets;
 }

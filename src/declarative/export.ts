@@ -8,7 +8,8 @@ import type { ClientView } from '../clients/store.ts';
 import type { DbOrTx } from '../kernel/tx.ts';
 import type { RoleView } from '../resources/roles.ts';
 import { RESOURCE_TTL, type ResourceView } from '../resources/store.ts';
-import type { FileClient, FileDocument, FileResource, FileRole } from './format.ts';
+import type { FileClient, FileDocument, FileIdp, FileResource, FileRole } from './format.ts';
+import { DEFAULT_IDP_SCOPES, type IdpView } from '../federation/store.ts';
 import { loadCurrent } from './plan.ts';
 
 const byKey = <T>(key: (v: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
@@ -54,6 +55,19 @@ export function roleEntry(r: RoleView): FileRole {
   return { name: r.name, resource: r.resource, scopes: r.scopes };
 }
 
+/** An idp without its secret: applying it to another database needs clientSecretEnv added. */
+export function idpEntry(r: IdpView): FileIdp {
+  const defaultScopes = r.scopes.length === DEFAULT_IDP_SCOPES.length && DEFAULT_IDP_SCOPES.every((s) => r.scopes.includes(s));
+  return {
+    name: r.name,
+    issuer: r.issuer,
+    clientId: r.clientId,
+    ...(!defaultScopes && { scopes: r.scopes }),
+    ...(r.domains.length > 0 && { domains: r.domains }),
+    ...(r.disabled && { disabled: true }),
+  };
+}
+
 /** The current state as a config document. */
 export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
   const current = await loadCurrent(db);
@@ -67,5 +81,6 @@ export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
       .filter((r) => !r.builtIn)
       .sort(byKey((r) => r.name))
       .map(roleEntry),
+    ...(current.idps.size > 0 && { idps: [...current.idps.values()].sort(byKey((r) => r.name)).map(idpEntry) }),
   };
 }

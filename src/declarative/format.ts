@@ -1,6 +1,11 @@
 // The declarative config file of `gatehouse apply` / `gatehouse export`
-// (PRODUCT.md): top-level `resources`, `clients` and `roles` lists whose
-// fields mirror the CLI flags.
+// (PRODUCT.md): top-level `resources`, `clients`, `roles` and `idps` lists
+// whose fields mirror the CLI flags.
+//
+// An `idps` entry (upstream identity provider) never holds its client secret:
+// `clientSecretEnv: NAME` names the environment variable `gatehouse apply`
+// reads it from (required when the entry creates a provider; when absent on
+// an existing one, its stored secret stays).
 //
 //   resources:                       clients:                          roles:
 //     - identifier: https://api…       - id: orders-service               - name: nurse
@@ -22,12 +27,13 @@ import { ClientInput, checkClientSettings, withClientDefaults, type ClientSettin
 import { ClientId, parseWith, unique } from '../kernel/validation.ts';
 import { RoleInput } from '../resources/roles.ts';
 import { ResourceInput, type ResourceSigningAlg } from '../resources/store.ts';
+import { IdpInput, normalizeScopes } from '../federation/store.ts';
 
-export type Kind = 'resource' | 'client' | 'role';
+export type Kind = 'resource' | 'client' | 'role' | 'idp';
 
 /** The top-level list of each kind, and the field that identifies its entries. */
-export const SECTION = { resource: 'resources', client: 'clients', role: 'roles' } as const satisfies Record<Kind, string>;
-export const ID_FIELD = { resource: 'identifier', client: 'id', role: 'name' } as const satisfies Record<Kind, string>;
+export const SECTION = { resource: 'resources', client: 'clients', role: 'roles', idp: 'idps' } as const satisfies Record<Kind, string>;
+export const ID_FIELD = { resource: 'identifier', client: 'id', role: 'name', idp: 'name' } as const satisfies Record<Kind, string>;
 
 // ------------------------------------------------------------------ schemas
 
@@ -38,16 +44,28 @@ export const FileClient = ClientInput.extend({ id: ClientId });
 /** A role entry: RoleInput. */
 export const FileRole = RoleInput;
 
+/** Names an environment variable (the secret is read from it at apply time). */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** An upstream provider entry: IdpInput without the secret, with `clientSecretEnv`. */
+export const FileIdp = IdpInput.omit({ clientSecret: true }).extend({
+  clientSecretEnv: z
+    .string()
+    .regex(ENV_NAME, 'must name an environment variable (letters, digits and _, not starting with a digit)')
+    .optional(),
+});
+
 /** The whole file. Every list is optional; other top-level fields are refused. */
 export const FileDocument = z.strictObject({
   resources: z.array(FileResource).optional(),
   clients: z.array(FileClient).optional(),
   roles: z.array(FileRole).optional(),
+  idps: z.array(FileIdp).optional(),
 });
 export type FileDocument = z.input<typeof FileDocument>;
 export type FileResource = z.input<typeof FileResource>;
 export type FileClient = z.input<typeof FileClient>;
 export type FileRole = z.input<typeof FileRole>;
+export type FileIdp = z.input<typeof FileIdp>;
 
 // ------------------------------------------------------- normalised entries
 
@@ -73,6 +91,18 @@ export interface DesiredRole {
   scopes: string[];
 }
 
+/** An upstream provider as the file wants it (scopes normalised as the store does). */
+export interface DesiredIdp {
+  name: string;
+  issuer: string;
+  clientId: string;
+  scopes: string[];
+  domains: string[];
+  disabled: boolean;
+  /** the environment variable holding the client secret */
+  clientSecretEnv?: string;
+}
+
 /** Where an entry is in the file: for error messages. */
 export interface EntryRef {
   kind: Kind;
@@ -93,6 +123,7 @@ export interface Desired {
   resources: Entry<DesiredResource>[];
   clients: Entry<DesiredClient>[];
   roles: Entry<DesiredRole>[];
+  idps: Entry<DesiredIdp>[];
 }
 
 // ------------------------------------------------------------------- errors
@@ -125,10 +156,11 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** Keys that would carry a secret (the stores' rule). */
+/** Keys that would carry a secret (the stores' rule); an idp's clientSecretEnv only names where one is. */
 const SECRET_KEY = /secret/i;
+const SECRET_REFERENCE = 'clientSecretEnv';
 const SECRET_REASON =
-  'secrets never appear in config files: Gatehouse generates the secret of a new confidential client and apply prints it once';
+  'secrets never appear in config files: Gatehouse generates the secret of a new confidential client and apply prints it once (an idp names the environment variable holding its secret with clientSecretEnv)';
 
 /** The path of the first key anywhere in `v` that names a secret. */
 function findSecretKey(v: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
@@ -139,7 +171,8 @@ function findSecretKey(v: unknown, path: PropertyKey[] = []): PropertyKey[] | un
     }
   } else if (typeof v === 'object' && v !== null) {
     for (const [k, x] of Object.entries(v)) {
-      if (SECRET_KEY.test(k)) return [...path, k];
+      const reference = k === SECRET_REFERENCE && path[0] === SECTION.idp && path.length === 2;
+      if (SECRET_KEY.test(k) && !reference) return [...path, k];
       const found = findSecretKey(x, [...path, k]);
       if (found) return found;
     }
@@ -193,8 +226,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseDocument(doc: unknown, source: string): Desired {
   const fileError = (msg: string) => new DeclarativeError(`${source}: ${msg}`);
-  if (doc === null || doc === undefined) throw fileError('the file is empty (give resources, clients and/or roles lists)');
-  if (!isObject(doc)) throw fileError('must be a mapping with resources, clients and/or roles lists');
+  if (doc === null || doc === undefined) throw fileError('the file is empty (give resources, clients, roles and/or idps lists)');
+  if (!isObject(doc)) throw fileError('must be a mapping with resources, clients, roles and/or idps lists');
   const secretAt = findSecretKey(doc);
   if (secretAt) {
     const [section, index, ...rest] = secretAt;
@@ -206,7 +239,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
     throw fileError(`${formatPath(secretAt)}: ${SECRET_REASON}`);
   }
   for (const key of Object.keys(doc)) {
-    if (!(Object.values(SECTION) as string[]).includes(key)) throw fileError(`${key}: unknown field (a config file has resources, clients and roles lists)`);
+    if (!(Object.values(SECTION) as string[]).includes(key)) throw fileError(`${key}: unknown field (a config file has resources, clients, roles and idps lists)`);
   }
   for (const section of Object.values(SECTION)) {
     const v = doc[section];
@@ -214,7 +247,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
   }
   const list = (kind: Kind): unknown[] => (doc[SECTION[kind]] as unknown[] | null | undefined) ?? [];
 
-  const desired: Desired = { source, resources: [], clients: [], roles: [] };
+  const desired: Desired = { source, resources: [], clients: [], roles: [], idps: [] };
   const each = <T>(kind: Kind, parse: (raw: Record<string, unknown>, fail: (field: string | undefined, reason: string) => Error) => T, out: Entry<T>[]) => {
     const seen = new Map<string, number>();
     for (const [index, raw] of list(kind).entries()) {
@@ -267,6 +300,22 @@ export function parseDocument(doc: unknown, source: string): Desired {
       return { name: r.name, resource: r.resource, scopes: unique(r.scopes) };
     },
     desired.roles,
+  );
+  each<DesiredIdp>(
+    'idp',
+    (raw, fail) => {
+      const r = parseEntry(FileIdp, raw, fail);
+      return {
+        name: r.name,
+        issuer: r.issuer,
+        clientId: r.clientId,
+        scopes: normalizeScopes(r.scopes),
+        domains: unique(r.domains ?? []),
+        disabled: r.disabled ?? false,
+        ...(r.clientSecretEnv !== undefined && { clientSecretEnv: r.clientSecretEnv }),
+      };
+    },
+    desired.idps,
   );
   return desired;
 }

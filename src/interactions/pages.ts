@@ -34,6 +34,21 @@ export interface LoginView {
   email: string;
   clientName: string | undefined;
   error?: string;
+  /** upstream identity providers: a "Continue with <name>" button each */
+  providers?: { id: string; name: string }[];
+  /** where those buttons post (the interaction's federate form) */
+  federateAction?: string;
+  /** some email domains are routed to a provider: the password may be left empty */
+  passwordOptional?: boolean;
+}
+
+/** The "Continue with …" buttons under the login form. */
+function providersContent(v: LoginView): SafeHtml | string {
+  if (!v.providers?.length || !v.federateAction) return '';
+  return html`<section class="providers" aria-labelledby="providers-title"><h2 id="providers-title">Or sign in with</h2>${v.providers.map(
+    (p) =>
+      html`<form method="post" action="${v.federateAction!}"><input type="hidden" name="csrf" value="${v.csrf}"><input type="hidden" name="idp" value="${p.id}"><button type="submit" class="button secondary">Continue with ${p.name}</button></form>`,
+  )}</section>`;
 }
 
 export function loginContent(v: LoginView): SafeHtml {
@@ -48,6 +63,8 @@ export function loginContent(v: LoginView): SafeHtml {
     email: v.email,
     emailAttrs: [focusEmail ? html` autofocus` : '', describedBy],
     passwordAttrs: [focusEmail ? '' : html` autofocus`, describedBy],
+    passwordRequired: v.passwordOptional ? '' : html` required`,
+    providers: providersContent(v),
   });
 }
 

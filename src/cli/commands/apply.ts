@@ -38,12 +38,12 @@ async function readConfig(file: string, readStdin: () => Promise<string | undefi
 export const applyCommands: Command[] = [
   {
     name: 'apply',
-    summary: 'make resources, clients and roles match a YAML or JSON file, in one transaction',
+    summary: 'make resources, clients, roles and idps match a YAML or JSON file, in one transaction',
     usage: `-f FILE [--dry-run] [--prune] [--json]
 
   -f, --file FILE    the config file (YAML or JSON, by extension or content); - reads standard input
   --dry-run          print the plan and change nothing
-  --prune            also delete resources, clients and roles the file does not name (never built-ins)
+  --prune            also delete resources, clients, roles and idps the file does not name (never built-ins)
   --json             print {"create":[…],"update":[…],"delete":[…],"secrets":[…]}
 
   The file has top-level resources, clients and roles lists:
@@ -52,8 +52,11 @@ export const applyCommands: Command[] = [
                resources, authMethod, jwks, jwksUri, requireDpop, firstParty, requireMfa,
                backchannelLogoutUri, accessTokenTtl, idTokenTtl, refreshTokenTtl, disabled
     roles:     name, resource, scopes
+    idps:      name, issuer, clientId, scopes, domains, disabled, clientSecretEnv
   An omitted optional field means its default. Secrets never appear in the file:
-  new confidential clients get generated secrets, printed once.`,
+  new confidential clients get generated secrets, printed once; an idp names the
+  environment variable holding its client secret (clientSecretEnv: NAME), needed
+  when it is created (without it an existing idp keeps its stored secret).`,
     options: { file: { type: 'string', short: 'f' }, 'dry-run': { type: 'boolean' }, prune: { type: 'boolean' } },
     async run(ctx, values) {
       const file = flags.str(values, 'file');
@@ -61,7 +64,7 @@ export const applyCommands: Command[] = [
       const { text, source } = await readConfig(file, ctx.io.readStdin);
       const desired = parseDocument(parseText(text, source), source);
       const dryRun = flags.bool(values, 'dry-run');
-      const result = await applyConfig(await ctx.db(), desired, { actor: ctx.actor, prune: flags.bool(values, 'prune'), dryRun });
+      const result = await applyConfig(await ctx.db(), desired, { actor: ctx.actor, prune: flags.bool(values, 'prune'), dryRun, kek: ctx.config.keyEncryptionKey, env: ctx.env });
       const { plan, secrets } = result;
       const n = (l: unknown[]) => l.length;
       const lines = planLines(plan);

@@ -7,6 +7,7 @@ import { resourceCommands } from './resources.ts';
 import { roleCommands } from './roles.ts';
 import { userCommands } from './users.ts';
 import { keyCommands } from './keys.ts';
+import { idpCommands } from './idps.ts';
 import { auditCommands } from './audit.ts';
 import { applyCommands } from './apply.ts';
 
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   ...resourceCommands,
   ...roleCommands,
   ...userCommands,
+  ...idpCommands,
   ...keyCommands,
   ...auditCommands,
   ...applyCommands,

@@ -2,11 +2,13 @@
 // person back to (with a message) when their pending login is gone.
 import type { Context } from 'koa';
 import type { Interaction } from 'oidc-provider';
+import { enabledIdps } from '../../federation/store.ts';
 import type { StepKit } from '../kit.ts';
 import { savePendingLogin } from '../mfa.ts';
 import { loginContent } from '../pages.ts';
 
 export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, status: number, email: string, error?: string): Promise<void> {
+  const idps = await enabledIdps(kit.deps.db);
   kit.page(
     ctx,
     status,
@@ -18,6 +20,9 @@ export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, 
       email,
       clientName: await kit.clientName(i),
       ...(error ? { error } : {}),
+      providers: idps.map((p) => ({ id: p.id, name: p.name })),
+      federateAction: kit.path(i, 'federate'),
+      passwordOptional: idps.some((p) => p.domains.length > 0),
     }),
   );
 }
