@@ -46,6 +46,7 @@ import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -69,6 +70,8 @@ export interface Gatehouse {
   clients: ClientRegistry;
   resources: ResourceCatalog;
   revocations: RevocationList;
+  /** outgoing mail (src/mail/): tests wait on mailer.idle() for mails sent out of the request path */
+  mailer: Mailer;
   provider(): Provider;
   /** reloads signing keys now (also happens on change notifications and on schedule) */
   reloadKeys(): Promise<void>;
@@ -127,7 +130,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
   });
-  const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
+  const mailer = createMailer(config, logger);
+  // closed last of all (closers run in reverse): queued mails still go out during shutdown
+  const closers: (() => Promise<void> | void)[] = [() => mailer.close(), () => feed.close(), () => db.close()];
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
@@ -327,6 +332,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       clients,
       resources,
       revocations,
+      mailer,
       provider: () => holder.current,
       reloadKeys,
       drain() {
