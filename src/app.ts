@@ -22,6 +22,7 @@ import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
+import { pruneLinks } from './accounts/links.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -93,6 +94,8 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'signingKeys', batch: pruneRetiredKeys },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
+    // single-use links (src/accounts/links.ts) a day after they expired
+    { name: 'actionTokens', batch: pruneLinks },
   ] as const satisfies readonly CleanupStep[];
 }
 
