@@ -48,6 +48,7 @@ import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
+import { lifecycleRoutes } from './lifecycle/routes.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -307,6 +308,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
+        lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,
@@ -319,6 +321,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           reloadKeys,
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
+          mailer,
         }),
       ]),
     );

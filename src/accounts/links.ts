@@ -161,8 +161,10 @@ export async function requestLinkByEmail(
   email: string,
   digest: string,
   limits: RequestLimits,
+  data?: Record<string, unknown>,
 ): Promise<{ accountId: string | null; issued: boolean; expiresAt: Date }> {
   const seconds = LINK_LIFETIME_SECONDS[purpose];
+  const json = data === undefined ? null : JSON.stringify(data);
   const rows = await db.$queryRaw<{ account_id: string | null; issued: boolean; expires_at: Date }[]>`
     WITH acct AS (SELECT id, disabled FROM accounts WHERE email = ${email}),
     recent AS (
@@ -172,8 +174,8 @@ export async function requestLinkByEmail(
       WHERE t.purpose = ${purpose} AND t.created_at > now() - make_interval(secs => ${limits.windowSeconds}::double precision)
         AND (t.email = ${email} OR t.account_id = (SELECT id FROM acct))),
     ins AS (
-      INSERT INTO action_tokens (id, purpose, account_id, email, digest, expires_at)
-      SELECT gen_random_uuid(), ${purpose}, (SELECT id FROM acct WHERE NOT disabled), ${email}, ${digest},
+      INSERT INTO action_tokens (id, purpose, account_id, email, digest, data, expires_at)
+      SELECT gen_random_uuid(), ${purpose}, (SELECT id FROM acct WHERE NOT disabled), ${email}, ${digest}, ${json}::jsonb,
              now() + make_interval(secs => ${seconds}::double precision)
       FROM recent WHERE recent.by_address < ${limits.perAddress} AND recent.by_account < ${limits.perAccount}
       RETURNING account_id, expires_at)

@@ -82,7 +82,9 @@ export function createMailer(config: Pick<Config, 'mail' | 'dataDir' | 'producti
     mode,
     send,
     enqueue(mail) {
-      const p = send(mail)
+      // not even the message building runs in the caller's turn
+      const p = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => send(mail))
         .catch((err: unknown) => logger.warn({ mail: mail.kind, err: { message: (err as Error).message } }, 'mail could not be sent'))
         .finally(() => pending.delete(p));
       pending.add(p);
