@@ -247,19 +247,16 @@ export async function requestPasswordReset(deps: LifecycleDeps, email: string, o
   const mail = resetMail({ to: email, link: linkUrl(deps.config.issuer, 'reset', secret), minutes: RESET_MINUTES, ...(opts.clientName ? { clientName: opts.clientName } : {}) });
   const send = r.issued && r.accountId !== null;
   setImmediate(() => {
-    if (!send) return;
-    deps.mailer.enqueue(mail);
-    // audited after the answer: the request path does the same work for every address
+    if (send) deps.mailer.enqueue(mail);
+    // audited after the answer, for known and unknown addresses alike (the same database work)
     void recordAudit(deps.db, {
       action: 'user.password_reset_request',
       actor: { type: 'anonymous' },
-      target: target(r.accountId!),
+      target: r.accountId ? target(r.accountId) : null,
       ip: opts.request?.ip ?? null,
       requestId: opts.request?.requestId ?? null,
-      details: {},
-    }).catch(
-      (err: Error) => deps.logger.warn({ err: { message: err.message } }, 'audit write failed'),
-    );
+      details: { mailed: send },
+    }).catch((err: Error) => deps.logger.warn({ err: { message: err.message } }, 'audit write failed'));
   });
 }
 
