@@ -22,7 +22,6 @@ beforeAll(async () => {
 afterAll(() => m.close());
 
 const db = () => m.t.gatehouse.db.prisma;
-const issuer = () => m.t.config.issuer;
 
 /** Asks for a reset of `email` from a fresh browser; returns the answer page. */
 async function askReset(email: string, b = new Browser(m.t)) {
