@@ -12,7 +12,9 @@
 // BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 // BENCH_CPU_PROF=1 (V8 CPU profiles of both servers in bench/results/profiles/),
 // BENCH_QUIET_WAIT (s to wait for an idle machine before each run, default 30, 0: off),
-// BENCH_BUSY_RETRIES (runs again when other processes used CPU meanwhile, default 2).
+// BENCH_BUSY_RETRIES (runs again when other processes used CPU meanwhile, default 2),
+// --interleaved / BENCH_INTERLEAVED=1 (Gatehouse and the baseline take turns: BENCH_ROUNDS × BENCH_ROUND_SEC,
+// BENCH_INTERLEAVED_ALGS; see interleaved.ts).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +34,7 @@ import {
   type TargetName,
 } from './lib/types.ts';
 import { SCENARIOS, workerScenarios } from './scenarios.ts';
+import { algsFromEnv, runInterleaved } from './interleaved.ts';
 import { runSoak } from './soak.ts';
 import { REPO_ROOT, startTarget } from './targets.ts';
 
@@ -176,7 +179,8 @@ async function main(): Promise<void> {
     ...workersList.slice(1).flatMap((w) => workerScenarios(`gatehouse-w${w}`).map((s) => ({ ...s, name: `${s.name} [w${w}]` }))),
   ];
   const scenarios = all.filter((s) => filter.length === 0 || filter.some((f) => s.name.includes(f)));
-  if (scenarios.length === 0 && soakSec === 0) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${all.map((s) => s.name).join(', ')})`);
+  const interleaved = process.argv.includes('--interleaved') || process.env.BENCH_INTERLEAVED === '1';
+  if (scenarios.length === 0 && soakSec === 0 && !interleaved) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${all.map((s) => s.name).join(', ')})`);
 
   const startedAt = new Date();
   const loadAvgAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -188,6 +192,22 @@ async function main(): Promise<void> {
     mkdirSync(cpuProfileDir, { recursive: true });
   }
   const ctx: BenchContext = { databaseServerUrl, workers, cpuProfileDir, defer: (fn) => void deferred.push(fn), log };
+
+  if (interleaved) {
+    await runInterleaved(ctx, {
+      rounds: envInt('BENCH_ROUNDS', 5, 1, 1000),
+      roundSec: envInt('BENCH_ROUND_SEC', 6, 1, 600),
+      warmupSec: load.warmupSec,
+      connections: load.connections,
+      algs: algsFromEnv(process.env.BENCH_INTERLEAVED_ALGS),
+      resultsDir: RESULTS_DIR,
+      stamp,
+      sha,
+      command: `${commandLine()} -- --interleaved`,
+    });
+    await cleanup();
+    return;
+  }
 
   if (soakSec > 0) {
     await runSoak(ctx, { seconds: soakSec, connections: load.connections, workers, resultsDir: RESULTS_DIR, stamp, sha, command: commandLine() });
