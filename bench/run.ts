@@ -22,8 +22,9 @@ import path from 'node:path';
 import { startCpuMeter, waitForQuiet, type CpuUse } from './lib/cpu.ts';
 import { machineSpeed } from './lib/speed.ts';
 import { redact } from './lib/db.ts';
+import { DbCostMeter } from './lib/dbcost.ts';
 import { runLoad, runLoop, type LoadResult, type LoadSettings } from './lib/load.ts';
-import { ratios, svgChart, table, targetChecks } from './lib/report.ts';
+import { dbCostTable, ratios, svgChart, table, targetChecks } from './lib/report.ts';
 import {
   SkipScenario,
   type BenchContext,
@@ -102,12 +103,30 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 let load: LoadSettings;
+const meters = new Map<TargetName, DbCostMeter>();
+
+/** the database-cost meter of a Gatehouse target (undefined for the baseline, or BENCH_DB_COST=0) */
+async function meterOf(t: RunningTarget): Promise<DbCostMeter | undefined> {
+  if (!t.databaseUrl || process.env.BENCH_DB_COST === '0') return undefined;
+  let m = meters.get(t.name);
+  if (!m) {
+    m = new DbCostMeter(t.databaseUrl, t.statementsDir);
+    await m.open();
+    const opened = m;
+    deferred.push(() => opened.close());
+    meters.set(t.name, m);
+  }
+  return m;
+}
 
 /** One warm-up + measured run of a scenario; CPU and RSS read around it. */
 async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others: () => number[]): Promise<ScenarioResult> {
   let stopMeter: (() => CpuUse) | undefined;
   let measureFrom = 0;
-  const beforeMeasure = () => {
+  const meter = await meterOf(t);
+  let dbBefore: Awaited<ReturnType<DbCostMeter['snapshot']>> | undefined;
+  const beforeMeasure = async () => {
+    if (meter) dbBefore = await meter.snapshot();
     measureFrom = Date.now();
     stopMeter = startCpuMeter(() => t.rss().map((p) => p.pid), others);
   };
@@ -116,8 +135,10 @@ async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others
   else if (plan.request) r = await runLoad(t.url, plan.request, load, beforeMeasure);
   else throw new Error(`${s.name}: setup returned neither a request nor an iteration`);
   const cpu = stopMeter!();
+  const measureTo = Date.now();
+  const dbCost = meter && dbBefore ? meter.cost(dbBefore, await meter.snapshot(), r.total) : undefined;
   const since = (ms: number) => Math.round((ms - t.spawnedAt) / 100) / 10;
-  const windowSec: [number, number] = [since(measureFrom), since(Date.now())];
+  const windowSec: [number, number] = [since(measureFrom), since(measureTo)];
   const rss = t.rss();
   t.assertAlive();
   return {
@@ -137,6 +158,7 @@ async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others
     rssMb: Math.round((rss.reduce((a, p) => a + p.rssKb, 0) / 1024) * 10) / 10,
     rssByProcess: rss.map((p) => ({ pid: p.pid, role: p.role, mb: Math.round((p.rssKb / 1024) * 10) / 10 })),
     cpu,
+    ...(dbCost && { dbCost }),
     notes: [...(plan.notes ?? [])],
   };
 }
@@ -310,6 +332,8 @@ async function main(): Promise<void> {
     for (const r of measured) out.push(`  ${r.name.padEnd(Math.max(36, ...measured.map((m) => m.name.length)))} ${r.cpu!.serverCores.toFixed(2)} / ${r.cpu!.loadGeneratorCores.toFixed(2)} / ${r.cpu!.otherCores.toFixed(2)}`);
     out.push('');
   }
+  const costed = results.filter((r) => r.dbCost);
+  if (costed.length > 0) out.push(dbCostTable(costed), '');
   const notes = results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`));
   if (notes.length > 0) out.push('Notes:', ...notes.map((n) => `  - ${n}`), '');
   out.push(

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createAccount } from '../src/accounts/store.ts';
 import { createClient } from '../src/clients/store.ts';
 import { openDb } from '../src/db/client.ts';
@@ -89,6 +89,15 @@ const gatehouse: TargetDefinition = {
     // BENCH_NODE_ARGS: extra node flags for Gatehouse (e.g. --trace-gc, --max-semi-space-size=…)
     nodeArgs.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     if (ctx.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.join(ctx.cpuProfileDir, 'gatehouse'));
+    // statements per operation: counted through pg in the server processes (bench only; BENCH_DB_COST=0: off)
+    let statementsDir: string | undefined;
+    if (process.env.BENCH_DB_COST !== '0') {
+      statementsDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-statements-'));
+      const dir = statementsDir;
+      ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
+      env.BENCH_STATEMENTS_DIR = statementsDir;
+      nodeArgs.push('--import', pathToFileURL(path.join(REPO_ROOT, 'bench/lib/count-statements.mjs')).href);
+    }
     const entry = fromSource ? 'src/cli/main.ts' : 'dist/cli/main.js';
     const proc = spawnServer('gatehouse', process.execPath, [...nodeArgs, entry, 'serve'], env, REPO_ROOT);
     // SIGTERM drains and stops the workers; profiles are written on a clean exit.
@@ -133,7 +142,7 @@ const gatehouse: TargetDefinition = {
       await handle.close();
     }
     const name: TargetName = workersOverride === undefined ? 'gatehouse' : `gatehouse-w${workers}`;
-    return { ...running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1), databaseUrl: db.url };
+    return { ...running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1), databaseUrl: db.url, ...(statementsDir && { statementsDir }) };
   },
 };
 
