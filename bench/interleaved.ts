@@ -36,6 +36,8 @@ interface Side {
   errors: number;
   serverCores: number;
   otherCores: number;
+  /** server CPU per request (ms): what a request costs, whatever the neighbours take */
+  cpuMsPerReq: number;
 }
 
 interface Round {
@@ -66,7 +68,7 @@ async function side(t: RunningTarget, req: LoadRequest, o: InterleavedOptions, o
   const r: LoadResult = await runLoadOnce(t.url, req, o.connections, o.roundSec);
   const cpu = stop();
   t.assertAlive();
-  return { reqPerSec: r1(r.perSec), p50: r.latency.p50, p99: r.latency.p99, errors: r.non2xx + r.errors, serverCores: cpu.serverCores, otherCores: cpu.otherCores };
+  return { reqPerSec: r1(r.perSec), p50: r.latency.p50, p99: r.latency.p99, errors: r.non2xx + r.errors, serverCores: cpu.serverCores, otherCores: cpu.otherCores, cpuMsPerReq: r.perSec > 0 ? Math.round((cpu.serverCores * 1000 * 1000) / r.perSec) / 1000 : 0 };
 }
 
 export interface InterleavedSummary {
@@ -75,9 +77,11 @@ export interface InterleavedSummary {
   medianRatio: number;
   worstRatio: number;
   bestRatio: number;
-  gatehouse: { medianReqPerSec: number; medianP99: number; worstP99: number; errors: number };
-  baseline: { medianReqPerSec: number; medianP99: number; worstP99: number; errors: number };
+  gatehouse: { medianReqPerSec: number; medianP99: number; worstP99: number; errors: number; medianCpuMsPerReq: number; cpuMsPerReqSpread: number };
+  baseline: { medianReqPerSec: number; medianP99: number; worstP99: number; errors: number; medianCpuMsPerReq: number; cpuMsPerReqSpread: number };
   p99Ratio: number;
+  /** baseline CPU per request ÷ Gatehouse's: the throughput ratio the two would have on cores of their own */
+  cpuRatio: number;
 }
 
 export function summarise(alg: Alg, rounds: Round[]): InterleavedSummary {
@@ -87,6 +91,9 @@ export function summarise(alg: Alg, rounds: Round[]): InterleavedSummary {
     medianP99: median(rounds.map((r) => r[k].p99)),
     worstP99: Math.max(...rounds.map((r) => r[k].p99)),
     errors: rounds.reduce((a, r) => a + r[k].errors, 0),
+    medianCpuMsPerReq: median(rounds.map((r) => r[k].cpuMsPerReq)),
+    // highest ÷ lowest CPU per request over the rounds: 1 = every round cost the same
+    cpuMsPerReqSpread: r2(Math.max(...rounds.map((r) => r[k].cpuMsPerReq)) / Math.max(1e-9, Math.min(...rounds.map((r) => r[k].cpuMsPerReq)))),
   });
   const g = sideSummary('gatehouse');
   const b = sideSummary('baseline');
@@ -99,6 +106,7 @@ export function summarise(alg: Alg, rounds: Round[]): InterleavedSummary {
     gatehouse: g,
     baseline: b,
     p99Ratio: b.medianP99 > 0 ? r2(g.medianP99 / b.medianP99) : 0,
+    cpuRatio: g.medianCpuMsPerReq > 0 ? r2(b.medianCpuMsPerReq / g.medianCpuMsPerReq) : 0,
   };
 }
 
@@ -129,7 +137,7 @@ export async function runInterleaved(ctx: BenchContext, o: InterleavedOptions): 
       const round: Round = { index: i + 1, first, gatehouse: gs, baseline: bs, ratio: r2(bs.reqPerSec > 0 ? gs.reqPerSec / bs.reqPerSec : 0) };
       rounds.push(round);
       ctx.log(
-        `${alg} round ${i + 1}/${o.rounds}: gatehouse ${Math.round(gs.reqPerSec)} req/s p99 ${gs.p99} ms, baseline ${Math.round(bs.reqPerSec)} req/s p99 ${bs.p99} ms → ${round.ratio.toFixed(2)}× (other processes ${gs.otherCores}/${bs.otherCores} cores)`,
+        `${alg} round ${i + 1}/${o.rounds}: gatehouse ${Math.round(gs.reqPerSec)} req/s p99 ${gs.p99} ms ${gs.cpuMsPerReq} CPU ms/req, baseline ${Math.round(bs.reqPerSec)} req/s p99 ${bs.p99} ms ${bs.cpuMsPerReq} CPU ms/req → ${round.ratio.toFixed(2)}× (other processes ${gs.otherCores}/${bs.otherCores} cores)`,
       );
     }
     summaries.push(summarise(alg, rounds));
@@ -144,6 +152,9 @@ export async function runInterleaved(ctx: BenchContext, o: InterleavedOptions): 
         `errors ${s.gatehouse.errors}/${s.baseline.errors}`,
     );
     out.push(`    rounds: ${s.rounds.map((r) => r.ratio.toFixed(2)).join(' ')}`);
+    out.push(
+      `    server CPU per request: gatehouse ${s.gatehouse.medianCpuMsPerReq} ms (spread ${s.gatehouse.cpuMsPerReqSpread}×), baseline ${s.baseline.medianCpuMsPerReq} ms (spread ${s.baseline.cpuMsPerReqSpread}×) → CPU ratio ${s.cpuRatio.toFixed(2)}×`,
+    );
   }
   const busy = summaries.flatMap((s) => s.rounds).some((r) => r.gatehouse.otherCores > 0.2 || r.baseline.otherCores > 0.2);
   if (busy) out.push('  note: other processes used > 0.2 cores during some rounds (shared machine): absolute req/s are noisy; the ratios compare turns of the same minutes');

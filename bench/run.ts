@@ -104,6 +104,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 let load: LoadSettings;
 const meters = new Map<TargetName, DbCostMeter>();
+/** PostgreSQL 15's PGSTAT_IDLE_INTERVAL (10 s) and a margin */
+const STATS_SETTLE_MS = 11_000;
 
 /** the database-cost meter of a Gatehouse target (undefined for the baseline, or BENCH_DB_COST=0) */
 async function meterOf(t: RunningTarget): Promise<DbCostMeter | undefined> {
@@ -112,6 +114,10 @@ async function meterOf(t: RunningTarget): Promise<DbCostMeter | undefined> {
   if (!m) {
     m = new DbCostMeter(t.databaseUrl, t.statementsDir);
     await m.open();
+    // PostgreSQL publishes an idle backend's counters (rows written) only after 10 s idle:
+    // let the server's start-up and the fixtures' writes land before the first measured run
+    log(`${t.name}: waiting ${STATS_SETTLE_MS / 1000} s for PostgreSQL's statistics of the start-up writes`);
+    await new Promise((r) => setTimeout(r, STATS_SETTLE_MS));
     const opened = m;
     deferred.push(() => opened.close());
     meters.set(t.name, m);

@@ -56,10 +56,13 @@ export class DbCostMeter {
 
   constructor(
     private readonly databaseUrl: string,
-    private readonly statementsDir: string | undefined,
+    statementsDir: string | string[] | undefined,
   ) {
     this.#dbName = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+    this.#dirs = statementsDir === undefined ? [] : Array.isArray(statementsDir) ? statementsDir : [statementsDir];
   }
+
+  #dirs: string[];
 
   async open(): Promise<void> {
     this.#client = new pg.Client({ connectionString: this.databaseUrl });
@@ -79,16 +82,17 @@ export class DbCostMeter {
 
   #poolCounts(): { statements: number; transactions: number; waitMs: number } {
     const sum = { statements: 0, transactions: 0, waitMs: 0 };
-    if (!this.statementsDir) return sum;
-    let files: string[] = [];
-    try {
-      files = readdirSync(this.statementsDir).filter((f) => f.endsWith('.json'));
-    } catch {
-      return sum;
+    const files: string[] = [];
+    for (const dir of this.#dirs) {
+      try {
+        files.push(...readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, f)));
+      } catch {
+        /* not written yet */
+      }
     }
     for (const f of files) {
       try {
-        const c = JSON.parse(readFileSync(path.join(this.statementsDir, f), 'utf8')) as typeof sum;
+        const c = JSON.parse(readFileSync(f, 'utf8')) as typeof sum;
         sum.statements += c.statements;
         sum.transactions += c.transactions;
         sum.waitMs += c.waitMs;
