@@ -31,10 +31,20 @@ import {
 
 /**
  * The grant types Gatehouse serves; any other is refused when a client is
- * written. (The device flow's grant joins this list when the flow is served.)
+ * written. Discovery's grant_types_supported lists the same ones
+ * (test/oidc/discovery-truth.test.ts).
  */
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  'urn:ietf:params:oauth:grant-type:device_code',
+] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** The device authorization grant (RFC 8628): TVs and CLIs, usually public clients. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code' satisfies GrantType;
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -247,8 +257,8 @@ export function checkClientSettings(s: ClientSettings): void {
     const g = s.grants.find((x) => CONFIDENTIAL_GRANTS.includes(x));
     if (g) throw new ValidationError('grants', `${g} needs a confidential client (a public client cannot authenticate)`);
   }
-  if (s.grants.includes('refresh_token') && !s.grants.includes('authorization_code')) {
-    throw new ValidationError('grants', 'refresh_token needs authorization_code');
+  if (s.grants.includes('refresh_token') && !s.grants.includes('authorization_code') && !s.grants.includes(DEVICE_CODE_GRANT)) {
+    throw new ValidationError('grants', 'refresh_token needs authorization_code or the device code grant');
   }
   if (s.grants.includes('authorization_code') && s.redirectUris.length === 0) {
     throw new ValidationError('redirectUris', 'at least one redirect URI is required with the authorization_code grant');

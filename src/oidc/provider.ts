@@ -34,6 +34,8 @@ export interface ProviderDeps {
   issueRefreshToken?: Configuration['issueRefreshToken'];
   ttl?: Partial<NonNullable<Configuration['ttl']>>;
   acrValues?: string[];
+  /** the device flow's pages (RFC 8628 user code entry, confirmation, success) */
+  devicePages?: Pick<NonNullable<Features['deviceFlow']>, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>;
   /** the domains' replacements of oidc-provider methods, for this provider (seam.ts installs them) */
   patches?: (provider: Provider) => Patch[];
   /** for what the provider's own hooks log (default: a logger at config.logLevel) */
@@ -118,6 +120,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
       resourceIndicators: deps.resourceIndicators ?? { enabled: false },
       registration: { enabled: false },
       claimsParameter: { enabled: true },
+      // RFC 8628. User codes: 8 characters of 20 consonants (no vowels, so no
+      // words; no look-alike digits), 20^8 ≈ 2^34.6, shown as BCDF-GHJK; the
+      // entry forgives case and dashes (oidc-provider normalises). Guessing is
+      // throttled per address (src/interactions/device.ts); polling answers
+      // slow_down (src/oidc/device.ts).
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...deps.devicePages },
     },
     interactions: {
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
