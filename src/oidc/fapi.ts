@@ -64,7 +64,8 @@ type RequestObjects = NonNullable<Features['requestObjects']>;
  * requests are the exception it makes for itself).
  */
 export const assertJwtClaimsAndHeader: NonNullable<RequestObjects['assertJwtClaimsAndHeader']> = (ctx: KoaContextWithOIDC, claims, header) => {
-  if (!ctx.oidc.isFapi('2.0')) return;
+  // alg none: oidc-provider's own copy of a pushed request (checked when it was pushed)
+  if (!ctx.oidc.isFapi('2.0') || header.alg === 'none') return;
   for (const claim of ['exp', 'aud', 'nbf'] as const) {
     if (claims[claim] === undefined) throw new errors.InvalidRequestObject(`Request Object is missing the '${claim}' claim`);
   }

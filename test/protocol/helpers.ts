@@ -1,7 +1,7 @@
 // Client-side pieces for PAR, JAR, private_key_jwt and DPoP tests: keys,
 // client assertions, DPoP proofs, request objects, and the browser side of
 // an authorization request by reference (request_uri).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { expect } from 'vitest';
 import type { TestApp } from '../helpers/app.ts';
@@ -28,10 +28,11 @@ export function clientAssertion(t: TestApp, clientId: string, key: KeyPair, opts
     .sign(key.privateKey);
 }
 
-/** A DPoP proof (RFC 9449) for `method url`. */
-export function dpopProof(key: KeyPair, method: string, url: string): Promise<string> {
+/** A DPoP proof (RFC 9449) for `method url` (with `accessToken`: its ath, for resource requests). */
+export function dpopProof(key: KeyPair, method: string, url: string, accessToken?: string): Promise<string> {
   const { kid: _kid, use: _use, ...jwk } = key.publicJwk;
-  return new SignJWT({ htm: method, htu: url, jti: randomUUID(), iat: now() }).setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk }).sign(key.privateKey);
+  const ath = accessToken ? { ath: createHash('sha256').update(accessToken).digest('base64url') } : {};
+  return new SignJWT({ htm: method, htu: url, jti: randomUUID(), iat: now(), ...ath }).setProtectedHeader({ typ: 'dpop+jwt', alg: key.alg, jwk }).sign(key.privateKey);
 }
 
 /** A signed request object (RFC 9101) carrying `params`. */
