@@ -29,6 +29,7 @@ import { ensureBuiltInResources } from './resources/store.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, clientPatches } from './oidc/clients.ts';
 import { installDpopErrors } from './oidc/dpop.ts';
+import { installDevicePolling } from './oidc/device.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
 import { jwtAccessTokenPatches, tokenPolicies } from './oidc/introspection.ts';
@@ -39,6 +40,7 @@ import {
   interactionProviderHooks,
   interactionProviderPatches,
   interactionRoutes,
+  deviceRoutes,
   type InteractionDeps,
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
@@ -213,6 +215,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       });
       registerTokenExchange(p, domainDeps);
       installDpopErrors(p);
+      installDevicePolling(p, db.pool);
       installInteractionListeners(p, interactionDeps);
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
@@ -309,6 +312,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
         lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
+        deviceRoutes(interactionDeps),
         adminRoutes({
           db: db.prisma,
           config,

@@ -4,7 +4,7 @@
 // RoleInput and their patches) they generate the OpenAPI document, and the
 // tests check real responses against the response schemas.
 import { z } from 'zod';
-import { AUTH_METHODS, GRANT_TYPES } from '../clients/store.ts';
+import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES } from '../clients/store.ts';
 import { PAGE_LIMIT } from '../kernel/pagination.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 
@@ -143,6 +143,8 @@ export const ClientView = z
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
     jwksUri: z.string().nullable(),
     requireDpop: z.boolean(),
+    requirePar: z.boolean().meta({ description: 'authorization requests must be pushed first (PAR, RFC 9126)' }),
+    profile: z.enum(CLIENT_PROFILES).nullable().meta({ description: 'a security profile the client is held to: fapi2 (FAPI 2.0 Security Profile), or null' }),
     firstParty: z.boolean(),
     requireMfa: z.boolean(),
     backchannelLogoutUri: z.string().nullable(),

@@ -46,6 +46,8 @@ const TAKES_POWER_AWAY: Partial<Record<keyof ClientSettings, (before: ClientSett
   redirectUris: (b, a) => subset(a.redirectUris, b.redirectUris),
   postLogoutRedirectUris: (b, a) => subset(a.postLogoutRedirectUris, b.postLogoutRedirectUris),
   requireDpop: (_b, a) => a.requireDpop,
+  requirePar: (_b, a) => a.requirePar,
+  profile: (_b, a) => a.profile === 'fapi2',
   requireMfa: (_b, a) => a.requireMfa,
 };
 

@@ -40,7 +40,10 @@ export function clientEntry(c: ClientView): FileClient {
     ...(c.authMethod !== defaultAuth && { authMethod: c.authMethod }),
     ...(c.jwks !== null && { jwks: c.jwks }),
     ...(c.jwksUri !== null && { jwksUri: c.jwksUri }),
+    ...(c.profile !== null && { profile: c.profile }),
+    // fapi2 turns PAR and DPoP on by itself; written out all the same, so the file says what holds
     ...(c.requireDpop && { requireDpop: true }),
+    ...(c.requirePar && { requirePar: true }),
     ...(c.firstParty && { firstParty: true }),
     ...(c.requireMfa && { requireMfa: true }),
     ...(c.backchannelLogoutUri !== null && { backchannelLogoutUri: c.backchannelLogoutUri }),

@@ -135,6 +135,9 @@ interface Shared {
   instanceId: string | null;
 }
 
+/** Models whose rows outlive their payload's exp (see upsert). */
+export const EXPIRY_GRACE_SECONDS: Readonly<Record<string, number>> = { DeviceCode: 600 };
+
 interface PayloadRow {
   payload: unknown;
   consumed_at: Date | null;
@@ -313,7 +316,13 @@ export class PostgresAdapter implements OidcAdapter {
     const grantId = column(payload, 'grantId');
     const userCode = column(payload, 'userCode');
     const uid = column(payload, 'uid');
-    const ttl = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? expiresIn : null;
+    let ttl = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? expiresIn : null;
+    // An expired device code must still be found, so that polling answers
+    // expired_token (RFC 8628 §3.5) and /device says "expired" rather than
+    // "not found": its row outlives its payload's exp by a grace period
+    // (oidc-provider checks exp itself; it looks device codes up with
+    // ignoreExpiration).
+    if (ttl !== null && EXPIRY_GRACE_SECONDS[this.name]) ttl += EXPIRY_GRACE_SECONDS[this.name]!;
     const consumed = typeof payload.consumed === 'number' && Number.isFinite(payload.consumed) ? payload.consumed : null;
 
     if (this.name === 'ReplayDetection') {
