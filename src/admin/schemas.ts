@@ -175,6 +175,7 @@ export const ResourceView = z
     signingAlg: z.enum(SIGNING_ALGS),
     servedBy: z.array(z.string()),
     requireRoles: z.boolean(),
+    sensitiveScopes: z.array(z.string()).meta({ description: 'scopes marked sensitive for the access map (GET /admin/v1/access-map)' }),
     builtIn: z.boolean(),
     createdAt: dateTime,
     updatedAt: dateTime,

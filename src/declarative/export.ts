@@ -22,6 +22,7 @@ export function resourceEntry(r: ResourceView): FileResource {
     ...(r.signingAlg !== 'RS256' && { signingAlg: r.signingAlg }),
     ...(r.servedBy.length > 0 && { servedBy: r.servedBy }),
     ...(r.requireRoles && { requireRoles: true }),
+    ...(r.sensitiveScopes.length > 0 && { sensitive: r.sensitiveScopes }),
   };
 }
 
@@ -67,5 +68,9 @@ export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
       .filter((r) => !r.builtIn)
       .sort(byKey((r) => r.name))
       .map(roleEntry),
+    // only when there are any, so exports of systems without policies stay as they were
+    ...(current.policies.size > 0 && {
+      policies: [...current.policies.values()].sort(byKey((p) => p.name)).map((p) => ({ ...p }) as Record<string, unknown>),
+    }),
   };
 }

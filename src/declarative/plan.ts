@@ -20,6 +20,8 @@ import { CLIENT_SETTINGS, listClients, type ClientView } from '../clients/store.
 import { everyPage } from '../kernel/pagination.ts';
 import type { DbOrTx } from '../kernel/tx.ts';
 import { listRoles, type RoleView } from '../resources/roles.ts';
+import type { Policy } from '../access/policies.ts';
+import { listPolicies } from '../access/store.ts';
 import { listResources, type ResourceView } from '../resources/store.ts';
 import { entryError, type Desired, type DesiredClient, type DesiredResource, type DesiredRole, type Kind } from './format.ts';
 
@@ -42,13 +44,15 @@ export interface Current {
   resources: Map<string, ResourceView>;
   clients: Map<string, ClientView>;
   roles: Map<string, RoleView>;
+  policies: Map<string, Policy>;
 }
 
 export async function loadCurrent(db: DbOrTx): Promise<Current> {
   const resources = new Map((await everyPage((page) => listResources(db, page))).map((r) => [r.identifier, r] as const));
   const clients = new Map((await everyPage((page) => listClients(db, page))).map((c) => [c.id, c] as const));
   const roles = new Map((await listRoles(db)).map((r) => [r.name, r] as const));
-  return { resources, clients, roles };
+  const policies = new Map((await listPolicies(db)).map((p) => [p.name, p] as const));
+  return { resources, clients, roles, policies };
 }
 
 // ------------------------------------------------------------- comparison
@@ -82,6 +86,7 @@ const RESOURCE_FIELDS: { field: keyof DesiredResource; set?: boolean; current: (
   { field: 'signingAlg', current: (r) => r.signingAlg },
   { field: 'servedBy', set: true, current: (r) => r.servedBy },
   { field: 'requireRoles', current: (r) => r.requireRoles },
+  { field: 'sensitive', set: true, current: (r) => r.sensitiveScopes },
 ];
 
 const CLIENT_LISTS = new Set(['grants', 'redirectUris', 'postLogoutRedirectUris', 'scopes', 'resources']);
@@ -92,6 +97,14 @@ export function resourceChanges(want: DesiredResource, have: ResourceView): stri
 
 export function clientChanges(want: DesiredClient, have: ClientView): string[] {
   return CLIENT_SETTINGS.filter((f) => !same(want[f], have[f], CLIENT_LISTS.has(f)));
+}
+
+/** A policy's fields that differ (kind and parameters; compared as sets for client lists). */
+export function policyChanges(want: Policy, have: Policy): string[] {
+  const w = want as unknown as Record<string, unknown>;
+  const h = have as unknown as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(w), ...Object.keys(h)])].filter((k) => k !== 'name');
+  return keys.filter((k) => !same(w[k], h[k], k === 'clients'));
 }
 
 export function roleChanges(want: DesiredRole, have: RoleView): string[] {
@@ -150,12 +163,23 @@ export function computePlan(desired: Desired, current: Current, opts: { prune: b
     if (changes.length > 0) plan.update.push({ kind: 'role', id: value.name, changes });
   }
 
+  for (const { value } of desired.policies) {
+    const have = current.policies.get(value.name);
+    if (!have) plan.create.push({ kind: 'policy', id: value.name });
+    else {
+      const changes = policyChanges(value, have);
+      if (changes.length > 0) plan.update.push({ kind: 'policy', id: value.name, changes });
+    }
+  }
+
   if (opts.prune) {
     const sorted = (ids: Iterable<string>) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const roles = new Set(desired.roles.map((e) => e.value.name));
     const clients = new Set(desired.clients.map((e) => e.value.id));
     const resources = new Set(desired.resources.map((e) => e.value.identifier));
-    // dependency order: roles, then clients, then resources
+    // dependency order: policies, roles, then clients, then resources
+    const policies = new Set(desired.policies.map((e) => e.value.name));
+    for (const id of sorted(current.policies.keys())) if (!policies.has(id)) plan.delete.push({ kind: 'policy', id });
     for (const id of sorted(current.roles.keys())) if (!roles.has(id) && !current.roles.get(id)!.builtIn) plan.delete.push({ kind: 'role', id });
     for (const id of sorted(current.clients.keys())) if (!clients.has(id)) plan.delete.push({ kind: 'client', id });
     for (const id of sorted(current.resources.keys())) {
