@@ -11,6 +11,7 @@ import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import { ADMIN_BASE, type AdminRoute } from './route.ts';
 import {
   AuditEventView,
+  AccessMapView,
   ClientView,
   ClientWithSecret,
   KeyRotationInput,
@@ -53,6 +54,7 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   KeyRotationInput,
   KeyRotationResult,
   AuditEventView,
+  AccessMapView,
   Problem: ProblemSchema,
 };
 const PAGES: Record<string, string> = {
@@ -255,6 +257,7 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       { name: 'roles', description: 'roles: scopes on one API for the people who hold them' },
       { name: 'keys', description: 'signing keys' },
       { name: 'audit-events', description: 'the audit trail' },
+      { name: 'access', description: 'the access map: who can reach what' },
       { name: 'meta', description: 'this document' },
     ],
     paths,

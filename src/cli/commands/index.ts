@@ -9,6 +9,7 @@ import { userCommands } from './users.ts';
 import { keyCommands } from './keys.ts';
 import { auditCommands } from './audit.ts';
 import { applyCommands } from './apply.ts';
+import { accessCommands } from './access.ts';
 
 export const commands: Command[] = [
   ...serverCommands,
@@ -19,4 +20,5 @@ export const commands: Command[] = [
   ...keyCommands,
   ...auditCommands,
   ...applyCommands,
+  ...accessCommands,
 ];
