@@ -51,6 +51,7 @@ import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { lifecycleRoutes } from './lifecycle/routes.ts';
+import { installPolicyGuard } from './access/enforce.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -119,6 +120,8 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 }
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
+  // every registry write checks the stored access policies (src/access/enforce.ts, src/kernel/guard.ts)
+  installPolicyGuard();
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? createMetrics();
   // every connection of this instance carries its id (src/db/instance.ts)

@@ -12,6 +12,7 @@ import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import { ADMIN_BASE, type AdminRoute } from './route.ts';
 import {
   AuditEventView,
+  AccessMapView,
   ClientView,
   ClientWithSecret,
   IdpView,
@@ -62,6 +63,7 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   IdpInput,
   IdpPatch,
   IdpView,
+  AccessMapView,
   Problem: ProblemSchema,
 };
 const PAGES: Record<string, string> = {
@@ -269,6 +271,7 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       { name: 'keys', description: 'signing keys' },
       { name: 'audit-events', description: 'the audit trail' },
       { name: 'idps', description: 'upstream OpenID providers people sign in through (gatehouse:admin only)' },
+      { name: 'access', description: 'the access map: who can reach what' },
       { name: 'meta', description: 'this document' },
     ],
     paths,

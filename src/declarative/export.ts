@@ -23,6 +23,7 @@ export function resourceEntry(r: ResourceView): FileResource {
     ...(r.signingAlg !== 'RS256' && { signingAlg: r.signingAlg }),
     ...(r.servedBy.length > 0 && { servedBy: r.servedBy }),
     ...(r.requireRoles && { requireRoles: true }),
+    ...(r.sensitiveScopes.length > 0 && { sensitive: r.sensitiveScopes }),
   };
 }
 
@@ -85,5 +86,9 @@ export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
       .sort(byKey((r) => r.name))
       .map(roleEntry),
     ...(current.idps.size > 0 && { idps: [...current.idps.values()].sort(byKey((r) => r.name)).map(idpEntry) }),
+    // only when there are any, so exports of systems without policies stay as they were
+    ...(current.policies.size > 0 && {
+      policies: [...current.policies.values()].sort(byKey((p) => p.name)).map((p) => ({ ...p }) as Record<string, unknown>),
+    }),
   };
 }
