@@ -15,6 +15,7 @@ import { noteOAuthError, OAUTH_ERROR_EVENTS, type RequestObserver } from './http
 import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
+import { consoleRoutes } from './http/console.ts';
 import { healthRoutes } from './http/health.ts';
 import { pinToIssuer } from './http/issuer.ts';
 import { routeGroups } from './http/routes.ts';
@@ -299,6 +300,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
+        consoleRoutes({ issuer: config.issuer }),
         adminRoutes({
           db: db.prisma,
           config,
