@@ -26,6 +26,7 @@ import { pruneThrottles } from './accounts/throttle.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
+import { ensureConsoleClient } from './clients/console.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, clientPatches } from './oidc/clients.ts';
 import { installDpopErrors } from './oidc/dpop.ts';
@@ -132,6 +133,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
+    // the admin console's client (/console), on the admin resource just ensured
+    await ensureConsoleClient(db.prisma, config.issuer);
     let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
     metrics.setCollectors({
       pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
@@ -313,6 +316,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           reloadKeys,
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
+          lastHour: () => metrics.lastHour(),
         }),
       ]),
     );

@@ -22,6 +22,7 @@ import {
   RoleView,
   SecretRotationInput,
   SessionsRevoked,
+  StatsView,
   UserInput,
   UserPatch,
   UserRoles,
@@ -53,6 +54,7 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   KeyRotationInput,
   KeyRotationResult,
   AuditEventView,
+  StatsView,
   Problem: ProblemSchema,
 };
 const PAGES: Record<string, string> = {
@@ -255,6 +257,7 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       { name: 'roles', description: 'roles: scopes on one API for the people who hold them' },
       { name: 'keys', description: 'signing keys' },
       { name: 'audit-events', description: 'the audit trail' },
+      { name: 'stats', description: "counts, and the answering process's last hour (the console's overview)" },
       { name: 'meta', description: 'this document' },
     ],
     paths,

@@ -12,6 +12,7 @@ import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { LastHour } from '../metrics/recent.ts';
 import type { RevocationList } from '../oidc/revocations.ts';
 import type { BackchannelSender } from '../oidc/sessions.ts';
 import type { ReplayStore } from '../verify/index.ts';
@@ -41,6 +42,8 @@ export interface AdminDeps {
   backchannel: BackchannelSender;
   /** used DPoP proofs, shared by every instance (src/oidc/replay.ts) */
   dpopReplay: ReplayStore;
+  /** this process's counters of the last hour (src/metrics/recent.ts), for GET /stats */
+  lastHour?: () => LastHour;
 }
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

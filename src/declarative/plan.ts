@@ -16,6 +16,7 @@
 // - References must resolve in the state after the apply: a client's
 //   resources, a resource's servedBy and a role's resource and scopes name
 //   entries of the file or (without prune) of the database.
+import { CONSOLE_CLIENT_ID } from '../clients/console.ts';
 import { CLIENT_SETTINGS, listClients, type ClientView } from '../clients/store.ts';
 import { everyPage } from '../kernel/pagination.ts';
 import type { DbOrTx } from '../kernel/tx.ts';
@@ -157,7 +158,8 @@ export function computePlan(desired: Desired, current: Current, opts: { prune: b
     const resources = new Set(desired.resources.map((e) => e.value.identifier));
     // dependency order: roles, then clients, then resources
     for (const id of sorted(current.roles.keys())) if (!roles.has(id) && !current.roles.get(id)!.builtIn) plan.delete.push({ kind: 'role', id });
-    for (const id of sorted(current.clients.keys())) if (!clients.has(id)) plan.delete.push({ kind: 'client', id });
+    // (the console's built-in client is Gatehouse's own: never pruned)
+    for (const id of sorted(current.clients.keys())) if (!clients.has(id) && id !== CONSOLE_CLIENT_ID) plan.delete.push({ kind: 'client', id });
     for (const id of sorted(current.resources.keys())) {
       if (!resources.has(id) && !current.resources.get(id)!.builtIn) plan.delete.push({ kind: 'resource', id });
     }
