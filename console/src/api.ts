@@ -190,6 +190,12 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** Optional features, known once signed in (from the OpenAPI document). */
+export const features = { accessMap: false };
+export async function loadFeatures(): Promise<void> {
+  features.accessMap = await offers('get', '/access-map');
+}
+
 let operations: Promise<Set<string>> | undefined;
 /**
  * The operations this Gatehouse's admin API offers (from its OpenAPI

@@ -2,7 +2,7 @@
 // then shows the pages the person's admin-API scopes allow.
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { BASE, can, completeSignIn, currentSession, signIn, signOut } from './api.ts';
+import { BASE, can, completeSignIn, currentSession, features, loadFeatures, signIn, signOut } from './api.ts';
 import { navigate, useRoute, type Route } from './router.ts';
 import { ErrorBox, Link } from './ui.tsx';
 import { Overview } from './pages/overview.tsx';
@@ -33,7 +33,7 @@ const SECTIONS: Section[] = [
   {
     path: '/access-map',
     label: 'Access map',
-    visible: () => can('gatehouse:clients:read') && can('gatehouse:resources:read'),
+    visible: () => features.accessMap && can('gatehouse:clients:read') && can('gatehouse:resources:read'),
     page: (r) => <AccessMap route={r} />,
   },
 ];
@@ -114,7 +114,8 @@ function App() {
     if (currentSession()) return;
     if (route.path === '/callback') {
       completeSignIn(route.query).then(
-        (to) => {
+        async (to) => {
+          await loadFeatures();
           history.replaceState(null, '', to);
           setReady(true);
           navigate(to.slice(BASE.length) || '/', true);

@@ -54,9 +54,20 @@ export function kindOf(c: Pick<Client, 'public' | 'grants' | 'redirectUris'>): s
 
 export function Clients({ route }: { route: Route }) {
   const rest = route.path.slice('/clients'.length);
-  if (rest === '/new' && can('gatehouse:clients:write')) return <NewClient />;
+  if (rest === '/new') return can('gatehouse:clients:write') ? <NewClient /> : <NotAllowed />;
   if (rest.length > 1) return <ClientDetail id={decodeURIComponent(rest.slice(1))} />;
   return <ClientList route={route} />;
+}
+
+function NotAllowed() {
+  return (
+    <>
+      <h1>Not found</h1>
+      <p>
+        Your roles do not let you create clients. <Link to="/clients">Back to clients</Link>
+      </p>
+    </>
+  );
 }
 
 function ClientList({ route }: { route: Route }) {

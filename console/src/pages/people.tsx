@@ -283,7 +283,7 @@ function PersonDetail({ id }: { id: string }) {
                   <button
                     type="button"
                     class="small"
-                    aria-label={`Take ${r.name} away`}
+                    aria-label={`Remove ${r.name}`}
                     onClick={() => void act(() => call(`${path}/roles/${encodeURIComponent(r.name)}`, { method: 'DELETE' }), `${r.name} taken away.`, false)}
                   >
                     Remove
