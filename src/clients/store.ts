@@ -484,7 +484,11 @@ export async function listClients(db: DbOrTx, opts: PageRequest & ClientFilter =
   const limit = pageLimit(opts.limit);
   const where: Prisma.ClientWhereInput = {};
   if (opts.cursor !== undefined) where.id = { gt: opts.cursor };
-  if (opts.q) where.OR = [{ id: { contains: opts.q, mode: 'insensitive' } }, { name: { contains: opts.q, mode: 'insensitive' } }];
+  if (opts.q) {
+    // plain text: LIKE's wildcards and escape character match themselves
+    const text = opts.q.replace(/[\\%_]/g, (c) => `\\${c}`);
+    where.OR = [{ id: { contains: text, mode: 'insensitive' } }, { name: { contains: text, mode: 'insensitive' } }];
+  }
   if (opts.status) where.disabled = opts.status === 'disabled';
   const rows = await db.client.findMany({
     where,
