@@ -191,25 +191,36 @@ export interface Page<T> {
 }
 
 /** Optional features, known once signed in (from the OpenAPI document). */
-export const features = { accessMap: false };
+export const features = { accessMap: false, sensitiveScopes: false };
 export async function loadFeatures(): Promise<void> {
-  features.accessMap = await offers('get', '/access-map');
+  const doc = await document_();
+  features.accessMap = doc.operations.has('get /access-map');
+  features.sensitiveScopes = doc.resourceFields.has('sensitiveScopes');
 }
 
-let operations: Promise<Set<string>> | undefined;
+interface ApiDocument {
+  operations: Set<string>;
+  resourceFields: Set<string>;
+}
+let doc: Promise<ApiDocument> | undefined;
+function document_(): Promise<ApiDocument> {
+  type Doc = { paths?: Record<string, Record<string, unknown>>; components?: { schemas?: Record<string, { properties?: Record<string, unknown> }> } };
+  doc ??= fetch(`${API}/openapi.json`)
+    .then((r): Promise<Doc> | Doc => (r.ok ? (r.json() as Promise<Doc>) : {}))
+    .then((d) => {
+      const operations = new Set<string>();
+      for (const [p, ops] of Object.entries(d.paths ?? {})) for (const m of Object.keys(ops)) operations.add(`${m} ${p}`);
+      return { operations, resourceFields: new Set(Object.keys(d.components?.schemas?.ResourceInput?.properties ?? {})) };
+    })
+    .catch(() => ({ operations: new Set<string>(), resourceFields: new Set<string>() }));
+  return doc;
+}
+
 /**
- * The operations this Gatehouse's admin API offers (from its OpenAPI
- * document), as "get /users/{id}/factors": the console hides a feature
- * whose operation is missing rather than failing on it.
+ * Whether this Gatehouse's admin API offers an operation ("get",
+ * "/users/{id}/factors"): the console hides a feature whose operation is
+ * missing rather than failing on it.
  */
 export function offers(method: string, path: string): Promise<boolean> {
-  operations ??= fetch(`${API}/openapi.json`)
-    .then((r) => (r.ok ? (r.json() as Promise<{ paths?: Record<string, Record<string, unknown>> }>) : { paths: {} }))
-    .then((doc) => {
-      const set = new Set<string>();
-      for (const [p, ops] of Object.entries(doc.paths ?? {})) for (const m of Object.keys(ops)) set.add(`${m} ${p}`);
-      return set;
-    })
-    .catch(() => new Set<string>());
-  return operations.then((s) => s.has(`${method.toLowerCase()} ${path}`));
+  return document_().then((d) => d.operations.has(`${method.toLowerCase()} ${path}`));
 }

@@ -1,7 +1,7 @@
 // APIs (resources): scopes, token lifetime, algorithm, served-by, require
 // roles and sensitive scopes; edits with If-Match and the conflict view.
 import { useState } from 'preact/hooks';
-import { call, can, type Page } from '../api.ts';
+import { call, can, features, type Page } from '../api.ts';
 import { navigate, href, type Route } from '../router.ts';
 import { Check, ConflictView, ErrorBox, Field, FormError, Link, Loading, Pager, Status, isConflict, lines, show, useConfirm, useLoad, words } from '../ui.tsx';
 
@@ -116,7 +116,7 @@ const toBody = (d: Draft, sensitive: boolean) => ({
 function ApiForm({ api, etag: initialEtag }: { api?: Api; etag?: string | null }) {
   const writable = can('gatehouse:resources:write') && !api?.builtIn;
   // sensitive scopes show only when this Gatehouse's API has them
-  const sensitive = api ? Array.isArray(api.sensitiveScopes) : false;
+  const sensitive = api ? Array.isArray(api.sensitiveScopes) : features.sensitiveScopes;
   const [draft, setDraft] = useState(() => toDraft(api));
   const [etag, setEtag] = useState(initialEtag ?? null);
   const [error, setError] = useState<unknown>(null);
@@ -197,7 +197,7 @@ function ApiForm({ api, etag: initialEtag }: { api?: Api; etag?: string | null }
           <Field id="scopes" label="Scopes" hint="Separated by spaces." error={error}>
             {(a) => <input {...a} value={draft.scopes} onInput={(e) => set('scopes', (e.target as HTMLInputElement).value)} />}
           </Field>
-          {(sensitive || !api) && (
+          {sensitive && (
             <Field id="sensitiveScopes" label="Sensitive scopes" hint="Scopes whose holders are flagged in the access map. Separated by spaces." error={error}>
               {(a) => <input {...a} value={draft.sensitiveScopes} onInput={(e) => set('sensitiveScopes', (e.target as HTMLInputElement).value)} />}
             </Field>

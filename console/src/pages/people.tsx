@@ -97,6 +97,7 @@ function Invite() {
   const [email, setEmail] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
+  const [roles, setRoles] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
   if (invites.loading) return <Loading />;
@@ -106,12 +107,22 @@ function Invite() {
     setError(null);
     try {
       if (inviting) {
-        await call('/users/invitations', { method: 'POST', body: { email, ...(name && { name }) } });
-        setStatus(`Invitation sent to ${email}.`);
-        setEmail('');
-        setName('');
+        const roleNames = roles.split(/[\s,]+/).filter(Boolean);
+        const r = await call<{ mailed: boolean; mailError?: string; user: { id: string } }>('/users/invitations', {
+          method: 'POST',
+          body: { email, ...(name && { name }), ...(roleNames.length && { roles: roleNames }) },
+        });
+        if (r.body.mailed) {
+          setStatus(`Invitation sent to ${email}.`);
+          setEmail('');
+          setName('');
+          setRoles('');
+        } else {
+          setError(new Error(`${email} was added, but the mail did not go out (${r.body.mailError ?? 'mail server refused it'}). Resend it from their page.`));
+        }
       } else {
         const r = await call<Person>('/users', { method: 'POST', body: { email, name: name || null, ...(password && { password }) } });
+        for (const role of roles.split(/[\s,]+/).filter(Boolean)) await call(`/users/${r.body.id}/roles/${encodeURIComponent(role)}`, { method: 'PUT' });
         navigate(`/people/${r.body.id}`);
       }
     } catch (err) {
@@ -127,12 +138,15 @@ function Invite() {
       {!inviting && <p class="muted">This Gatehouse sends no invitations: give the person a first password, or none and set it later.</p>}
       {status && <Status text={status} />}
       <form novalidate onSubmit={(e) => void submit(e)}>
-        <FormError error={error} fields={['email', 'name', 'password']} />
+        <FormError error={error} fields={['email', 'name', 'password', 'roles']} />
         <Field id="email" label="Email address" error={error}>
           {(a) => <input {...a} type="email" value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />}
         </Field>
         <Field id="name" label="Name (optional)" error={error}>
           {(a) => <input {...a} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />}
+        </Field>
+        <Field id="roles" label="Roles (optional)" hint="Role names, separated by commas or spaces." error={error}>
+          {(a) => <input {...a} value={roles} onInput={(e) => setRoles((e.target as HTMLInputElement).value)} />}
         </Field>
         {!inviting && (
           <Field id="password" label="First password (optional)" error={error}>

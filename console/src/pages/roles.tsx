@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, call, can, type Page } from '../api.ts';
 import { href, navigate, type Route } from '../router.ts';
-import { ErrorBox, Field, FormError, Link, Loading, Pager, Status, isNotFound, useConfirm, useLoad, words } from '../ui.tsx';
+import { ConflictView, ErrorBox, Field, FormError, Link, Loading, Pager, Status, isConflict, isNotFound, useConfirm, useLoad, words } from '../ui.tsx';
 import type { Person } from './people.tsx';
 
 interface Role {
@@ -121,6 +121,8 @@ function RoleDetail({ name, route }: { name: string; route: Route }) {
     `${name}|${cursor}`,
   );
   const [email, setEmail] = useState('');
+  const [scopes, setScopes] = useState<string | null>(null);
+  const [conflict, setConflict] = useState<Role | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
   const [dialog, confirm] = useConfirm();
@@ -159,6 +161,19 @@ function RoleDetail({ name, route }: { name: string; route: Route }) {
       navigate('/roles');
     } catch (err) {
       setError(err);
+    }
+  };
+  const saveScopes = async (ifMatch: string | null) => {
+    setError(null);
+    try {
+      await call(path, { method: 'PATCH', body: { scopes: words(scopes ?? '') }, ifMatch });
+      setStatus('Saved.');
+      setConflict(null);
+      setScopes(null);
+      role.reload();
+    } catch (err) {
+      if (isConflict(err)) setConflict((await call<Role>(path)).body);
+      else setError(err);
     }
   };
   if (!role.data) return role.loading ? <Loading /> : <ErrorBox error={role.error} />;
@@ -214,6 +229,33 @@ function RoleDetail({ name, route }: { name: string; route: Route }) {
           </form>
         )}
       </section>
+      {conflict && (
+        <ConflictView
+          mine={{ scopes: words(scopes ?? '') }}
+          theirs={{ scopes: conflict.scopes }}
+          onReload={() => {
+            setConflict(null);
+            setScopes(null);
+            role.reload();
+          }}
+          onOverwrite={() => void saveScopes(null)}
+        />
+      )}
+      {writable && !r.builtIn && (
+        <form
+          class="filters"
+          novalidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            void saveScopes(role.data?.etag ?? null);
+          }}
+        >
+          <Field id="scopes" label="Scopes" hint="Separated by spaces." error={error}>
+            {(a) => <input {...a} value={scopes ?? r.scopes.join(' ')} onInput={(e) => setScopes((e.target as HTMLInputElement).value)} />}
+          </Field>
+          <button type="submit">Save scopes</button>
+        </form>
+      )}
       {writable && !r.builtIn && (
         <div class="actions">
           <button type="button" class="danger" onClick={() => void remove()}>
