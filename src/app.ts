@@ -15,6 +15,7 @@ import { noteOAuthError, OAUTH_ERROR_EVENTS, type RequestObserver } from './http
 import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
+import { consoleRoutes } from './http/console.ts';
 import { healthRoutes } from './http/health.ts';
 import { pinToIssuer } from './http/issuer.ts';
 import { routeGroups } from './http/routes.ts';
@@ -26,6 +27,7 @@ import { pruneLinks } from './accounts/links.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
+import { ensureConsoleClient } from './clients/console.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, clientPatches } from './oidc/clients.ts';
 import { installDpopErrors } from './oidc/dpop.ts';
@@ -145,6 +147,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
+    // the admin console's client (/console), on the admin resource just ensured
+    await ensureConsoleClient(db.prisma, config.issuer);
     let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
     metrics.setCollectors({
       pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
@@ -316,6 +320,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         interactionRoutes(interactionDeps),
         lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
         deviceRoutes(interactionDeps),
+        consoleRoutes({ issuer: config.issuer }),
         adminRoutes({
           db: db.prisma,
           config,
@@ -329,6 +334,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
           mailer,
+          lastHour: () => metrics.lastHour(),
         }),
       ]),
     );

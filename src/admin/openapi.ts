@@ -27,6 +27,7 @@ import {
   SessionsRevoked,
   InvitationInput,
   InvitationView,
+  StatsView,
   UserInput,
   UserPatch,
   UserRoles,
@@ -64,6 +65,7 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   IdpPatch,
   IdpView,
   AccessMapView,
+  StatsView,
   Problem: ProblemSchema,
 };
 const PAGES: Record<string, string> = {
@@ -272,6 +274,7 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       { name: 'audit-events', description: 'the audit trail' },
       { name: 'idps', description: 'upstream OpenID providers people sign in through (gatehouse:admin only)' },
       { name: 'access', description: 'the access map: who can reach what' },
+      { name: 'stats', description: "counts, and the answering process's last hour (the console's overview)" },
       { name: 'meta', description: 'this document' },
     ],
     paths,

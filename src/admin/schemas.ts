@@ -92,6 +92,12 @@ const cursor = z
   .meta({ description: "the previous page's `nextCursor` (opaque)" });
 
 export const PageQuery = z.strictObject({ cursor, limit });
+export const ClientQuery = z.strictObject({
+  cursor,
+  limit,
+  q: z.string().max(200, 'is too long').optional().meta({ description: 'only clients whose id or name contains this text (case-insensitive)' }),
+  status: z.enum(['enabled', 'disabled']).optional().meta({ description: 'only enabled or only disabled clients' }),
+});
 export const UserQuery = z.strictObject({
   cursor,
   limit,
@@ -336,3 +342,29 @@ export const AccessMapView = z
     summary: z.strictObject({ principals: z.number().int(), apis: z.number().int(), scopes: z.number().int(), sensitive: z.number().int() }),
   })
   .meta({ description: 'Who can reach which API and scope, and by which path (sorted; the same data as `gatehouse access-map --json`).' });
+
+const minute = z.strictObject({
+  minute: dateTime,
+  tokens: z.number().int(),
+  tokenErrors: z.number().int(),
+  logins: z.number().int(),
+  loginFailures: z.number().int().meta({ description: 'refused and locked-out password logins' }),
+  requests: z.number().int(),
+  serverErrors: z.number().int(),
+});
+export const StatsView = z
+  .strictObject({
+    counts: z.strictObject({ clients: z.number().int(), people: z.number().int(), apis: z.number().int(), roles: z.number().int() }),
+    lastHour: z.strictObject({
+      tokensIssued: z.number().int(),
+      tokenErrors: z.number().int(),
+      logins: z.strictObject({ success: z.number().int(), failure: z.number().int(), locked: z.number().int() }),
+      requests: z.number().int(),
+      serverErrors: z.number().int().meta({ description: 'responses with a 5xx status' }),
+      perMinute: z.array(minute).meta({ description: '60 entries, oldest first, the current minute last' }),
+    }),
+  })
+  .meta({
+    description:
+      "Counts of the deployment, and the last hour of the answering process's own counters (tokens issued, token errors, password logins, requests, 5xx), minute by minute. With several workers or instances each answers for itself; Prometheus (/metrics) has the totals.",
+  });

@@ -5,6 +5,7 @@
 // always), so exports are short and diff cleanly; applying an export plans
 // nothing, because omitted fields mean their defaults.
 import type { ClientView } from '../clients/store.ts';
+import { CONSOLE_CLIENT_ID } from '../clients/console.ts';
 import type { DbOrTx } from '../kernel/tx.ts';
 import type { RoleView } from '../resources/roles.ts';
 import { RESOURCE_TTL, type ResourceView } from '../resources/store.ts';
@@ -80,7 +81,8 @@ export async function exportConfig(db: DbOrTx): Promise<FileDocument> {
       .filter((r) => !r.builtIn)
       .sort(byKey((r) => r.identifier))
       .map(resourceEntry),
-    clients: [...current.clients.values()].sort(byKey((c) => c.id)).map(clientEntry),
+    // the console's built-in client is Gatehouse's own, recreated at every start (src/clients/console.ts)
+    clients: [...current.clients.values()].filter((c) => c.id !== CONSOLE_CLIENT_ID).sort(byKey((c) => c.id)).map(clientEntry),
     roles: [...current.roles.values()]
       .filter((r) => !r.builtIn)
       .sort(byKey((r) => r.name))

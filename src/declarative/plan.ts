@@ -20,6 +20,7 @@
 //   client secret is compared when the file names one (clientSecretEnv,
 //   resolved by apply.ts): a different secret is the change `clientSecret`.
 //   A new idp without clientSecretEnv is an error.
+import { CONSOLE_CLIENT_ID } from '../clients/console.ts';
 import { CLIENT_SETTINGS, listClients, type ClientView } from '../clients/store.ts';
 import { everyPage } from '../kernel/pagination.ts';
 import type { DbOrTx } from '../kernel/tx.ts';
@@ -219,7 +220,8 @@ export function computePlan(desired: Desired, current: Current, opts: { prune: b
     const policies = new Set(desired.policies.map((e) => e.value.name));
     for (const id of sorted(current.policies.keys())) if (!policies.has(id)) plan.delete.push({ kind: 'policy', id });
     for (const id of sorted(current.roles.keys())) if (!roles.has(id) && !current.roles.get(id)!.builtIn) plan.delete.push({ kind: 'role', id });
-    for (const id of sorted(current.clients.keys())) if (!clients.has(id)) plan.delete.push({ kind: 'client', id });
+    // (the console's built-in client is Gatehouse's own: never pruned)
+    for (const id of sorted(current.clients.keys())) if (!clients.has(id) && id !== CONSOLE_CLIENT_ID) plan.delete.push({ kind: 'client', id });
     const idps = new Set(desired.idps.map((e) => e.value.name));
     for (const id of sorted(current.idps.keys())) if (!idps.has(id)) plan.delete.push({ kind: 'idp', id });
     for (const id of sorted(current.resources.keys())) {

@@ -264,6 +264,11 @@ export async function getResourceRecord(db: DbOrTx, identifier: string): Promise
   return row ? toResourceRecord(row) : undefined;
 }
 
+/** How many API resources there are, the built-in one included (the console's overview). */
+export async function countResources(db: DbOrTx): Promise<number> {
+  return db.resource.count();
+}
+
 /** Resources ordered by identifier, one page at a time (src/kernel/pagination.ts). */
 export async function listResources(db: DbOrTx, opts: PageRequest = {}): Promise<Page<ResourceView>> {
   const limit = pageLimit(opts.limit);
