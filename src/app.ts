@@ -41,6 +41,7 @@ import {
   type InteractionDeps,
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
+import { pruneWebauthnChallenges } from './accounts/passkeys.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
@@ -88,6 +89,7 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'revokedTokens', batch: pruneExpiredRevocations },
     { name: 'loginThrottles', batch: (db: Db, n: number) => pruneThrottles(db, n, config.login) },
     { name: 'signingKeys', batch: pruneRetiredKeys },
+    { name: 'webauthnChallenges', batch: pruneWebauthnChallenges },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
   ] as const satisfies readonly CleanupStep[];

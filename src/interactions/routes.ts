@@ -8,7 +8,10 @@
 //   POST /interaction/:uid/continue  after enrolment (recovery codes shown): signs in
 //   POST /interaction/:uid/consent   decision=approve|deny           steps/consent.ts
 //   POST /interaction/:uid/abort     "cancel": back to the application with access_denied
+//   POST /interaction/:uid/passkey   a passkey, passwordless (conditional UI) steps/passkey.ts
+//   POST /interaction/:uid/mfa-passkey  a passkey as the second factor     steps/passkey.ts
 //   GET  /static/gatehouse.css       the only stylesheet (the CSP allows no inline style)
+//   GET  /static/*.js                the pages' scripts (assets.ts), same-origin only
 //
 // Each step (kit.ts InteractionStep) brings its page and its forms; this file
 // only mounts them. Every POST is a form (form.ts) that carries the
@@ -31,7 +34,7 @@ import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
 import type { RouteGroup } from '../http/routes.ts';
-import { STYLESHEET_PATH, stylesheet as loadStylesheet } from './assets.ts';
+import { SCRIPT_PATHS, STYLESHEET_PATH, script, stylesheet as loadStylesheet, type Asset } from './assets.ts';
 import { verifyCsrfToken } from './csrf.ts';
 import { FormError, formOf, formParser, type Form } from './form.ts';
 import type { InteractionDeps } from './index.ts';
@@ -41,13 +44,14 @@ import { consentStep } from './steps/consent.ts';
 import { enrolStep } from './steps/enrol.ts';
 import { loginStep } from './steps/login.ts';
 import { mfaStep } from './steps/mfa.ts';
+import { passkeyStep } from './steps/passkey.ts';
 
 const UID = /^[A-Za-z0-9_-]{1,64}$/;
 const FORM_NAME = /^[a-z][a-z-]*$/;
 
 /** The steps, each with its page and forms. */
 function interactionSteps(kit: StepKit): InteractionStep[] {
-  return [loginStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
+  return [loginStep(kit), passkeyStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
 }
 
 export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
@@ -87,23 +91,27 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
       return handler(ctx, i, form);
     };
 
-  function serveStylesheet(ctx: Context): void {
-    ctx.state.route = STYLESHEET_PATH;
-    ctx.set('ETag', css.etag);
+  function serveAsset(ctx: Context, path: string, asset: Asset): void {
+    ctx.state.route = path;
+    ctx.set('ETag', asset.etag);
     // The pages link a versioned URL: it never changes, so it may be cached for good.
-    ctx.set('Cache-Control', ctx.query.v === css.version ? 'public, max-age=31536000, immutable' : 'public, max-age=300');
+    ctx.set('Cache-Control', ctx.query.v === asset.version ? 'public, max-age=31536000, immutable' : 'public, max-age=300');
     ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
-    ctx.type = 'text/css; charset=utf-8';
-    if (ctx.get('If-None-Match') === css.etag) {
+    ctx.type = asset.type;
+    if (ctx.get('If-None-Match') === asset.etag) {
       ctx.status = 304;
       return;
     }
     ctx.status = 200;
-    ctx.body = css.body;
+    ctx.body = asset.body;
   }
 
   const router = new Router({ ...(base ? { prefix: base } : {}), strict: true });
-  router.get(STYLESHEET_PATH, serveStylesheet);
+  router.get(STYLESHEET_PATH, (ctx: Context) => serveAsset(ctx, STYLESHEET_PATH, css));
+  for (const path of SCRIPT_PATHS) {
+    const asset = script(path);
+    router.get(path, (ctx: Context) => serveAsset(ctx, path, asset));
+  }
   router.param('uid', (uid: string, ctx: Context, next: Next) => {
     // the matched pattern below the issuer's path, e.g. /interaction/:uid/login
     const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
@@ -129,7 +137,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
     if (allowed.size === 0) return notFound(ctx);
     const allow = ['GET', 'HEAD', 'POST'].filter((m) => allowed.has(m));
     ctx.set('Allow', allow.join(', '));
-    if (ctx.path.endsWith(STYLESHEET_PATH)) {
+    if (ctx.path.endsWith(STYLESHEET_PATH) || SCRIPT_PATHS.some((p) => ctx.path.endsWith(p))) {
       ctx.status = 405;
       return;
     }
@@ -140,7 +148,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
   const owns = (path: string): boolean => {
     if (base && path !== base && !path.startsWith(`${base}/`)) return false;
     const rel = path.slice(base.length);
-    return rel === STYLESHEET_PATH || rel === '/interaction' || rel.startsWith('/interaction/');
+    return rel === STYLESHEET_PATH || (SCRIPT_PATHS as readonly string[]).includes(rel) || rel === '/interaction' || rel.startsWith('/interaction/');
   };
 
   const middleware: Middleware = async (ctx) => {

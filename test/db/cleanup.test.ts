@@ -20,7 +20,7 @@ const startCleanupJob = (on: Db, opts: CleanupJobOptions<Table>) => startJob(on,
 const instances = twoInstances();
 let db: Db;
 
-const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, auditEvents: 0 };
+const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, webauthnChallenges: 0, auditEvents: 0 };
 
 /** Seeds every table; returns how many rows of each cleanup must remove. */
 async function seed(expiredPerTable: number): Promise<Counts> {
@@ -54,6 +54,12 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       ('retiring', 'RS256', '{}'::jsonb, 'x', now() - interval '2 days', now() - interval '1 day', now() + interval '1 hour'),
       ('odd', 'RS256', '{}'::jsonb, 'x', now() - interval '2 days', NULL, now() - interval '1 hour')`;
 
+  // webauthn_challenges: expired ones go, a live one stays
+  await db.$executeRaw`
+    INSERT INTO webauthn_challenges (digest, purpose, binding, expires_at)
+    SELECT 'old-' || i, 'login', 'uid', now() - interval '1 minute' FROM generate_series(1, ${n}::int) AS i`;
+  await db.$executeRaw`INSERT INTO webauthn_challenges (digest, purpose, binding, expires_at) VALUES ('live', 'login', 'uid', now() + interval '5 minutes')`;
+
   // audit_events: older than AUDIT_RETENTION_DAYS (90) go; a recent one and one a day short stay
   await db.$executeRaw`
     INSERT INTO audit_events (occurred_at, action, actor_type)
@@ -63,7 +69,7 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       (now(), 'recent', 'system'),
       (now() - interval '89 days', 'within-retention', 'system')`;
 
-  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, auditEvents: n };
+  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, webauthnChallenges: n, auditEvents: n };
 }
 
 async function remaining(): Promise<Record<string, string[]>> {
@@ -72,9 +78,10 @@ async function remaining(): Promise<Record<string, string[]>> {
     UNION ALL SELECT 'revoked', jti FROM revoked_tokens
     UNION ALL SELECT 'throttle', key FROM login_throttles
     UNION ALL SELECT 'key', kid FROM signing_keys
+    UNION ALL SELECT 'challenge', digest FROM webauthn_challenges
     UNION ALL SELECT 'audit', action FROM audit_events
     ORDER BY 1, 2`;
-  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], audit: [] };
+  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], challenge: [], audit: [] };
   for (const r of rows) out[r.t]!.push(r.k);
   return out;
 }
@@ -84,6 +91,7 @@ const SURVIVORS = {
   revoked: ['live-1', 'live-2', 'live-3'],
   throttle: ['account:locked', 'account:recent', 'ip:recent'],
   key: ['active', 'odd', 'retiring'],
+  challenge: ['live'],
   audit: ['recent', 'within-retention'],
 };
 
@@ -93,7 +101,7 @@ beforeAll(() => {
 });
 
 beforeEach(async () => {
-  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, audit_events`;
+  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, webauthn_challenges, audit_events`;
 });
 
 describe('runCleanup', () => {
@@ -112,6 +120,7 @@ describe('runCleanup', () => {
       revokedTokens: 4,
       loginThrottles: 4,
       signingKeys: 4,
+      webauthnChallenges: 4,
       auditEvents: 4,
     });
     expect(await runCleanup(db, { batchSize: 2, maxBatches: 2 })).toEqual({
@@ -119,6 +128,7 @@ describe('runCleanup', () => {
       revokedTokens: 3,
       loginThrottles: 3,
       signingKeys: 3,
+      webauthnChallenges: 3,
       auditEvents: 3,
     });
     expect(await remaining()).toEqual(SURVIVORS);
@@ -142,6 +152,7 @@ describe('runCleanup', () => {
       revokedTokens: sum('revokedTokens'),
       loginThrottles: sum('loginThrottles'),
       signingKeys: sum('signingKeys'),
+      webauthnChallenges: sum('webauthnChallenges'),
       auditEvents: sum('auditEvents'),
     }).toEqual(expected);
     expect(await remaining()).toEqual(SURVIVORS);
@@ -168,9 +179,9 @@ describe('runCleanup', () => {
     await seed(1);
     const r = await runCleanup(db);
     // the keys label the metric and the log line: they must not change
-    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'auditEvents']);
+    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'webauthnChallenges', 'auditEvents']);
     const reversed = await runSteps(db, [...steps].reverse());
-    expect(Object.keys(reversed)).toEqual(['auditEvents', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
+    expect(Object.keys(reversed)).toEqual(['auditEvents', 'webauthnChallenges', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
   });
 
   it('refuses two steps of the same name', async () => {

@@ -2,11 +2,14 @@
 // person back to (with a message) when their pending login is gone.
 import type { Context } from 'koa';
 import type { Interaction } from 'oidc-provider';
+import { loginOptions } from '../../accounts/passkeys.ts';
 import type { StepKit } from '../kit.ts';
 import { savePendingLogin } from '../mfa.ts';
 import { loginContent } from '../pages.ts';
 
 export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, status: number, email: string, error?: string): Promise<void> {
+  // A fresh passwordless challenge for this page (single use, bound to the interaction).
+  const options = await loginOptions(kit.deps.db, kit.rp, i.uid);
   kit.page(
     ctx,
     status,
@@ -17,8 +20,11 @@ export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, 
       csrf: kit.csrf(i),
       email,
       clientName: await kit.clientName(i),
+      passkeyAction: kit.path(i, 'passkey'),
+      passkeyOptions: JSON.stringify(options),
       ...(error ? { error } : {}),
     }),
+    ['/static/webauthn.js', '/static/passkey.js'],
   );
 }
 
