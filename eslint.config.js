@@ -30,7 +30,7 @@ export default tseslint.config(
               ['resources/store.ts', ['createResource', 'updateResource', 'deleteResource']],
               ['resources/roles.ts', ['createRole', 'updateRole', 'deleteRole', 'addRoleToAccount', 'removeRoleFromAccount']],
               ['accounts/store.ts', ['createAccount', 'updateAccount', 'setDisabled', 'setPassword', 'deleteAccount']],
-              ['accounts/mfa.ts', ['resetMfa']],
+              ['accounts/mfa.ts', ['resetMfa', 'removeTotp', 'replaceRecoveryCodes']],
               ['accounts/passkeys.ts', ['insertPasskey', 'renamePasskey', 'deletePasskey']],
               ['keys/store.ts', ['rotateSigningKey']],
               ['keys/index.ts', ['rotateSigningKey']],

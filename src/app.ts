@@ -22,6 +22,8 @@ import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
+import { accountRoutes } from './account/routes.ts';
+import { accountClientRecord } from './clients/builtin.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -42,6 +44,7 @@ import {
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
 import { pruneWebauthnChallenges } from './accounts/passkeys.ts';
+import { listenForSessionActivity, pruneSessionActivity } from './oidc/session-activity.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
@@ -90,6 +93,7 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'loginThrottles', batch: (db: Db, n: number) => pruneThrottles(db, n, config.login) },
     { name: 'signingKeys', batch: pruneRetiredKeys },
     { name: 'webauthnChallenges', batch: pruneWebauthnChallenges },
+    { name: 'sessionActivity', batch: pruneSessionActivity },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
   ] as const satisfies readonly CleanupStep[];
@@ -148,7 +152,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     };
     await refreshKeyAges();
 
-    const clients = createClientRegistry(db.prisma, feed);
+    const clients = createClientRegistry(db.prisma, feed, { builtIns: [accountClientRecord(config.issuer)] });
     const resources = createResourceCatalog(db.prisma, feed);
     const accounts = createAccountDirectory(db.prisma, feed);
     closers.push(
@@ -207,6 +211,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       registerTokenExchange(p, domainDeps);
       installDpopErrors(p);
       installInteractionListeners(p, interactionDeps);
+      listenForSessionActivity(p, db.prisma, logger);
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
@@ -301,6 +306,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
+        accountRoutes({ config, db: db.prisma, logger, clients, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,

@@ -15,7 +15,7 @@ import { ConflictError, ForbiddenError } from '../kernel/errors.ts';
 import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 import { adminScopesOfRoles } from '../resources/authority.ts';
 import { rolesForAccount } from '../resources/roles.ts';
-import { resetMfa } from './mfa.ts';
+import { removeTotp, replaceRecoveryCodes, resetMfa } from './mfa.ts';
 import { countPasskeys, deletePasskey, getPasskey, insertPasskey, renamePasskey, type NewPasskey, type PasskeyView } from './passkeys.ts';
 import { createAccount, deleteAccount, getAccount, setPassword, updateAccount, type AccountPatch, type AccountView, type NewAccount } from './store.ts';
 
@@ -142,5 +142,33 @@ export async function removePasskeyAs(db: DbOrTx, actor: Actor, accountId: strin
     const removed = await deletePasskey(tx, accountId, passkeyId);
     await auditChange(tx, actor, 'passkey.remove', target(accountId), { ...via(opts), passkey: removed });
     return removed;
+  });
+}
+
+// ------------------------------------------------- second factors, self-service
+
+/** New recovery codes for the person (the old ones stop working); returned once. Only with a second factor. */
+export async function regenerateRecoveryCodesAs(db: DbOrTx, actor: Actor, accountId: string, opts: WriteOptions = {}): Promise<string[]> {
+  return inTransaction(db, async (tx) => {
+    const account = await getAccount(tx, accountId);
+    if (actor.id !== accountId) await assertMayTakeOver(tx, actor, accountId);
+    if (!account.mfaEnabled && (await countPasskeys(tx, accountId)) === 0) throw new ConflictError('recovery codes need a second factor: set up an authenticator app or a passkey first');
+    const codes = await replaceRecoveryCodes(tx, accountId);
+    await auditChange(tx, actor, 'user.recovery_codes_regenerate', target(accountId), { ...via(opts), count: codes.length });
+    return codes;
+  });
+}
+
+/** Removes the authenticator app. A person may do so themselves only while a passkey remains. */
+export async function removeTotpAs(db: DbOrTx, actor: Actor, accountId: string, opts: WriteOptions = {}): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    const before = await getAccount(tx, accountId);
+    if (!before.mfaEnabled) throw new ConflictError('no authenticator app is set up');
+    if (actor.type === 'user' && actor.id === accountId && (await countPasskeys(tx, accountId)) === 0) {
+      throw new ConflictError('this is your last second factor: add a passkey before removing the authenticator app');
+    }
+    const after = await removeTotp(tx, accountId);
+    await auditChange(tx, actor, 'user.totp_remove', target(accountId), via(opts));
+    return after;
   });
 }

@@ -20,7 +20,7 @@ const startCleanupJob = (on: Db, opts: CleanupJobOptions<Table>) => startJob(on,
 const instances = twoInstances();
 let db: Db;
 
-const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, webauthnChallenges: 0, auditEvents: 0 };
+const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, webauthnChallenges: 0, sessionActivity: 0, auditEvents: 0 };
 
 /** Seeds every table; returns how many rows of each cleanup must remove. */
 async function seed(expiredPerTable: number): Promise<Counts> {
@@ -60,6 +60,14 @@ async function seed(expiredPerTable: number): Promise<Counts> {
     SELECT 'old-' || i, 'login', 'uid', now() - interval '1 minute' FROM generate_series(1, ${n}::int) AS i`;
   await db.$executeRaw`INSERT INTO webauthn_challenges (digest, purpose, binding, expires_at) VALUES ('live', 'login', 'uid', now() + interval '5 minutes')`;
 
+  // session_activity: a day past its last use and its session gone; a recent one and one whose session lives stay
+  await db.$executeRaw`
+    INSERT INTO session_activity (session_uid, account_id, last_seen_at)
+    SELECT 'gone-' || i, 'a', now() - interval '2 days' FROM generate_series(1, ${n}::int) AS i`;
+  await db.$executeRaw`
+    INSERT INTO session_activity (session_uid, account_id, last_seen_at) VALUES ('recent', 'a', now()), ('live-session', 'a', now() - interval '2 days')`;
+  await db.$executeRaw`INSERT INTO oidc_payloads (model, id, payload, uid) VALUES ('Session', 'sess-live', '{}'::jsonb, 'live-session')`;
+
   // audit_events: older than AUDIT_RETENTION_DAYS (90) go; a recent one and one a day short stay
   await db.$executeRaw`
     INSERT INTO audit_events (occurred_at, action, actor_type)
@@ -69,7 +77,7 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       (now(), 'recent', 'system'),
       (now() - interval '89 days', 'within-retention', 'system')`;
 
-  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, webauthnChallenges: n, auditEvents: n };
+  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, webauthnChallenges: n, sessionActivity: n, auditEvents: n };
 }
 
 async function remaining(): Promise<Record<string, string[]>> {
@@ -79,19 +87,21 @@ async function remaining(): Promise<Record<string, string[]>> {
     UNION ALL SELECT 'throttle', key FROM login_throttles
     UNION ALL SELECT 'key', kid FROM signing_keys
     UNION ALL SELECT 'challenge', digest FROM webauthn_challenges
+    UNION ALL SELECT 'activity', session_uid FROM session_activity
     UNION ALL SELECT 'audit', action FROM audit_events
     ORDER BY 1, 2`;
-  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], challenge: [], audit: [] };
+  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], challenge: [], activity: [], audit: [] };
   for (const r of rows) out[r.t]!.push(r.k);
   return out;
 }
 
 const SURVIVORS = {
-  oidc: ['AccessToken/live-1', 'AccessToken/live-2', 'AccessToken/live-3', 'Grant/forever'],
+  oidc: ['AccessToken/live-1', 'AccessToken/live-2', 'AccessToken/live-3', 'Grant/forever', 'Session/sess-live'],
   revoked: ['live-1', 'live-2', 'live-3'],
   throttle: ['account:locked', 'account:recent', 'ip:recent'],
   key: ['active', 'odd', 'retiring'],
   challenge: ['live'],
+  activity: ['live-session', 'recent'],
   audit: ['recent', 'within-retention'],
 };
 
@@ -101,7 +111,7 @@ beforeAll(() => {
 });
 
 beforeEach(async () => {
-  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, webauthn_challenges, audit_events`;
+  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, webauthn_challenges, session_activity, audit_events`;
 });
 
 describe('runCleanup', () => {
@@ -121,6 +131,7 @@ describe('runCleanup', () => {
       loginThrottles: 4,
       signingKeys: 4,
       webauthnChallenges: 4,
+      sessionActivity: 4,
       auditEvents: 4,
     });
     expect(await runCleanup(db, { batchSize: 2, maxBatches: 2 })).toEqual({
@@ -129,6 +140,7 @@ describe('runCleanup', () => {
       loginThrottles: 3,
       signingKeys: 3,
       webauthnChallenges: 3,
+      sessionActivity: 3,
       auditEvents: 3,
     });
     expect(await remaining()).toEqual(SURVIVORS);
@@ -153,6 +165,7 @@ describe('runCleanup', () => {
       loginThrottles: sum('loginThrottles'),
       signingKeys: sum('signingKeys'),
       webauthnChallenges: sum('webauthnChallenges'),
+      sessionActivity: sum('sessionActivity'),
       auditEvents: sum('auditEvents'),
     }).toEqual(expected);
     expect(await remaining()).toEqual(SURVIVORS);
@@ -179,9 +192,9 @@ describe('runCleanup', () => {
     await seed(1);
     const r = await runCleanup(db);
     // the keys label the metric and the log line: they must not change
-    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'webauthnChallenges', 'auditEvents']);
+    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'webauthnChallenges', 'sessionActivity', 'auditEvents']);
     const reversed = await runSteps(db, [...steps].reverse());
-    expect(Object.keys(reversed)).toEqual(['auditEvents', 'webauthnChallenges', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
+    expect(Object.keys(reversed)).toEqual(['auditEvents', 'sessionActivity', 'webauthnChallenges', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
   });
 
   it('refuses two steps of the same name', async () => {
