@@ -173,6 +173,19 @@ describe('email change and email_verified', () => {
     expect(events.map((e) => e.action)).toEqual(['user.email_change_request', 'user.email_change']);
   });
 
+  it('users change-email (CLI) mails the new address a link and tells the old one', async () => {
+    const { cli } = await import('../helpers/cli.ts');
+    await createAccount(db(), { email: 'cli-old@example.com', password: PASSWORD });
+    const r = await cli(m.t.database.url, ['users', 'change-email', 'cli-old@example.com', 'cli-new@example.com'], { env: { SMTP_URL: m.smtp.url } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^confirmation link mailed to cli-new@example.com/);
+    expect(linkIn(await m.smtp.waitForMail('cli-new@example.com'), '/verify-email/')).toMatch(/\/verify-email\/[A-Za-z0-9_-]{43}$/);
+    expect((await m.smtp.waitForMail('cli-old@example.com')).subject).toBe('Your Gatehouse email address is being changed');
+    const bad = await cli(m.t.database.url, ['users', 'change-email', 'cli-old@example.com', 'nope'], { env: { SMTP_URL: m.smtp.url } });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('refuses a bad or unchanged address, and another person asking without authority', async () => {
     const a = await createAccount(db(), { email: 'amy@example.com', password: PASSWORD });
     const deps = { db: db(), mailer: m.t.gatehouse.mailer, issuer: m.t.config.issuer };
