@@ -187,3 +187,31 @@ describe('the link', () => {
     if (next.kind === 'page') expect(next.page.html).toContain('name="code"');
   });
 });
+
+describe('without SMTP_URL (development)', () => {
+  it('a reset mail is written to DATA_DIR/mail/ and its link logged, so the flow completes without a mail server', async () => {
+    const { mkdtempSync, readdirSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { createTestApp } = await import('../helpers/app.ts');
+    const { createLogger } = await import('../../src/logging/logger.ts');
+    const dataDir = mkdtempSync(`${tmpdir()}/gh-reset-`);
+    const lines: string[] = [];
+    const t = await createTestApp({ env: { DATA_DIR: dataDir }, logger: createLogger('info', { write: (s: string) => void lines.push(s) }) });
+    try {
+      await createAccount(t.gatehouse.db.prisma, { email: 'dev@example.com', password: PASSWORD });
+      const b = new Browser(t);
+      const sent = await submit(b, await open(b, '/reset'), { email: 'dev@example.com' });
+      expect(sent.status).toBe(200);
+      await t.gatehouse.mailer.idle();
+      const files = readdirSync(`${dataDir}/mail`);
+      expect(files).toHaveLength(1);
+      expect(readFileSync(`${dataDir}/mail/${files[0]}`, 'utf8')).toContain('Subject: Reset your Gatehouse password');
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string; link?: string }).find((l) => l.msg === 'mail written to a file (SMTP_URL is not set)');
+      expect(logged?.link).toMatch(/^http:\/\/localhost:3000\/reset\/[A-Za-z0-9_-]{43}$/);
+      const done = await submit(b, await open(b, logged!.link!), { password: NEW_PASSWORD, confirm: NEW_PASSWORD });
+      expect(textOf(done.html)).toContain('Your password is changed');
+    } finally {
+      await t.close();
+    }
+  });
+});
