@@ -150,6 +150,18 @@ describe('the link', () => {
     await codeFlowTokens(new Browser(m.t), client, {}, { email: 'pat@example.com', password: NEW_PASSWORD });
   });
 
+  it('a link mailed to an address the account no longer has does not count', async () => {
+    const a = await createAccount(db(), { email: 'moved@example.com', password: PASSWORD });
+    const link = await resetLinkFor('moved@example.com');
+    await db().account.update({ where: { id: a.id }, data: { email: 'moved-away@example.com' } });
+    const b = new Browser(m.t);
+    const p = await submit(b, await open(b, link), { password: NEW_PASSWORD, confirm: NEW_PASSWORD });
+    expect(p.status).toBe(404);
+    expect(textOf(p.html)).toContain('This password reset link is not valid');
+    expect((await db().account.findUniqueOrThrow({ where: { id: a.id } })).passwordHash).not.toBeNull();
+    await codeFlowTokens(new Browser(m.t), client, {}, { email: 'moved-away@example.com', password: PASSWORD });
+  });
+
   it('of 10 concurrent completions exactly one changes the password', async () => {
     await createAccount(db(), { email: 'quin@example.com', password: PASSWORD });
     const link = await resetLinkFor('quin@example.com');
