@@ -19,13 +19,14 @@ async function write(db: DbOrTx, id: string, data: Prisma.AccountUpdateInput): P
 
 /**
  * The person chose a password through a link mailed to `mailedTo`: sets the
- * hash, lifts their login lock, and marks the email verified if it is still
- * the address the link went to. Undefined when the account is gone.
+ * hash, lifts their login lock, and marks the email verified. Undefined (the
+ * link no longer counts) when the account is gone or disabled, or its email
+ * is no longer the address the link went to.
  */
 export async function setPasswordThroughLink(db: DbOrTx, id: string, mailedTo: string, passwordHash: string): Promise<AccountView | undefined> {
   const current = await db.account.findUnique({ where: { id }, select: { email: true, disabled: true } });
-  if (!current || current.disabled) return undefined;
-  const view = await write(db, id, { passwordHash, ...(current.email === mailedTo ? { emailVerified: true } : {}) });
+  if (!current || current.disabled || current.email !== mailedTo) return undefined;
+  const view = await write(db, id, { passwordHash, emailVerified: true });
   await resetThrottle(db, accountThrottleKey(id));
   return view;
 }

@@ -131,10 +131,14 @@ export async function consumeLink(db: DbOrTx, purpose: LinkPurpose, secret: unkn
   return rows[0] ? { ok: true, link: toRow(rows[0]) } : { ok: false, reason: await whyNot(db, purpose, digest) };
 }
 
-/** Spends every open link of a kind for a person (a newer one replaces them, or the thing is done). Returns how many. */
+/**
+ * Ends every open link of a kind for a person (a newer one replaces them, or
+ * the thing is done): they expire now, so their page says they expired.
+ * Returns how many.
+ */
 export async function revokeLinks(db: DbOrTx, accountId: string, purposes: LinkPurpose[]): Promise<number> {
   return db.$executeRaw`
-    UPDATE action_tokens SET consumed_at = now()
+    UPDATE action_tokens SET expires_at = now()
     WHERE account_id = ${accountId}::uuid AND purpose = ANY(${purposes}::text[]) AND consumed_at IS NULL AND expires_at > now()`;
 }
 

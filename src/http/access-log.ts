@@ -54,9 +54,10 @@ function oauthError(ctx: Context): string | undefined {
   if (fromBody) return fromBody;
   const noted = code(ctx.state.oauthError);
   if (noted) return noted;
-  const challenge = /\berror="([^"]+)"/.exec(ctx.response.get('WWW-Authenticate'));
+  // Koa 3's response.get() is undefined for a header not set
+  const challenge = /\berror="([^"]+)"/.exec(String(ctx.response.get('WWW-Authenticate') ?? ''));
   if (challenge) return code(challenge[1]);
-  const location = ctx.response.get('Location');
+  const location = String(ctx.response.get('Location') ?? '');
   if (location.includes('error=')) {
     const m = /[?#&]error=([^&#]+)/.exec(location);
     if (m) return code(decodeURIComponent(m[1]!.replace(/\+/g, ' ')));

@@ -132,11 +132,14 @@ export function lifecycleRoutes(deps: LifecycleRouteDeps): RouteGroup {
     const unknownHint = 'Check that you opened the whole link from the mail; links that were replaced by a newer one stop working.';
     const wayOn: HtmlValue[] =
       purpose === 'reset'
-        ? [reason === 'expired' ? `Reset links work for ${RESET_MINUTES} minutes, once.` : reason === 'unknown' ? unknownHint : 'Each reset link works once.', resetLink]
+        ? [
+            reason === 'expired' ? `Reset links work once, for ${RESET_MINUTES} minutes; a newer link or a completed reset ends the earlier ones.` : reason === 'unknown' ? unknownHint : 'Each reset link works once.',
+            resetLink,
+          ]
         : purpose === 'invite'
           ? reason === 'used'
             ? ['Your account is set up: sign in from your application with the password you chose.', resetLink ? html`Forgot it? ${resetLink}.` : '']
-            : [reason === 'expired' ? `Invitations work for ${INVITATION_DAYS} days.` : unknownHint, 'Ask the person who invited you to send a new invitation.']
+            : [reason === 'expired' ? `Invitations work for ${INVITATION_DAYS} days, and a new invitation replaces the earlier ones.` : unknownHint, 'Ask the person who invited you to send a new invitation.']
           : purpose === 'signup'
             ? reason === 'used'
               ? ['Your address is confirmed and your account exists: sign in from your application.']

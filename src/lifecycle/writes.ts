@@ -144,8 +144,8 @@ export async function inviteAccountAs(db: DbOrTx, actor: Actor, input: InviteInp
 export async function resendInvitationAs(db: DbOrTx, actor: Actor, accountId: string, opts: WriteOptions & { issuer: string }): Promise<Invitation> {
   return inTransaction(db, async (tx) => {
     const account = await getAccount(tx, accountId);
-    if (account.hasPassword) throw new ConflictError('this person has already accepted their invitation (a password is set); they can reset it from the sign-in page');
     await assertMayTakeOver(tx, actor, accountId);
+    if (account.hasPassword) throw new ConflictError('this person has already accepted their invitation (a password is set); they can reset it from the sign-in page');
     await revokeLinks(tx, accountId, ['invite']);
     const link = await issueLink(tx, { purpose: 'invite', accountId, email: account.email });
     await auditChange(tx, actor, 'user.invite_resend', target(accountId), { ...via(opts), email: account.email, expiresAt: link.expiresAt });

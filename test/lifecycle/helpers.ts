@@ -44,11 +44,13 @@ export async function open(b: Browser, url: string): Promise<Page> {
   return page(await b.get(url));
 }
 
-/** Submits the page's first form (its CSRF token added) to `action`, or to the page's own URL. */
+/** Submits the page's first form, with its hidden fields (CSRF token included) and `fields`, to its action (or `action`). */
 export async function submit(b: Browser, from: Page, fields: Record<string, string>, action?: string): Promise<Page> {
-  const m = /<form method="post" action="([^"]+)"/.exec(from.html);
-  const to = action ?? (m ? m[1]!.replace(/&amp;/g, '&') : from.url);
-  return page(await b.post(to, { csrf: csrfOf(from.html), ...fields }));
+  const form = /<form method="post" action="([^"]+)"[\s\S]*?<\/form>/.exec(from.html);
+  const to = action ?? (form ? form[1]!.replace(/&amp;/g, '&') : from.url);
+  const hidden: Record<string, string> = {};
+  for (const h of (form?.[0] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) hidden[h[1]!] = h[2]!.replace(/&amp;/g, '&');
+  return page(await b.post(to, { csrf: csrfOf(from.html), ...hidden, ...fields }));
 }
 
 /** The visible text of a page's main content (tags stripped, whitespace folded). */

@@ -223,3 +223,28 @@ describe('inviting from the command line', () => {
     expect(r.stderr).toMatch(/"link":"http:\/\/localhost:3000\/invite\/[A-Za-z0-9_-]{43}"/);
   });
 });
+
+describe('production without SMTP_URL: the mail features are off', () => {
+  it('no "Forgot password?" link, /reset not available, invitations refused with 409 and nothing created', async () => {
+    const { createTestApp } = await import('../helpers/app.ts');
+    const t = await createTestApp({ env: { NODE_ENV: 'production', ISSUER: 'https://id.example.com', METRICS_TOKEN: 'off' } });
+    try {
+      expect(t.config.mail.enabled).toBe(false);
+      const client = await createWebClient(t, { redirectUris: ['https://app.example.com/callback'] });
+      const b = new Browser(t);
+      const login = await open(b, `/auth?client_id=${client.id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://app.example.com/callback')}`);
+      expect(login.status).toBe(200);
+      expect(login.html).not.toContain('Forgot password?');
+      const reset = await t.request.get('/reset');
+      expect(reset.status).toBe(404);
+      expect(textOf(reset.text)).toContain('Password reset is not available here');
+      const token = await tokenFor(t, await adminClient(t, ['gatehouse:users:write']));
+      const res = await api(t, token, 'post', '/users/invitations').send({ email: 'nomail@example.com' });
+      expectProblem(res, 409);
+      expect(res.body.detail).toMatch(/mail is not set up/);
+      expect(await findAccountByEmail(t.gatehouse.db.prisma, 'nomail@example.com')).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -41,7 +41,7 @@ describe('the request', () => {
     expect(textOf(form.html)).toContain('for Timesheets');
   });
 
-  it('answers the same body and status for known and unknown addresses (200 tries each, medians printed)', async () => {
+  it('answers the same body and status for known and unknown addresses (200 tries each, medians printed)', { timeout: 180_000 }, async () => {
     const n = 200;
     await db().account.createMany({ data: Array.from({ length: n }, (_, i) => ({ email: `known-${String(i).padStart(3, '0')}@example.com` })) });
     const b = new Browser(m.t);
@@ -150,6 +150,18 @@ describe('the link', () => {
     await codeFlowTokens(new Browser(m.t), client, {}, { email: 'pat@example.com', password: NEW_PASSWORD });
   });
 
+  it('a link mailed to an address the account no longer has does not count', async () => {
+    const a = await createAccount(db(), { email: 'moved@example.com', password: PASSWORD });
+    const link = await resetLinkFor('moved@example.com');
+    await db().account.update({ where: { id: a.id }, data: { email: 'moved-away@example.com' } });
+    const b = new Browser(m.t);
+    const p = await submit(b, await open(b, link), { password: NEW_PASSWORD, confirm: NEW_PASSWORD });
+    expect(p.status).toBe(404);
+    expect(textOf(p.html)).toContain('This password reset link is not valid');
+    expect((await db().account.findUniqueOrThrow({ where: { id: a.id } })).passwordHash).not.toBeNull();
+    await codeFlowTokens(new Browser(m.t), client, {}, { email: 'moved-away@example.com', password: PASSWORD });
+  });
+
   it('of 10 concurrent completions exactly one changes the password', async () => {
     await createAccount(db(), { email: 'quin@example.com', password: PASSWORD });
     const link = await resetLinkFor('quin@example.com');
@@ -185,5 +197,33 @@ describe('the link', () => {
     const next = await b.post(formAction(login.html, '/login'), { csrf: csrfOf(login.html), login: 'sam@example.com', password: NEW_PASSWORD });
     expect(next.kind).toBe('page');
     if (next.kind === 'page') expect(next.page.html).toContain('name="code"');
+  });
+});
+
+describe('without SMTP_URL (development)', () => {
+  it('a reset mail is written to DATA_DIR/mail/ and its link logged, so the flow completes without a mail server', async () => {
+    const { mkdtempSync, readdirSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { createTestApp } = await import('../helpers/app.ts');
+    const { createLogger } = await import('../../src/logging/logger.ts');
+    const dataDir = mkdtempSync(`${tmpdir()}/gh-reset-`);
+    const lines: string[] = [];
+    const t = await createTestApp({ env: { DATA_DIR: dataDir }, logger: createLogger('info', { write: (s: string) => void lines.push(s) }) });
+    try {
+      await createAccount(t.gatehouse.db.prisma, { email: 'dev@example.com', password: PASSWORD });
+      const b = new Browser(t);
+      const sent = await submit(b, await open(b, '/reset'), { email: 'dev@example.com' });
+      expect(sent.status).toBe(200);
+      await t.gatehouse.mailer.idle();
+      const files = readdirSync(`${dataDir}/mail`);
+      expect(files).toHaveLength(1);
+      expect(readFileSync(`${dataDir}/mail/${files[0]}`, 'utf8')).toContain('Subject: Reset your Gatehouse password');
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string; link?: string }).find((l) => l.msg === 'mail written to a file (SMTP_URL is not set)');
+      expect(logged?.link).toMatch(/^http:\/\/localhost:3000\/reset\/[A-Za-z0-9_-]{43}$/);
+      const done = await submit(b, await open(b, logged!.link!), { password: NEW_PASSWORD, confirm: NEW_PASSWORD });
+      expect(textOf(done.html)).toContain('Your password is changed');
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -113,6 +113,19 @@ const WIDENINGS: Record<string, Widenings> = {
     },
   },
   createUser: { none: 'a new person holds no role' },
+  inviteUser: {
+    async tries(perm, c) {
+      return [{ label: 'invite a person with a role carrying it', method: 'post', path: '/users/invitations', body: { email: `${c.id('i')}@example.com`, roles: [roleFor(perm)] } }];
+    },
+  },
+  resendUserInvitation: {
+    async tries(perm, c) {
+      // an invited holder who has not chosen a password: whoever gets the new link could act as them
+      const a = await createAccount(db(c), { email: `${c.id('inv')}@example.com` });
+      await addRoleToAccount(db(c), a.id, roleFor(perm));
+      return [{ label: "resend a holder's invitation", method: 'post', path: `/users/${a.id}/invitation:resend` }];
+    },
+  },
   updateUser: {
     async tries(perm, c) {
       const disabled = await holderPerson(c, perm, { disabled: true });

@@ -1,4 +1,4 @@
-// gatehouse users create | invite | resend-invite | list | show | disable | enable |
+// gatehouse users create | invite | resend-invite | change-email | list | show | disable | enable |
 //   set-password | reset-mfa | add-role | remove-role | roles | revoke-sessions | delete
 //
 // Passwords never come from argv (it shows in `ps` and shell history): only
@@ -14,7 +14,7 @@ import { everyPage } from '../../kernel/pagination.ts';
 import { table } from '../format.ts';
 import { createLogger } from '../../logging/logger.ts';
 import { createMailer, type Mailer } from '../../mail/mailer.ts';
-import { invite, resendInvitation, type Invitation, type Mailed } from '../../lifecycle/writes.ts';
+import { invite, requestEmailChange, resendInvitation, type Invitation, type Mailed } from '../../lifecycle/writes.ts';
 
 /**
  * The mailer of an invitation command. Without SMTP_URL (development) the
@@ -198,6 +198,22 @@ export const userCommands: Command[] = [
       const a = await resolveAccount(db, ref!);
       const r = await withMailer(ctx, (mailer) => resendInvitation({ db, mailer, issuer: ctx.config.issuer }, ctx.actor, a.id));
       return printInvitation(ctx, 'invitation sent again to', r);
+    },
+  },
+  {
+    name: 'users change-email',
+    summary: "change a person's email: mails the new address a 24-hour confirmation link and tells the old one; the change happens when the link is used",
+    usage: `${REF_USAGE} NEW_EMAIL`,
+    positionals: 2,
+    async run(ctx, _values, [ref, email]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      const r = await withMailer(ctx, async (mailer) => {
+        const out = await requestEmailChange({ db, mailer, issuer: ctx.config.issuer }, ctx.actor, a.id, email!);
+        await mailer.idle();
+        return out;
+      });
+      ctx.print(`confirmation link mailed to ${r.newEmail} (expires ${r.expiresAt.toISOString()}); ${a.email} was told`, { id: a.id, email: a.email, newEmail: r.newEmail, expiresAt: r.expiresAt });
     },
   },
   {
