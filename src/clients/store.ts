@@ -536,11 +536,31 @@ export async function getClientRecord(db: DbOrTx, id: string): Promise<ClientRec
   return row ? toClientRecord(row) : undefined;
 }
 
-/** Clients ordered by id, one page at a time (src/kernel/pagination.ts). */
-export async function listClients(db: DbOrTx, opts: PageRequest = {}): Promise<Page<ClientView>> {
+export interface ClientFilter {
+  /** only clients whose id or name contains this text (case-insensitive) */
+  q?: string;
+  /** only enabled or only disabled clients */
+  status?: 'enabled' | 'disabled';
+}
+
+/** How many clients there are (the console's overview). */
+export async function countClients(db: DbOrTx): Promise<number> {
+  return db.client.count();
+}
+
+/** Clients ordered by id, one page at a time (src/kernel/pagination.ts), optionally filtered. */
+export async function listClients(db: DbOrTx, opts: PageRequest & ClientFilter = {}): Promise<Page<ClientView>> {
   const limit = pageLimit(opts.limit);
+  const where: Prisma.ClientWhereInput = {};
+  if (opts.cursor !== undefined) where.id = { gt: opts.cursor };
+  if (opts.q) {
+    // plain text: LIKE's wildcards and escape character match themselves
+    const text = opts.q.replace(/[\\%_]/g, (c) => `\\${c}`);
+    where.OR = [{ id: { contains: text, mode: 'insensitive' } }, { name: { contains: text, mode: 'insensitive' } }];
+  }
+  if (opts.status) where.disabled = opts.status === 'disabled';
   const rows = await db.client.findMany({
-    where: opts.cursor !== undefined ? { id: { gt: opts.cursor } } : undefined,
+    where,
     orderBy: { id: 'asc' },
     take: limit + 1,
   });
