@@ -9,9 +9,10 @@
 // - PAR: the client's require_pushed_authorization_requests (clients.ts).
 // - DPoP-bound tokens: the client's dpop_bound_access_tokens (clients.ts).
 // - private_key_jwt: the client's token_endpoint_auth_method (registration).
-// - PS256 / ES256 only: client assertions (assertJwtClientAuthClaimsAndHeader)
-//   and request objects (requestObjects.assertJwtClaimsAndHeader) signed
-//   with anything else are refused; ID tokens are signed with ES256.
+// - PS256 / ES256 only: client assertions and the DPoP proofs sent with them
+//   (assertJwtClientAuthClaimsAndHeader) and request objects
+//   (requestObjects.assertJwtClaimsAndHeader) signed with anything else are
+//   refused; ID tokens are signed with ES256.
 // - short-lived codes: 30 s instead of 60 (provider.ts ttl).
 import { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { FAPI2_ALGS, type ClientProfile } from '../clients/store.ts';
@@ -46,11 +47,31 @@ export const fapi: NonNullable<Features['fapi']> = {
   profile: (_ctx, client) => (profileOf(client as unknown as { metadata?: Metadata }) === 'fapi2' ? '2.0' : undefined),
 };
 
-/** Client assertions (private_key_jwt): oidc-provider's FAPI 2.0 audience rule, and PS256/ES256 only. */
+/** The `alg` of a DPoP proof's protected header (undefined when it is not a JWT). */
+function proofAlg(proof: string): unknown {
+  try {
+    return (JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown }).alg;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Client assertions (private_key_jwt): oidc-provider's FAPI 2.0 audience
+ * rule, and PS256/ES256 only. A fapi2 client always authenticates this way,
+ * so this is also where the DPoP proof it sends along (/token, /request) is
+ * held to PS256/ES256 (oidc-provider's DPoP algorithms are one list for all
+ * clients; the proof itself is verified by oidc-provider afterwards).
+ */
 export const assertJwtClientAuthClaimsAndHeader: NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> = (ctx, claims, header) => {
   if (!ctx.oidc.isFapi('2.0')) return;
   if (claims.aud !== ctx.oidc.issuer) throw new errors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
   if (!fapiAlg(header.alg)) throw new errors.InvalidClientAuth(`FAPI 2.0: client assertions must be signed with ${FAPI2_ALGS.join(' or ')}, not ${String(header.alg)}`);
+  const proof = ctx.get('DPoP');
+  if (proof) {
+    const alg = proofAlg(proof);
+    if (alg !== undefined && !fapiAlg(alg)) throw new errors.InvalidDpopProof(`FAPI 2.0: DPoP proofs must be signed with ${FAPI2_ALGS.join(' or ')}, not ${String(alg)}`);
+  }
 };
 
 type RequestObjects = NonNullable<Features['requestObjects']>;

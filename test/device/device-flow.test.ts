@@ -80,6 +80,18 @@ describe('device authorization grant', () => {
     expect(auth.expires_in).toBeGreaterThan(0);
   });
 
+  it('user codes: 8 of 20 consonants (20^8 ≈ 2^34.6), drawn afresh each time', async () => {
+    const codes = await Promise.all(Array.from({ length: 40 }, () => start('openid')));
+    const users = codes.map((c) => c.user_code);
+    expect(new Set(users).size).toBe(users.length);
+    const letters = users.join('').replace(/-/g, '');
+    for (const u of users) expect(u).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+    // 320 letters from a 20-letter alphabet: far more than half of it shows up
+    expect(new Set(letters).size).toBeGreaterThan(15);
+    // device codes are long random secrets, user codes are not stored in them
+    for (const c of codes) expect(c.device_code.length).toBeGreaterThanOrEqual(43);
+  });
+
   it('pending, slow_down when polled too fast, then tokens once the person approves (code typed in lower case without the dash)', async () => {
     const auth = await start();
     const first = await poll(auth.device_code);

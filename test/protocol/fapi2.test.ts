@@ -157,6 +157,20 @@ describe('FAPI 2.0 profile', () => {
     expect(res.body.error).toBe('invalid_client');
   });
 
+  it('refused: a DPoP proof signed with EdDSA or RS256 at the token endpoint', async () => {
+    for (const alg of ['EdDSA', 'RS256'] as const) {
+      const { code, verifier } = await codeViaPar();
+      const other = await keyPair(alg);
+      const res = await t.request
+        .post('/token')
+        .type('form')
+        .set('DPoP', await dpopProof(other, 'POST', `${t.config.issuer}/token`))
+        .send({ ...(await auth()), grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI });
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_dpop_proof', error_description: expect.stringContaining(`not ${alg}`) });
+    }
+  });
+
   it('refused: PAR without PKCE, and a client assertion whose audience is not the issuer', async () => {
     const { challenge } = pkce();
     const { code_challenge: _c, code_challenge_method: _m, ...noPkce } = authParams(challenge);
