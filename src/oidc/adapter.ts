@@ -192,11 +192,6 @@ export function deferNextConsume(ctx: object): void {
   deferRequested.add(ctx);
 }
 
-/** Whether this request has a consume waiting to be written. */
-export function hasDeferredConsume(ctx: object): boolean {
-  return deferred.has(ctx);
-}
-
 /**
  * Writes the deferred consume of this request (if any) and the rows held back
  * with it, in one statement. Throws SecondUseError (model of the consumed

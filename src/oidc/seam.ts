@@ -26,7 +26,8 @@ export const REPLACED_METHODS = [
   'Client.find',
   'Client#compareClientSecret',
   // minting: grant-bound JWT ids and rows (introspection.ts), role-narrowed scopes
-  // (interactions/tokens.ts), lifetimes (interactions/hooks.ts)
+  // (interactions/tokens.ts), lifetimes (interactions/hooks.ts), the rotated refresh
+  // token's deferred consume written with the new tokens (single-use.ts, innermost)
   'AccessToken#generateTokenId',
   'AccessToken#save',
   'RefreshToken#save',
