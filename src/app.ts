@@ -22,6 +22,7 @@ import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
+import { pruneLinks } from './accounts/links.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -46,6 +47,8 @@ import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
+import { lifecycleRoutes } from './lifecycle/routes.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -69,6 +72,8 @@ export interface Gatehouse {
   clients: ClientRegistry;
   resources: ResourceCatalog;
   revocations: RevocationList;
+  /** outgoing mail (src/mail/): tests wait on mailer.idle() for mails sent out of the request path */
+  mailer: Mailer;
   provider(): Provider;
   /** reloads signing keys now (also happens on change notifications and on schedule) */
   reloadKeys(): Promise<void>;
@@ -90,6 +95,8 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'signingKeys', batch: pruneRetiredKeys },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
+    // single-use links (src/accounts/links.ts) a day after they expired
+    { name: 'actionTokens', batch: pruneLinks },
   ] as const satisfies readonly CleanupStep[];
 }
 
@@ -127,7 +134,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
   });
-  const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
+  const mailer = createMailer(config, logger);
+  // closed last of all (closers run in reverse): queued mails still go out during shutdown
+  const closers: (() => Promise<void> | void)[] = [() => mailer.close(), () => feed.close(), () => db.close()];
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
@@ -299,6 +308,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
+        lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,
@@ -311,6 +321,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           reloadKeys,
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
+          mailer,
         }),
       ]),
     );
@@ -327,6 +338,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       clients,
       resources,
       revocations,
+      mailer,
       provider: () => holder.current,
       reloadKeys,
       drain() {

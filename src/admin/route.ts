@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ClientRegistry } from '../clients/registry.ts';
 import { assertPlainInput, parseWith } from '../kernel/validation.ts';
 import type { Config } from '../config/config.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
 import type { Keyring } from '../keys/index.ts';
@@ -41,6 +42,8 @@ export interface AdminDeps {
   backchannel: BackchannelSender;
   /** used DPoP proofs, shared by every instance (src/oidc/replay.ts) */
   dpopReplay: ReplayStore;
+  /** outgoing mail (invitations) */
+  mailer: Mailer;
 }
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -30,6 +30,21 @@ export const UserInput = z
       'A new person. Emails are stored trimmed and lower-cased and are unique. Without `password` the account cannot log in until one is set (POST /users/{id}/password). Passwords: 8 characters to 1024 bytes, stored with argon2id.',
   });
 
+export const InvitationInput = z
+  .strictObject({
+    email: z.string({ error: 'must be a string' }).max(320, 'must be at most 254 characters'),
+    name: z.string({ error: 'must be a string or null' }).max(1000, 'must be at most 200 characters').nullable().optional(),
+    roles: z
+      .array(z.string({ error: 'must be a list of role names' }), { error: 'must be a list of role names' })
+      .max(50, 'must have at most 50 entries')
+      .optional()
+      .meta({ description: 'roles to give the person; a role on the admin API needs a caller holding its permissions (403 otherwise)' }),
+  })
+  .meta({
+    description:
+      'A person to invite. They get a mail with a single-use link, valid 7 days, to choose a password (which verifies their email) and to set up two-step verification where an application requires it.',
+  });
+
 export const UserPatch = z
   .strictObject({
     email: z.string({ error: 'must be a string' }).max(320, 'must be at most 254 characters').optional(),
@@ -212,6 +227,16 @@ export const KeyView = z
 export const KeyRotationResult = z
   .strictObject({ kid: z.string(), alg: z.enum(SIGNING_ALGS), activatesAt: dateTime })
   .meta({ description: 'The new key: published in /jwks at once, signs from activatesAt.' });
+
+export const InvitationView = z
+  .strictObject({
+    user: UserView,
+    roles: z.array(z.string()),
+    expiresAt: dateTime.meta({ description: 'when the link stops working' }),
+    mailed: z.boolean().meta({ description: 'whether the mail was handed to the mail server; false: see mailError, then resend' }),
+    mailError: z.string().optional(),
+  })
+  .meta({ description: 'An invitation: the invited person and whether their mail went out. The link itself is never returned.' });
 
 export const SessionsRevoked = z
   .strictObject({
