@@ -38,8 +38,10 @@ const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 /** The WCAG 2.2 A/AA violations axe-core finds on the page: "rule: target" lines. */
 async function axeViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
-  return page.evaluate<string[]>(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG_TAGS)} } })
-    .then((r) => r.violations.flatMap((v) => v.nodes.map((n) => v.id + ': ' + n.target.join(' '))))`);
+  const r = await page.evaluate<{ passes: number; violations: string[] }>(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG_TAGS)} } })
+    .then((r) => ({ passes: r.passes.length, violations: r.violations.flatMap((v) => v.nodes.map((n) => v.id + ': ' + n.target.join(' '))) }))`);
+  expect(r.passes, 'axe-core ran its rules').toBeGreaterThan(5);
+  return r.violations;
 }
 
 const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
