@@ -222,6 +222,8 @@ describe('federation: sign in through an upstream OpenID provider', () => {
       ['/federation/callback?code=abc', 400, /not valid/],
       ['/federation/callback?code=abc&state=forged-state', 400, /cannot be used/],
       [`/federation/callback?code=abc&state=${'x'.repeat(5000)}`, 400, /cannot be used/],
+      ['/federation/callback?code=abc&state=a&state=b', 400, /not valid/],
+      ['/federation/callback?code=abc&state=%00%ff', 400, /cannot be used/],
     ];
     for (const [url, status, text] of cases) {
       const p = page(await browser.get(url));
