@@ -8,6 +8,8 @@ import { decodeJwt } from 'jose';
 import { setDisabled } from '../../src/accounts/store.ts';
 import { accountThrottleKey } from '../../src/accounts/throttle.ts';
 import { createIdp, type IdpView } from '../../src/federation/store.ts';
+import { addRoleToAccount, createRole } from '../../src/resources/roles.ts';
+import { createResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import {
   authorize,
@@ -295,6 +297,32 @@ describe('federation: sign in through an upstream OpenID provider', () => {
     for (const r of results.filter((x) => x.status === 400)) expect(r.text).toContain('cannot be used');
     expect(await db().upstreamIdpLink.count({ where: { subject: 'u-jo' } })).toBe(1);
     expect(await db().account.count({ where: { email: 'jo@elsewhere.example' } })).toBe(1);
+  });
+
+  it('roles apply to a federated person: a role-gated API gets only the scopes of the role and a roles claim', async () => {
+    const api = 'https://orders.fed.example';
+    await createResource(db(), { identifier: api, scopes: ['orders:read', 'orders:write'], requireRoles: true });
+    await createRole(db(), { name: 'fed-orders-reader', resource: api, scopes: ['orders:read'] });
+    const shop = await createWebClient(t, { resources: [api], scopes: ['openid', 'orders:read', 'orders:write'] });
+    upstream.users.set('u-nora', { email: 'nora@elsewhere.example', email_verified: true });
+
+    const signIn = async () => {
+      const browser = new Browser(t);
+      const { verifier, challenge } = pkce();
+      const lp = page(await authorize(browser, { client_id: shop.id, scope: 'openid orders:read orders:write', resource: api, code_challenge: challenge, code_challenge_method: 'S256' }));
+      const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-nora');
+      const end = await finish(browser, await browser.get(`${cb.pathname}${cb.search}`));
+      const code = redirect(end).searchParams.get('code')!;
+      const res = await exchangeCode(t, shop, code, verifier);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return decodeJwt(res.body.access_token as string);
+    };
+    const without = await signIn();
+    expect(without.scope ?? '').not.toMatch(/orders:/);
+    const nora = await db().account.findUniqueOrThrow({ where: { email: 'nora@elsewhere.example' } });
+    await addRoleToAccount(db(), nora.id, 'fed-orders-reader');
+    const withRole = await signIn();
+    expect(withRole).toMatchObject({ aud: api, sub: nora.id, scope: 'orders:read', roles: ['fed-orders-reader'] });
   });
 
   it('a client that requires MFA asks a federated person for a second factor, like after a password', async () => {
