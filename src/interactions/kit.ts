@@ -145,8 +145,10 @@ export class StepKit {
   }
 
   /** Signs the person in: the interaction's login result, with how they proved who they are (acr, amr). */
-  signIn(ctx: Context, accountId: string, remember: boolean, how: SignInMethod): Promise<void> {
-    const amr = how === 'otp' ? AMR_TOTP : how === 'recovery' ? AMR_RECOVERY : AMR_PASSWORD;
+  signIn(ctx: Context, accountId: string, remember: boolean, how: SignInMethod, federated = false): Promise<void> {
+    const byPassword = how === 'otp' ? AMR_TOTP : how === 'recovery' ? AMR_RECOVERY : AMR_PASSWORD;
+    // after an upstream provider (steps/federated.ts) the first factor is "fed", not "pwd"
+    const amr = federated ? ['fed', ...byPassword.filter((m) => m !== 'pwd')] : byPassword;
     return this.finish(ctx, { login: { accountId, amr: [...amr], acr: how === 'pwd' ? ACR_PWD : ACR_MFA, remember } }, false);
   }
 

@@ -82,6 +82,8 @@ export interface PendingLogin {
   secret?: string;
   /** enrolled: the factor that was used */
   method?: 'otp';
+  /** the first factor was an upstream identity provider (steps/federated.ts), not a password */
+  federated?: boolean;
 }
 
 const RESULT_KEY = 'gatehouse_pending_login';

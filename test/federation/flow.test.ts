@@ -29,6 +29,7 @@ import {
   type TestClient,
 } from '../sso/flow.ts';
 import { startUpstream, UpstreamBrowser, type Upstream } from './upstream.ts';
+import { ACR_MFA, isCodesPage, secretOf, submitCode, submitContinue, totp } from '../sso/mfa-flow.ts';
 
 describe('federation: sign in through an upstream OpenID provider', () => {
   let t: TestApp;
@@ -329,11 +330,20 @@ describe('federation: sign in through an upstream OpenID provider', () => {
     const strict = await createWebClient(t, { scopes: ['openid', 'email'], requireMfa: true });
     upstream.users.set('u-lee', { email: 'lee@elsewhere.example', email_verified: true });
     const browser = new Browser(t);
-    const lp = page(await authorize(browser, { client_id: strict.id, scope: 'openid email', code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+    const { verifier, challenge } = pkce();
+    const lp = page(await authorize(browser, { client_id: strict.id, scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256' }));
     const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-lee');
-    const next = page(await browser.get(`${cb.pathname}${cb.search}`));
-    expect(next.status).toBe(200);
-    expect(next.html).toContain('Set up two-step verification');
+    const enrol = page(await browser.get(`${cb.pathname}${cb.search}`));
+    expect(enrol.status).toBe(200);
+    expect(enrol.html).toContain('Set up two-step verification');
+    const codes = page(await submitCode(browser, enrol, '/enrol', await totp(secretOf(enrol))));
+    expect(isCodesPage(codes)).toBe(true);
+    const end = await finish(browser, await submitContinue(browser, codes));
+    const code = redirect(end).searchParams.get('code')!;
+    const res = await exchangeCode(t, strict, code, verifier);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    // the ID token says how: an upstream provider, then a one-time password
+    expect(decodeJwt(res.body.id_token as string)).toMatchObject({ acr: ACR_MFA, amr: ['fed', 'otp', 'mfa'] });
   });
 
   it('the upstream iss in the callback is checked: a forged one is refused', async () => {

@@ -132,7 +132,7 @@ export function federatedStep(kit: StepKit): InteractionStep {
           await i.save(Math.max(1, i.exp - epochNow()));
           return showLoginForm(kit, ctx, i, 403, '', REFUSALS.disabled.text(''));
         }
-        const who = { accountId: account.id, remember: false };
+        const who = { accountId: account.id, remember: false, federated: true };
         const { required } = await kit.mfaRequirement(i);
         if (account.mfaEnabled) return askSecondFactor(kit, ctx, i, who);
         if (required) return beginEnrolment(kit, ctx, i, who);

@@ -11,8 +11,8 @@ import { MFA_FAILED, MFA_MISSING, SIGN_IN_AGAIN, mfaVerifyContent } from '../pag
 import { restart } from './login-form.ts';
 
 /** After a right password: the interaction waits for the second factor. */
-export async function askSecondFactor(kit: StepKit, ctx: Context, i: Interaction, who: { accountId: string; remember: boolean; at?: number }): Promise<void> {
-  await savePendingLogin(i, { accountId: who.accountId, remember: who.remember, at: who.at ?? epochNow(), stage: 'verify' });
+export async function askSecondFactor(kit: StepKit, ctx: Context, i: Interaction, who: { accountId: string; remember: boolean; at?: number; federated?: boolean }): Promise<void> {
+  await savePendingLogin(i, { accountId: who.accountId, remember: who.remember, at: who.at ?? epochNow(), stage: 'verify', ...(who.federated && { federated: true }) });
   kit.redirect(ctx, kit.path(i));
 }
 
@@ -53,7 +53,7 @@ export function mfaStep(kit: StepKit): InteractionStep {
           onEvent: kit.onLoginEvent,
         });
         if (!r.ok) return showVerify(kit, ctx, i, 400, MFA_FAILED);
-        return kit.signIn(ctx, pending.accountId, pending.remember, r.method);
+        return kit.signIn(ctx, pending.accountId, pending.remember, r.method, pending.federated === true);
       },
     },
   };
