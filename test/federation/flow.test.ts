@@ -300,6 +300,23 @@ describe('federation: sign in through an upstream OpenID provider', () => {
     expect(await db().account.count({ where: { email: 'jo@elsewhere.example' } })).toBe(1);
   });
 
+  it('two first sign-ins of one new person at once end with one account and one link', async () => {
+    upstream.users.set('u-olga', { email: 'olga@elsewhere.example', email_verified: true });
+    const flows = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const browser = new Browser(t);
+        const lp = await loginPage(browser, pkce().challenge);
+        return { browser, cb: await atUpstream(await continueWith(browser, lp.html, open), 'u-olga') };
+      }),
+    );
+    const answers = await Promise.all(flows.map(({ browser, cb }) => browser.request('GET', `${cb.pathname}${cb.search}`)));
+    expect(answers.map((r) => r.status)).toEqual([303, 303, 303]);
+    const olga = await db().account.findMany({ where: { email: 'olga@elsewhere.example' } });
+    expect(olga).toHaveLength(1);
+    expect(await db().upstreamIdpLink.count({ where: { subject: 'u-olga' } })).toBe(1);
+    expect(await db().auditEvent.count({ where: { action: 'account.linked', targetId: olga[0]!.id } })).toBe(1);
+  });
+
   it('roles apply to a federated person: a role-gated API gets only the scopes of the role and a roles claim', async () => {
     const api = 'https://orders.fed.example';
     await createResource(db(), { identifier: api, scopes: ['orders:read', 'orders:write'], requireRoles: true });
