@@ -15,6 +15,7 @@ import { noteOAuthError, OAUTH_ERROR_EVENTS, type RequestObserver } from './http
 import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
+import { consoleRoutes } from './http/console.ts';
 import { healthRoutes } from './http/health.ts';
 import { pinToIssuer } from './http/issuer.ts';
 import { routeGroups } from './http/routes.ts';
@@ -23,12 +24,16 @@ import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
 import { pruneLinks } from './accounts/links.ts';
+import { accountRoutes } from './account/routes.ts';
+import { accountClientRecord } from './clients/builtin.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
+import { ensureConsoleClient } from './clients/console.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, clientPatches } from './oidc/clients.ts';
 import { installDpopErrors } from './oidc/dpop.ts';
+import { installDevicePolling } from './oidc/device.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
 import { jwtAccessTokenPatches, tokenPolicies } from './oidc/introspection.ts';
@@ -39,9 +44,12 @@ import {
   interactionProviderHooks,
   interactionProviderPatches,
   interactionRoutes,
+  deviceRoutes,
   type InteractionDeps,
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
+import { pruneWebauthnChallenges } from './accounts/passkeys.ts';
+import { listenForSessionActivity, pruneSessionActivity } from './oidc/session-activity.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
@@ -49,6 +57,7 @@ import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { lifecycleRoutes } from './lifecycle/routes.ts';
+import { installPolicyGuard } from './access/enforce.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -93,6 +102,8 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'revokedTokens', batch: pruneExpiredRevocations },
     { name: 'loginThrottles', batch: (db: Db, n: number) => pruneThrottles(db, n, config.login) },
     { name: 'signingKeys', batch: pruneRetiredKeys },
+    { name: 'webauthnChallenges', batch: pruneWebauthnChallenges },
+    { name: 'sessionActivity', batch: pruneSessionActivity },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
     // single-use links (src/accounts/links.ts) a day after they expired
@@ -117,6 +128,8 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 }
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
+  // every registry write checks the stored access policies (src/access/enforce.ts, src/kernel/guard.ts)
+  installPolicyGuard();
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? createMetrics();
   // every connection of this instance carries its id (src/db/instance.ts)
@@ -140,6 +153,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
+    // the admin console's client (/console), on the admin resource just ensured
+    await ensureConsoleClient(db.prisma, config.issuer);
     let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
     metrics.setCollectors({
       pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
@@ -155,7 +170,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     };
     await refreshKeyAges();
 
-    const clients = createClientRegistry(db.prisma, feed);
+    const clients = createClientRegistry(db.prisma, feed, { builtIns: [accountClientRecord(config.issuer)] });
     const resources = createResourceCatalog(db.prisma, feed);
     const accounts = createAccountDirectory(db.prisma, feed);
     closers.push(
@@ -213,7 +228,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       });
       registerTokenExchange(p, domainDeps);
       installDpopErrors(p);
+      installDevicePolling(p, db.pool);
       installInteractionListeners(p, interactionDeps);
+      listenForSessionActivity(p, db.prisma, logger);
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
@@ -309,6 +326,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
         lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
+        deviceRoutes(interactionDeps),
+        consoleRoutes({ issuer: config.issuer }),
+        accountRoutes({ config, db: db.prisma, logger, clients, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,
@@ -322,6 +342,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
           mailer,
+          lastHour: () => metrics.lastHour(),
         }),
       ]),
     );

@@ -12,6 +12,7 @@ import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import { ADMIN_BASE, type AdminRoute } from './route.ts';
 import {
   AuditEventView,
+  AccessMapView,
   ClientView,
   ClientWithSecret,
   IdpView,
@@ -26,6 +27,7 @@ import {
   SessionsRevoked,
   InvitationInput,
   InvitationView,
+  StatsView,
   UserInput,
   UserPatch,
   UserRoles,
@@ -62,6 +64,8 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   IdpInput,
   IdpPatch,
   IdpView,
+  AccessMapView,
+  StatsView,
   Problem: ProblemSchema,
 };
 const PAGES: Record<string, string> = {
@@ -269,6 +273,8 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       { name: 'keys', description: 'signing keys' },
       { name: 'audit-events', description: 'the audit trail' },
       { name: 'idps', description: 'upstream OpenID providers people sign in through (gatehouse:admin only)' },
+      { name: 'access', description: 'the access map: who can reach what' },
+      { name: 'stats', description: "counts, and the answering process's last hour (the console's overview)" },
       { name: 'meta', description: 'this document' },
     ],
     paths,

@@ -13,6 +13,7 @@ import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { LastHour } from '../metrics/recent.ts';
 import type { RevocationList } from '../oidc/revocations.ts';
 import type { BackchannelSender } from '../oidc/sessions.ts';
 import type { ReplayStore } from '../verify/index.ts';
@@ -44,6 +45,8 @@ export interface AdminDeps {
   dpopReplay: ReplayStore;
   /** outgoing mail (invitations) */
   mailer: Mailer;
+  /** this process's counters of the last hour (src/metrics/recent.ts), for GET /stats */
+  lastHour?: () => LastHour;
 }
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -21,10 +21,19 @@
 //   6. prune, create and update idps (upstream identity providers; they
 //      reference nothing). A secret comes from the environment variable the
 //      entry's clientSecretEnv names; one that is unset or empty is an error.
+//   7. prune, create and update access policies
+// The access-policy guard (src/kernel/guard.ts, src/access/enforce.ts) is
+// deferred to the end: the stored policies, as the file leaves them, are
+// evaluated once on the final state. A violation refuses the whole apply
+// (ApplyRefusedError carries the plan, so the CLI shows it with the
+// violations); nothing is written.
 import { createClientAs, deleteClientAs, updateClientAs } from '../clients/writes.ts';
 import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
-import { GatehouseError, ValidationError } from '../kernel/errors.ts';
+import { GatehouseError, PolicyViolationError, ValidationError, type PolicyBreach } from '../kernel/errors.ts';
+import { deferGuard } from '../kernel/guard.ts';
+import { installPolicyGuard } from '../access/enforce.ts';
+import { deletePolicyAs, putPolicyAs } from '../access/writes.ts';
 import type { Tx } from '../kernel/tx.ts';
 import { ensureBuiltInResources } from '../resources/store.ts';
 import { createResourceAs, createRoleAs, deleteResourceAs, deleteRoleAs, updateResourceAs, updateRoleAs } from '../resources/writes.ts';
@@ -64,7 +73,19 @@ class DryRunDone extends Error {
   }
 }
 
+/** The plan breaks an access policy: nothing was applied. */
+export class ApplyRefusedError extends PolicyViolationError {
+  override name = 'ApplyRefusedError';
+  constructor(
+    violations: readonly PolicyBreach[],
+    readonly plan: Plan,
+  ) {
+    super(violations);
+  }
+}
+
 export async function applyConfig(db: Db, desired: Desired, opts: ApplyOptions): Promise<ApplyResult> {
+  installPolicyGuard();
   const prune = opts.prune ?? false;
   try {
     return await db.$transaction(
@@ -76,7 +97,13 @@ export async function applyConfig(db: Db, desired: Desired, opts: ApplyOptions):
         const current = await loadCurrent(tx, desired.idps.length > 0 ? opts.kek : undefined);
         const idpSecrets = resolveIdpSecrets(desired, opts.env ?? process.env);
         const plan = computePlan(desired, current, { prune, idpSecrets });
-        const secrets = await execute(tx, desired, plan, opts.actor, { kek: opts.kek, idpSecrets });
+        let secrets: GeneratedSecret[];
+        try {
+          secrets = await deferGuard(tx, () => execute(tx, desired, plan, opts.actor, { kek: opts.kek, idpSecrets }));
+        } catch (err) {
+          if (err instanceof PolicyViolationError) throw new ApplyRefusedError(err.violations, plan);
+          throw err;
+        }
         if (opts.dryRun) throw new DryRunDone(plan);
         return { plan, secrets, applied: true };
       },
@@ -133,7 +160,7 @@ async function execute(
     } catch (err) {
       if (err instanceof DeclarativeError) throw err;
       if (err instanceof ValidationError) throw entryError(source, ref, fileField(ref.kind, err.field), err.reason);
-      if (err instanceof GatehouseError && err.code === 'forbidden') throw err;
+      if (err instanceof GatehouseError && (err.code === 'forbidden' || err.code === 'policy_violation')) throw err;
       throw entryError(source, ref, undefined, reasonOf(err));
     }
   };
@@ -146,7 +173,8 @@ async function execute(
     }
   };
 
-  // 1. prune roles, then clients
+  // 1. prune policies, roles, then clients
+  for (const name of deleted('policy')) await pruning('policy', name, () => deletePolicyAs(tx, actor, name, opts));
   for (const name of deleted('role')) await pruning('role', name, () => deleteRoleAs(tx, actor, name, opts));
   for (const id of deleted('client')) await pruning('client', id, () => deleteClientAs(tx, actor, id, opts));
 
@@ -154,7 +182,7 @@ async function execute(
   const pendingServers = new Set(plan.create.filter((e) => e.kind === 'client').map((e) => e.id));
   for (const { ref, value: r } of desired.resources) {
     if (created.has(key('resource', r.identifier))) {
-      const input = { identifier: r.identifier, name: r.name, scopes: r.scopes, accessTokenTtl: r.ttl, signingAlg: r.signingAlg, servedBy: r.servedBy, requireRoles: r.requireRoles };
+      const input = { identifier: r.identifier, name: r.name, scopes: r.scopes, accessTokenTtl: r.ttl, signingAlg: r.signingAlg, servedBy: r.servedBy, requireRoles: r.requireRoles, sensitiveScopes: r.sensitive };
       await at(ref, () => createResourceAs(tx, actor, input, { ...opts, pendingServers }));
       continue;
     }
@@ -167,6 +195,7 @@ async function execute(
       ...(changes.includes('signingAlg') && { signingAlg: r.signingAlg }),
       ...(changes.includes('servedBy') && { servedBy: r.servedBy }),
       ...(changes.includes('requireRoles') && { requireRoles: r.requireRoles }),
+      ...(changes.includes('sensitive') && { sensitiveScopes: r.sensitive }),
     };
     await at(ref, () => updateResourceAs(tx, actor, r.identifier, patch, { ...opts, pendingServers }));
   }
@@ -204,6 +233,11 @@ async function execute(
     } else if (changed.has(key('idp', d.name))) {
       await at(ref, () => updateIdpAs(tx, actor, kek, d.name, { ...fields, ...(clientSecret !== undefined && { clientSecret }) }, opts));
     }
+  }
+
+  // 7. policies (evaluated with everything else when the guard runs at the end)
+  for (const { ref, value: p } of desired.policies) {
+    if (created.has(key('policy', p.name)) || changed.has(key('policy', p.name))) await at(ref, () => putPolicyAs(tx, actor, p, opts));
   }
 
   return secrets;

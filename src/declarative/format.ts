@@ -26,19 +26,23 @@ import { GatehouseError, ValidationError } from '../kernel/errors.ts';
 import { ClientInput, checkClientSettings, withClientDefaults, type ClientSettings } from '../clients/store.ts';
 import { ClientId, parseWith, unique } from '../kernel/validation.ts';
 import { RoleInput } from '../resources/roles.ts';
+import { parsePolicy, type Policy } from '../access/policies.ts';
 import { ResourceInput, type ResourceSigningAlg } from '../resources/store.ts';
 import { IdpInput, normalizeScopes } from '../federation/store.ts';
 
-export type Kind = 'resource' | 'client' | 'role' | 'idp';
+export type Kind = 'resource' | 'client' | 'role' | 'idp' | 'policy';
 
 /** The top-level list of each kind, and the field that identifies its entries. */
-export const SECTION = { resource: 'resources', client: 'clients', role: 'roles', idp: 'idps' } as const satisfies Record<Kind, string>;
-export const ID_FIELD = { resource: 'identifier', client: 'id', role: 'name', idp: 'name' } as const satisfies Record<Kind, string>;
+export const SECTION = { resource: 'resources', client: 'clients', role: 'roles', idp: 'idps', policy: 'policies' } as const satisfies Record<Kind, string>;
+export const ID_FIELD = { resource: 'identifier', client: 'id', role: 'name', idp: 'name', policy: 'name' } as const satisfies Record<Kind, string>;
 
 // ------------------------------------------------------------------ schemas
 
 /** A resource entry: ResourceInput with `accessTokenTtl` spelled `ttl` (its CLI flag). */
-export const FileResource = ResourceInput.omit({ accessTokenTtl: true }).extend({ ttl: ResourceInput.shape.accessTokenTtl });
+export const FileResource = ResourceInput.omit({ accessTokenTtl: true, sensitiveScopes: true }).extend({
+  ttl: ResourceInput.shape.accessTokenTtl,
+  sensitive: ResourceInput.shape.sensitiveScopes,
+});
 /** A client entry: ClientInput with `id` required (its identity across applies). */
 export const FileClient = ClientInput.extend({ id: ClientId });
 /** A role entry: RoleInput. */
@@ -60,6 +64,8 @@ export const FileDocument = z.strictObject({
   clients: z.array(FileClient).optional(),
   roles: z.array(FileRole).optional(),
   idps: z.array(FileIdp).optional(),
+  /** access policies (src/access/policies.ts), checked by parsePolicy */
+  policies: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 export type FileDocument = z.input<typeof FileDocument>;
 export type FileResource = z.input<typeof FileResource>;
@@ -78,6 +84,8 @@ export interface DesiredResource {
   signingAlg: ResourceSigningAlg;
   servedBy: string[];
   requireRoles: boolean;
+  /** the scopes marked sensitive (`sensitive` in the file) */
+  sensitive: string[];
 }
 
 /** A client as the file wants it, every default applied. */
@@ -124,6 +132,8 @@ export interface Desired {
   clients: Entry<DesiredClient>[];
   roles: Entry<DesiredRole>[];
   idps: Entry<DesiredIdp>[];
+  /** access policies: every write must keep them (src/access) */
+  policies: Entry<Policy>[];
 }
 
 // ------------------------------------------------------------------- errors
@@ -146,7 +156,9 @@ export function entryError(source: string, ref: EntryRef, field: string | undefi
 
 /** A store's field name → the file's (only a resource's TTL differs). */
 export function fileField(kind: Kind, field: string): string {
-  return kind === 'resource' && field === 'accessTokenTtl' ? 'ttl' : field;
+  if (kind === 'resource' && field === 'accessTokenTtl') return 'ttl';
+  if (kind === 'resource' && field === 'sensitiveScopes') return 'sensitive';
+  return field;
 }
 
 /** `redirectUris[0]`, `jwks.keys[1].kty` */
@@ -239,7 +251,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
     throw fileError(`${formatPath(secretAt)}: ${SECRET_REASON}`);
   }
   for (const key of Object.keys(doc)) {
-    if (!(Object.values(SECTION) as string[]).includes(key)) throw fileError(`${key}: unknown field (a config file has resources, clients, roles and idps lists)`);
+    if (!(Object.values(SECTION) as string[]).includes(key)) throw fileError(`${key}: unknown field (a config file has resources, clients, roles, idps and policies lists)`);
   }
   for (const section of Object.values(SECTION)) {
     const v = doc[section];
@@ -247,7 +259,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
   }
   const list = (kind: Kind): unknown[] => (doc[SECTION[kind]] as unknown[] | null | undefined) ?? [];
 
-  const desired: Desired = { source, resources: [], clients: [], roles: [], idps: [] };
+  const desired: Desired = { source, resources: [], clients: [], roles: [], idps: [], policies: [] };
   const each = <T>(kind: Kind, parse: (raw: Record<string, unknown>, fail: (field: string | undefined, reason: string) => Error) => T, out: Entry<T>[]) => {
     const seen = new Map<string, number>();
     for (const [index, raw] of list(kind).entries()) {
@@ -275,6 +287,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
         signingAlg: r.signingAlg,
         servedBy: unique(r.servedBy),
         requireRoles: r.requireRoles,
+        sensitive: unique(r.sensitive),
       };
     },
     desired.resources,
@@ -316,6 +329,18 @@ export function parseDocument(doc: unknown, source: string): Desired {
       };
     },
     desired.idps,
+  );
+  each<Policy>(
+    'policy',
+    (raw, fail) => {
+      try {
+        return parsePolicy(raw);
+      } catch (err) {
+        if (err instanceof ValidationError) throw fail(err.field, err.reason);
+        throw err;
+      }
+    },
+    desired.policies,
   );
   return desired;
 }

@@ -1,6 +1,6 @@
 // /admin/v1/users: people, their passwords, sessions and roles.
 import { getAccount, listAccounts } from '../../accounts/store.ts';
-import { createAccountAs, deleteAccountAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
+import { createAccountAs, deleteAccountAs, resetMfaAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
 import { ValidationError } from '../../kernel/errors.ts';
 import { endAccountSessionRecords, notifyApps, revokeSessionsAs } from '../../oidc/sessions.ts';
 import { rolesForAccount } from '../../resources/roles.ts';
@@ -189,6 +189,23 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const a = await setPasswordAs(deps.db, actorOf(call), id, body.password);
       reply(ctx, 200, a, { etag: a.version });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/users/{id}/mfa:reset',
+    operationId: 'resetUserMfa',
+    tag,
+    summary: "Reset a person's second factor",
+    description:
+      'Turns the person\'s MFA off (a lost phone) and removes their recovery codes: they enrol again at their next sign-in that needs a second factor, within the enrolment window. Audited as user.reset_mfa.',
+    scope: WRITE,
+    responses: [{ status: 200, description: 'the person', schema: 'UserView', headers: ['ETag'] }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const a = await resetMfaAs(deps.db, actorOf(call), params.id!);
+      const { mfaEnrolmentUntil: _until, ...view } = a;
+      reply(ctx, 200, view, { etag: view.version });
     },
   }),
   defineRoute({

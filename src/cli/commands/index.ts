@@ -10,6 +10,7 @@ import { keyCommands } from './keys.ts';
 import { idpCommands } from './idps.ts';
 import { auditCommands } from './audit.ts';
 import { applyCommands } from './apply.ts';
+import { accessCommands } from './access.ts';
 
 export const commands: Command[] = [
   ...serverCommands,
@@ -21,4 +22,5 @@ export const commands: Command[] = [
   ...keyCommands,
   ...auditCommands,
   ...applyCommands,
+  ...accessCommands,
 ];
