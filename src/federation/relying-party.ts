@@ -74,14 +74,15 @@ const NETWORK_CODES = new Set([
 
 /** A network failure (anywhere in the cause chain), as opposed to an answer we refuse. */
 function networkFailure(err: unknown): string | undefined {
+  let fallback: string | undefined;
   for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     const name = (e as { name?: unknown }).name;
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return code === 'GATEHOUSE_OUTBOUND_REFUSED' ? 'refused by OUTBOUND_ALLOWLIST' : code;
     if (name === 'TimeoutError' || name === 'AbortError') return 'timed out';
-    if (e instanceof TypeError && e.message === 'fetch failed') return 'fetch failed';
+    if (e instanceof TypeError && e.message === 'fetch failed') fallback = 'fetch failed';
   }
-  return undefined;
+  return fallback;
 }
 
 /** An HTTP status of 500 or more from the provider. */

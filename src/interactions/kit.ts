@@ -151,8 +151,8 @@ export class StepKit {
   }
 
   /** Signs the person in: the interaction's login result, with how they proved who they are (acr, amr). */
-  signIn(ctx: Context, accountId: string, remember: boolean, how: SignInMethod): Promise<void> {
-    const amr =
+  signIn(ctx: Context, accountId: string, remember: boolean, how: SignInMethod, federated = false): Promise<void> {
+    const byFactor =
       typeof how === 'object'
         ? how.withPassword
           ? ['pwd', how.passkey, 'mfa']
@@ -162,6 +162,8 @@ export class StepKit {
           : how === 'recovery'
             ? AMR_RECOVERY
             : AMR_PASSWORD;
+    // after an upstream provider (steps/federated.ts) the first factor is "fed", not "pwd"
+    const amr = federated ? ['fed', ...byFactor.filter((m) => m !== 'pwd')] : byFactor;
     return this.finish(ctx, { login: { accountId, amr: [...amr], acr: how === 'pwd' ? ACR_PWD : ACR_MFA, remember } }, false);
   }
 

@@ -94,6 +94,8 @@ export interface PendingLogin {
   method?: 'otp';
   /** a step-up: the session's person, asked only for the second factor */
   stepUp?: boolean;
+  /** the first factor was an upstream identity provider (steps/federated.ts), not a password */
+  federated?: boolean;
 }
 
 const RESULT_KEY = 'gatehouse_pending_login';

@@ -10,13 +10,14 @@
 // Also: the login page with its provider button at 390 px in dark mode
 // (nothing to scroll sideways, the button named and on screen), and no
 // console error, CSP violation or script error on the way.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdp } from '../../src/federation/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -29,6 +30,19 @@ const WAIT_MS = 5_000;
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 const CLIENT_NAME = 'Acme Notes';
 const IDP_NAME = 'Example SSO';
+
+/** axe-core, evaluated through the DevTools protocol (the pages' CSP allows no injected script, and needs not). */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+/** The WCAG 2.2 A/AA violations axe-core finds on the page: "rule: target" lines. */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const r = await page.evaluate<{ passes: number; violations: string[] }>(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG_TAGS)} } })
+    .then((r) => ({ passes: r.passes.length, violations: r.violations.flatMap((v) => v.nodes.map((n) => v.id + ': ' + n.target.join(' '))) }))`);
+  expect(r.passes, 'axe-core ran its rules').toBeGreaterThan(5);
+  return r.violations;
+}
 
 const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
 const runBrowserTest = existsSync(CHROMIUM) || inCi;
@@ -132,6 +146,7 @@ describe.skipIf(!runBrowserTest)('browser: "Continue with …" through an upstre
     const button = page.getByRole('button', { name: `Continue with ${IDP_NAME}` });
     expect(await button.isVisible()).toBe(true);
     expect(await page.getByRole('heading', { level: 2, name: 'Or sign in with' }).isVisible()).toBe(true);
+    expect(await axeViolations(page), 'axe-core, WCAG 2.2 AA, login page (light)').toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'federation-login-desktop.png') });
 
     await button.click();
@@ -177,6 +192,7 @@ describe.skipIf(!runBrowserTest)('browser: "Continue with …" through an upstre
     expect(widths.scroll).toBeLessThanOrEqual(widths.inner);
     const colours = await page.evaluate<{ bg: string; fg: string }>(`(() => { const s = getComputedStyle(document.querySelector('.providers .button')); return { bg: getComputedStyle(document.body).backgroundColor, fg: s.color }; })()`);
     expect(colours.bg).not.toBe(colours.fg);
+    expect(await axeViolations(page), 'axe-core, WCAG 2.2 AA, login page (dark, 390 px)').toEqual([]);
     await page.screenshot({ path: join(SHOTS, 'federation-login-phone-dark.png') });
 
     // an email of a routed domain and no password: straight to the provider and back

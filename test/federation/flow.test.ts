@@ -8,6 +8,8 @@ import { decodeJwt } from 'jose';
 import { setDisabled } from '../../src/accounts/store.ts';
 import { accountThrottleKey } from '../../src/accounts/throttle.ts';
 import { createIdp, type IdpView } from '../../src/federation/store.ts';
+import { addRoleToAccount, createRole } from '../../src/resources/roles.ts';
+import { createResource } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import {
   authorize,
@@ -27,6 +29,7 @@ import {
   type TestClient,
 } from '../sso/flow.ts';
 import { startUpstream, UpstreamBrowser, type Upstream } from './upstream.ts';
+import { ACR_MFA, isCodesPage, secretOf, submitCode, submitContinue, totp } from '../sso/mfa-flow.ts';
 
 describe('federation: sign in through an upstream OpenID provider', () => {
   let t: TestApp;
@@ -222,6 +225,8 @@ describe('federation: sign in through an upstream OpenID provider', () => {
       ['/federation/callback?code=abc', 400, /not valid/],
       ['/federation/callback?code=abc&state=forged-state', 400, /cannot be used/],
       [`/federation/callback?code=abc&state=${'x'.repeat(5000)}`, 400, /cannot be used/],
+      ['/federation/callback?code=abc&state=a&state=b', 400, /not valid/],
+      ['/federation/callback?code=abc&state=%00%ff', 400, /cannot be used/],
     ];
     for (const [url, status, text] of cases) {
       const p = page(await browser.get(url));
@@ -295,15 +300,67 @@ describe('federation: sign in through an upstream OpenID provider', () => {
     expect(await db().account.count({ where: { email: 'jo@elsewhere.example' } })).toBe(1);
   });
 
+  it('two first sign-ins of one new person at once end with one account and one link', async () => {
+    upstream.users.set('u-olga', { email: 'olga@elsewhere.example', email_verified: true });
+    const flows = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const browser = new Browser(t);
+        const lp = await loginPage(browser, pkce().challenge);
+        return { browser, cb: await atUpstream(await continueWith(browser, lp.html, open), 'u-olga') };
+      }),
+    );
+    const answers = await Promise.all(flows.map(({ browser, cb }) => browser.request('GET', `${cb.pathname}${cb.search}`)));
+    expect(answers.map((r) => r.status)).toEqual([303, 303, 303]);
+    const olga = await db().account.findMany({ where: { email: 'olga@elsewhere.example' } });
+    expect(olga).toHaveLength(1);
+    expect(await db().upstreamIdpLink.count({ where: { subject: 'u-olga' } })).toBe(1);
+    expect(await db().auditEvent.count({ where: { action: 'account.linked', targetId: olga[0]!.id } })).toBe(1);
+  });
+
+  it('roles apply to a federated person: a role-gated API gets only the scopes of the role and a roles claim', async () => {
+    const api = 'https://orders.fed.example';
+    await createResource(db(), { identifier: api, scopes: ['orders:read', 'orders:write'], requireRoles: true });
+    await createRole(db(), { name: 'fed-orders-reader', resource: api, scopes: ['orders:read'] });
+    const shop = await createWebClient(t, { resources: [api], scopes: ['openid', 'orders:read', 'orders:write'] });
+    upstream.users.set('u-nora', { email: 'nora@elsewhere.example', email_verified: true });
+
+    const signIn = async () => {
+      const browser = new Browser(t);
+      const { verifier, challenge } = pkce();
+      const lp = page(await authorize(browser, { client_id: shop.id, scope: 'openid orders:read orders:write', resource: api, code_challenge: challenge, code_challenge_method: 'S256' }));
+      const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-nora');
+      const end = await finish(browser, await browser.get(`${cb.pathname}${cb.search}`));
+      const code = redirect(end).searchParams.get('code')!;
+      const res = await exchangeCode(t, shop, code, verifier);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return decodeJwt(res.body.access_token as string);
+    };
+    const without = await signIn();
+    expect(without.scope ?? '').not.toMatch(/orders:/);
+    const nora = await db().account.findUniqueOrThrow({ where: { email: 'nora@elsewhere.example' } });
+    await addRoleToAccount(db(), nora.id, 'fed-orders-reader');
+    const withRole = await signIn();
+    expect(withRole).toMatchObject({ aud: api, sub: nora.id, scope: 'orders:read', roles: ['fed-orders-reader'] });
+  });
+
   it('a client that requires MFA asks a federated person for a second factor, like after a password', async () => {
     const strict = await createWebClient(t, { scopes: ['openid', 'email'], requireMfa: true });
     upstream.users.set('u-lee', { email: 'lee@elsewhere.example', email_verified: true });
     const browser = new Browser(t);
-    const lp = page(await authorize(browser, { client_id: strict.id, scope: 'openid email', code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+    const { verifier, challenge } = pkce();
+    const lp = page(await authorize(browser, { client_id: strict.id, scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256' }));
     const cb = await atUpstream(await continueWith(browser, lp.html, open), 'u-lee');
-    const next = page(await browser.get(`${cb.pathname}${cb.search}`));
-    expect(next.status).toBe(200);
-    expect(next.html).toContain('Set up two-step verification');
+    const enrol = page(await browser.get(`${cb.pathname}${cb.search}`));
+    expect(enrol.status).toBe(200);
+    expect(enrol.html).toContain('Set up two-step verification');
+    const codes = page(await submitCode(browser, enrol, '/enrol', await totp(secretOf(enrol))));
+    expect(isCodesPage(codes)).toBe(true);
+    const end = await finish(browser, await submitContinue(browser, codes));
+    const code = redirect(end).searchParams.get('code')!;
+    const res = await exchangeCode(t, strict, code, verifier);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    // the ID token says how: an upstream provider, then a one-time password
+    expect(decodeJwt(res.body.id_token as string)).toMatchObject({ acr: ACR_MFA, amr: ['fed', 'otp', 'mfa'] });
   });
 
   it('the upstream iss in the callback is checked: a forged one is refused', async () => {

@@ -2,7 +2,10 @@
 // apply/export, with the secret stored encrypted and never shown, audit
 // events for every change, and one clear error for every bad input.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idpSecret } from '../../src/federation/store.ts';
+import { createAccount, deleteAccount } from '../../src/accounts/store.ts';
+import { createIdp, createLink, idpSecret } from '../../src/federation/store.ts';
+import { createIdpAs, deleteIdpAs, updateIdpAs } from '../../src/federation/writes.ts';
+import type { Actor } from '../../src/kernel/actor.ts';
 import { cli } from '../helpers/cli.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { adminToken, api, expectProblem } from '../admin/helpers.ts';
@@ -152,6 +155,25 @@ describe('upstream identity providers: CLI, admin API, apply', () => {
     const del = await api(t, token, 'delete', '/idps/Entra');
     expect(del.status).toBe(204);
     expectProblem(await api(t, token, 'delete', '/idps/Entra'), 404);
+  });
+
+  it('the write functions refuse an actor without gatehouse:admin; links go with their account or provider', async () => {
+    const narrow: Actor = { type: 'client', id: 'c', scopes: new Set(['gatehouse:clients:write', 'gatehouse:users:write']) };
+    const kek = t.config.keyEncryptionKey;
+    await expect(createIdpAs(db(), narrow, kek, { name: 'N', issuer: 'https://n.example', clientId: 'n', clientSecret: 's' })).rejects.toThrow(/needs the scope gatehouse:admin/);
+    const idp = await createIdp(db(), kek, { name: 'Linked', issuer: 'https://l.example', clientId: 'l', clientSecret: 's' });
+    await expect(updateIdpAs(db(), narrow, kek, idp.id, { disabled: true })).rejects.toThrow(/gatehouse:admin/);
+    await expect(deleteIdpAs(db(), narrow, idp.id)).rejects.toThrow(/gatehouse:admin/);
+    const a = await createAccount(db(), { email: 'linked-1@example.com' });
+    const b = await createAccount(db(), { email: 'linked-2@example.com' });
+    await createLink(db(), { accountId: a.id, idpId: idp.id, subject: 'sub-a' });
+    await createLink(db(), { accountId: b.id, idpId: idp.id, subject: 'sub-b' });
+    await expect(createLink(db(), { accountId: b.id, idpId: idp.id, subject: 'sub-a' })).rejects.toThrow(/already linked/);
+    await deleteAccount(db(), a.id);
+    expect(await db().upstreamIdpLink.count({ where: { idpId: idp.id } })).toBe(1);
+    await run(['idps', 'delete', 'Linked']);
+    expect(await db().upstreamIdpLink.count({ where: { idpId: idp.id } })).toBe(0);
+    expect(await db().account.count({ where: { id: b.id } })).toBe(1);
   });
 
   it('the OpenAPI document lists /idps and never a secret in a response schema', async () => {

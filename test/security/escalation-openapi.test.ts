@@ -182,6 +182,9 @@ const WIDENINGS: Record<string, Widenings> = {
   },
   deleteRole: { none: 'deleting a role takes power away; nobody deletes the built-in gatehouse-admin role (409)' },
   rotateKey: { none: 'signing keys carry no admin-API permission' },
+  createIdp: { none: 'only gatehouse:admin may call it (a provider can sign in as any verified email): the caller already holds every permission' },
+  updateIdp: { none: 'only gatehouse:admin may call it: the caller already holds every permission' },
+  deleteIdp: { none: 'only gatehouse:admin may call it, and deleting takes power away' },
 };
 
 describe('admin API: every write route of the OpenAPI document refuses every widening', () => {

@@ -28,7 +28,7 @@ import { restart } from './login-form.ts';
 import { askSecondFactor } from './mfa.ts';
 
 /** After a right password, for a person without MFA where it is required: the set-up, if the window is open. */
-export async function beginEnrolment(kit: StepKit, ctx: Context, i: Interaction, who: { accountId: string; remember: boolean }): Promise<void> {
+export async function beginEnrolment(kit: StepKit, ctx: Context, i: Interaction, who: { accountId: string; remember: boolean; federated?: boolean }): Promise<void> {
   if (!(await mfaEnrolmentOpen(kit.deps.db, who.accountId))) return refuse(kit, ctx, i, who.accountId);
   const secret = sealEnrolmentSecret(kit.deps.config.keyEncryptionKey, i.uid, who.accountId, newTotpSecret());
   await savePendingLogin(i, { ...who, at: epochNow(), stage: 'enrol', secret });
@@ -145,7 +145,7 @@ export function enrolStep(kit: StepKit): InteractionStep {
         );
         if (r.ok) {
           // The codes are in this response only; seen again, the page says they were shown once.
-          await savePendingLogin(i, { accountId, remember: pending.remember, at: epochNow(), stage: 'enrolled', method: 'otp' });
+          await savePendingLogin(i, { accountId, remember: pending.remember, at: epochNow(), stage: 'enrolled', method: 'otp', ...(pending.federated && { federated: true }) });
           return showEnrolled(kit, ctx, i, r.recoveryCodes);
         }
         if (r.reason === 'invalid') return showEnrol(kit, ctx, i, pending, 400, ENROL_FAILED);
@@ -159,7 +159,7 @@ export function enrolStep(kit: StepKit): InteractionStep {
         const pending = pendingLogin(i);
         if (!pending) return restart(kit, ctx, i, 400, SIGN_IN_AGAIN);
         if (pending.stage !== 'enrolled') return kit.redirect(ctx, kit.path(i));
-        return kit.signIn(ctx, pending.accountId, pending.remember, 'otp');
+        return kit.signIn(ctx, pending.accountId, pending.remember, 'otp', pending.federated === true);
       },
     },
   };

@@ -27,6 +27,7 @@
 // working. Upstream tokens never leave the callback.
 import type { Context } from 'koa';
 import type { Interaction } from 'oidc-provider';
+import { countPasskeys } from '../../accounts/passkeys.ts';
 import { getAccount, recordLogin } from '../../accounts/store.ts';
 import type { Actor } from '../../kernel/actor.ts';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '../../federation/relying-party.ts';
@@ -132,9 +133,10 @@ export function federatedStep(kit: StepKit): InteractionStep {
           await i.save(Math.max(1, i.exp - epochNow()));
           return showLoginForm(kit, ctx, i, 403, '', REFUSALS.disabled.text(''));
         }
-        const who = { accountId: account.id, remember: false };
+        const who = { accountId: account.id, remember: false, federated: true };
         const { required } = await kit.mfaRequirement(i);
-        if (account.mfaEnabled) return askSecondFactor(kit, ctx, i, who);
+        // a person with an authenticator app or a passkey always gives a second factor, as after a password
+        if (account.mfaEnabled || (await countPasskeys(deps.db, account.id)) > 0) return askSecondFactor(kit, ctx, i, who);
         if (required) return beginEnrolment(kit, ctx, i, who);
         await recordLogin(deps.db, account.id, { lastLogin: true });
         const idp = await findIdp(deps.db, f.idp);

@@ -16,9 +16,16 @@ export async function askSecondFactor(
   kit: StepKit,
   ctx: Context,
   i: Interaction,
-  who: { accountId: string; remember: boolean; at?: number; stepUp?: boolean },
+  who: { accountId: string; remember: boolean; at?: number; stepUp?: boolean; federated?: boolean },
 ): Promise<void> {
-  await savePendingLogin(i, { accountId: who.accountId, remember: who.remember, at: who.at ?? epochNow(), stage: 'verify', ...(who.stepUp ? { stepUp: true } : {}) });
+  await savePendingLogin(i, {
+    accountId: who.accountId,
+    remember: who.remember,
+    at: who.at ?? epochNow(),
+    stage: 'verify',
+    ...(who.stepUp ? { stepUp: true } : {}),
+    ...(who.federated ? { federated: true } : {}),
+  });
   kit.redirect(ctx, kit.path(i));
 }
 
@@ -71,7 +78,7 @@ export function mfaStep(kit: StepKit): InteractionStep {
           onEvent: kit.onLoginEvent,
         });
         if (!r.ok) return showVerify(kit, ctx, i, 400, MFA_FAILED);
-        return kit.signIn(ctx, pending.accountId, pending.remember, r.method);
+        return kit.signIn(ctx, pending.accountId, pending.remember, r.method, pending.federated === true);
       },
     },
   };

@@ -66,7 +66,7 @@ export function passkeyStep(kit: StepKit): InteractionStep {
           return showVerify(kit, ctx, i, 400, PASSKEY_FAILED);
         }
         await completePasskeyLogin(deps.db, r.accountId, { ip: ctx.ip, onEvent: kit.onLoginEvent });
-        return kit.signIn(ctx, r.accountId, pending.remember, { passkey: passkeyKeyAmr(r.passkey.deviceType), withPassword: true });
+        return kit.signIn(ctx, r.accountId, pending.remember, { passkey: passkeyKeyAmr(r.passkey.deviceType), withPassword: true }, pending.federated === true);
       },
     },
   };
