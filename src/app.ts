@@ -23,6 +23,7 @@ import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
+import { pruneLinks } from './accounts/links.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -30,6 +31,7 @@ import { ensureConsoleClient } from './clients/console.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, clientPatches } from './oidc/clients.ts';
 import { installDpopErrors } from './oidc/dpop.ts';
+import { installDevicePolling } from './oidc/device.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
 import { jwtAccessTokenPatches, tokenPolicies } from './oidc/introspection.ts';
@@ -40,6 +42,7 @@ import {
   interactionProviderHooks,
   interactionProviderPatches,
   interactionRoutes,
+  deviceRoutes,
   type InteractionDeps,
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
@@ -48,6 +51,9 @@ import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
+import { lifecycleRoutes } from './lifecycle/routes.ts';
+import { installPolicyGuard } from './access/enforce.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -71,6 +77,8 @@ export interface Gatehouse {
   clients: ClientRegistry;
   resources: ResourceCatalog;
   revocations: RevocationList;
+  /** outgoing mail (src/mail/): tests wait on mailer.idle() for mails sent out of the request path */
+  mailer: Mailer;
   provider(): Provider;
   /** reloads signing keys now (also happens on change notifications and on schedule) */
   reloadKeys(): Promise<void>;
@@ -92,6 +100,8 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'signingKeys', batch: pruneRetiredKeys },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
+    // single-use links (src/accounts/links.ts) a day after they expired
+    { name: 'actionTokens', batch: pruneLinks },
   ] as const satisfies readonly CleanupStep[];
 }
 
@@ -112,6 +122,8 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 }
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
+  // every registry write checks the stored access policies (src/access/enforce.ts, src/kernel/guard.ts)
+  installPolicyGuard();
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? createMetrics();
   // every connection of this instance carries its id (src/db/instance.ts)
@@ -129,7 +141,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
   });
-  const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
+  const mailer = createMailer(config, logger);
+  // closed last of all (closers run in reverse): queued mails still go out during shutdown
+  const closers: (() => Promise<void> | void)[] = [() => mailer.close(), () => feed.close(), () => db.close()];
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
@@ -208,6 +222,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       });
       registerTokenExchange(p, domainDeps);
       installDpopErrors(p);
+      installDevicePolling(p, db.pool);
       installInteractionListeners(p, interactionDeps);
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
@@ -303,6 +318,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
+        lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
+        deviceRoutes(interactionDeps),
         consoleRoutes({ issuer: config.issuer }),
         adminRoutes({
           db: db.prisma,
@@ -316,6 +333,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           reloadKeys,
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
+          mailer,
           lastHour: () => metrics.lastHour(),
         }),
       ]),
@@ -333,6 +351,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       clients,
       resources,
       revocations,
+      mailer,
       provider: () => holder.current,
       reloadKeys,
       drain() {

@@ -318,6 +318,8 @@ export interface LoginEvent {
   lockouts?: Lockout[];
   /** login.locked: when to try again */
   retryAfterSeconds?: number;
+  /** the upstream identity provider (its name) the person signed in through, if any */
+  idp?: string;
 }
 
 export interface AuthenticateOptions {

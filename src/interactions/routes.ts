@@ -8,6 +8,8 @@
 //   POST /interaction/:uid/continue  after enrolment (recovery codes shown): signs in
 //   POST /interaction/:uid/consent   decision=approve|deny           steps/consent.ts
 //   POST /interaction/:uid/abort     "cancel": back to the application with access_denied
+//   POST /interaction/:uid/federate  idp=<id>: on to an upstream provider  steps/federated.ts
+//   GET  /federation/callback        the upstream provider's answer        steps/federated.ts
 //   GET  /static/gatehouse.css       the only stylesheet (the CSP allows no inline style)
 //
 // Each step (kit.ts InteractionStep) brings its page and its forms; this file
@@ -39,15 +41,17 @@ import { INTERACTION_ROUTE, StepKit, type FormHandler, type InteractionStep } fr
 import { abortStep } from './steps/abort.ts';
 import { consentStep } from './steps/consent.ts';
 import { enrolStep } from './steps/enrol.ts';
+import { federatedStep, federationCallback } from './steps/federated.ts';
 import { loginStep } from './steps/login.ts';
 import { mfaStep } from './steps/mfa.ts';
 
 const UID = /^[A-Za-z0-9_-]{1,64}$/;
+const FEDERATION_CALLBACK_PATH = '/federation/callback';
 const FORM_NAME = /^[a-z][a-z-]*$/;
 
 /** The steps, each with its page and forms. */
 function interactionSteps(kit: StepKit): InteractionStep[] {
-  return [loginStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
+  return [federatedStep(kit), loginStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
 }
 
 export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
@@ -104,6 +108,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
 
   const router = new Router({ ...(base ? { prefix: base } : {}), strict: true });
   router.get(STYLESHEET_PATH, serveStylesheet);
+  router.get(FEDERATION_CALLBACK_PATH, federationCallback(kit));
   router.param('uid', (uid: string, ctx: Context, next: Next) => {
     // the matched pattern below the issuer's path, e.g. /interaction/:uid/login
     const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
@@ -140,7 +145,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
   const owns = (path: string): boolean => {
     if (base && path !== base && !path.startsWith(`${base}/`)) return false;
     const rel = path.slice(base.length);
-    return rel === STYLESHEET_PATH || rel === '/interaction' || rel.startsWith('/interaction/');
+    return rel === STYLESHEET_PATH || rel === FEDERATION_CALLBACK_PATH || rel === '/interaction' || rel.startsWith('/interaction/');
   };
 
   const middleware: Middleware = async (ctx) => {
