@@ -452,6 +452,8 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
       ['roles', '/roles', 'Roles'],
       ['role', '/roles/gatehouse-admin', 'Role gatehouse-admin'],
       ['people', '/people', 'People'],
+      ['people-new', '/people/new', /Invite someone|Add a person/],
+      ['role-new', '/roles/new', 'New role'],
       ['person', `/people/${adminId}`, 'Root Admin'],
       ['keys', '/keys', 'Signing keys'],
       ['audit', '/audit', 'Audit'],
