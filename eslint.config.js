@@ -30,7 +30,8 @@ export default tseslint.config(
               ['resources/store.ts', ['createResource', 'updateResource', 'deleteResource']],
               ['resources/roles.ts', ['createRole', 'updateRole', 'deleteRole', 'addRoleToAccount', 'removeRoleFromAccount']],
               ['accounts/store.ts', ['createAccount', 'updateAccount', 'setDisabled', 'setPassword', 'deleteAccount']],
-              ['accounts/mfa.ts', ['resetMfa']],
+              ['accounts/mfa.ts', ['resetMfa', 'removeTotp', 'replaceRecoveryCodes']],
+              ['accounts/passkeys.ts', ['insertPasskey', 'renamePasskey', 'deletePasskey']],
               ['keys/store.ts', ['rotateSigningKey']],
               ['keys/index.ts', ['rotateSigningKey']],
               ['audit/audit.ts', ['recordAudit', 'auditChange']],
@@ -44,6 +45,11 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // the pages' small same-origin scripts run in the browser
+    files: ['views/static/**/*.js'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', Blob: 'readonly' } },
   },
   {
     files: ['test/**', 'bench/**', 'scripts/**', 'examples/**', 'src/cli/**'],

@@ -24,6 +24,8 @@ import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
 import { pruneLinks } from './accounts/links.ts';
+import { accountRoutes } from './account/routes.ts';
+import { accountClientRecord } from './clients/builtin.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
@@ -46,6 +48,8 @@ import {
   type InteractionDeps,
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
+import { pruneWebauthnChallenges } from './accounts/passkeys.ts';
+import { listenForSessionActivity, pruneSessionActivity } from './oidc/session-activity.ts';
 import { mountProvider, providerHolder } from './oidc/mount.ts';
 import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
@@ -98,6 +102,8 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'revokedTokens', batch: pruneExpiredRevocations },
     { name: 'loginThrottles', batch: (db: Db, n: number) => pruneThrottles(db, n, config.login) },
     { name: 'signingKeys', batch: pruneRetiredKeys },
+    { name: 'webauthnChallenges', batch: pruneWebauthnChallenges },
+    { name: 'sessionActivity', batch: pruneSessionActivity },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
     // single-use links (src/accounts/links.ts) a day after they expired
@@ -164,7 +170,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     };
     await refreshKeyAges();
 
-    const clients = createClientRegistry(db.prisma, feed);
+    const clients = createClientRegistry(db.prisma, feed, { builtIns: [accountClientRecord(config.issuer)] });
     const resources = createResourceCatalog(db.prisma, feed);
     const accounts = createAccountDirectory(db.prisma, feed);
     closers.push(
@@ -224,6 +230,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       installDpopErrors(p);
       installDevicePolling(p, db.pool);
       installInteractionListeners(p, interactionDeps);
+      listenForSessionActivity(p, db.prisma, logger);
       // Token issuance is counted, not written row by row (hot path). Registered
       // last: earlier grant.error listeners refine some error codes (DPoP).
       p.on('grant.success', (ctx) => metrics.tokenIssued(ctx.oidc.params?.grant_type));
@@ -321,6 +328,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
         deviceRoutes(interactionDeps),
         consoleRoutes({ issuer: config.issuer }),
+        accountRoutes({ config, db: db.prisma, logger, clients, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,

@@ -397,3 +397,33 @@ export async function resetMfa(db: DbOrTx, accountId: string): Promise<AccountVi
     return { ...toView(await tx.account.findUniqueOrThrow({ where: { id: accountId } })), mfaEnrolmentUntil: rows[0].until };
   });
 }
+
+/** New recovery codes replace all the old ones (used or not); returned once, stored as digests. */
+export async function replaceRecoveryCodes(db: DbOrTx, accountId: string): Promise<string[]> {
+  if (!isAccountId(accountId)) throw new NotFoundError('account', accountId, `no account matches '${accountId}'`);
+  const codes = generateRecoveryCodes();
+  await inTransaction(db, async (tx) => {
+    await tx.recoveryCode.deleteMany({ where: { accountId } });
+    await tx.recoveryCode.createMany({ data: codes.map((c) => ({ accountId, digest: recoveryCodeDigest(accountId, c) })) });
+  });
+  return codes;
+}
+
+/** How many unused recovery codes the person has. */
+export async function unusedRecoveryCodes(db: DbOrTx, accountId: string): Promise<number> {
+  return isAccountId(accountId) ? db.recoveryCode.count({ where: { accountId, usedAt: null } }) : 0;
+}
+
+/** Removes the authenticator app (not the recovery codes, nor the passkeys); no enrolment window is opened. */
+export async function removeTotp(db: DbOrTx, accountId: string): Promise<AccountView> {
+  if (!isAccountId(accountId)) throw new NotFoundError('account', accountId, `no account matches '${accountId}'`);
+  return inTransaction(db, async (tx) => {
+    const { count } = await tx.account.updateMany({
+      where: { id: accountId },
+      data: { totpSecret: null, totpEnabledAt: null, totpLastStep: null, version: { increment: 1 } },
+    });
+    if (count === 0) throw new NotFoundError('account', accountId, `no account matches '${accountId}'`);
+    await publishChange(tx, 'account', accountId);
+    return toView(await tx.account.findUniqueOrThrow({ where: { id: accountId } }));
+  });
+}

@@ -313,7 +313,7 @@ export interface LoginEvent {
    * 'recovery' for the second factor (mfa.ts; a failed second factor is
    * 'second-factor', since the kind of a wrong code is not known).
    */
-  factor?: 'otp' | 'recovery' | 'second-factor';
+  factor?: 'otp' | 'recovery' | 'second-factor' | 'passkey';
   /** login.failure: the lockouts this failure started */
   lockouts?: Lockout[];
   /** login.locked: when to try again */
@@ -334,7 +334,7 @@ export interface AuthenticateOptions {
    * factors keep counting across password attempts), and lastLoginAt and
    * login.success wait for the second factor (completeLogin in mfa.ts).
    */
-  secondFactor?: (account: AccountView) => boolean;
+  secondFactor?: (account: AccountView) => boolean | Promise<boolean>;
 }
 
 export type AuthenticateResult =
@@ -390,7 +390,7 @@ export async function authenticate(db: Db, email: string, password: string, opts
   }
 
   const account = record!;
-  const pending = opts.secondFactor?.(toView(account)) === true;
+  const pending = (await opts.secondFactor?.(toView(account))) === true;
   if (pending) await releaseReservation(db, reserved.reservation);
   else await recordSuccess(db, reserved.reservation);
   let rehash: string | undefined;

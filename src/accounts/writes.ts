@@ -11,11 +11,12 @@
 // or enable them, which would let the actor act as them.
 import { auditChange, changedFields } from '../audit/audit.ts';
 import { holds, type Actor, type WriteOptions } from '../kernel/actor.ts';
-import { ForbiddenError } from '../kernel/errors.ts';
+import { ConflictError, ForbiddenError } from '../kernel/errors.ts';
 import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 import { adminScopesOfRoles } from '../resources/authority.ts';
 import { rolesForAccount } from '../resources/roles.ts';
-import { resetMfa } from './mfa.ts';
+import { removeTotp, replaceRecoveryCodes, resetMfa } from './mfa.ts';
+import { countPasskeys, deletePasskey, getPasskey, insertPasskey, renamePasskey, type NewPasskey, type PasskeyView } from './passkeys.ts';
 import { createAccount, deleteAccount, getAccount, setPassword, updateAccount, type AccountPatch, type AccountView, type NewAccount } from './store.ts';
 
 const target = (id: string) => ({ type: 'user', id });
@@ -99,5 +100,75 @@ export async function deleteAccountAs(db: DbOrTx, actor: Actor, id: string, opts
     await deleteAccount(tx, id);
     await auditChange(tx, actor, 'user.delete', target(id), { ...via(opts), before, ...opts.details });
     return before;
+  });
+}
+
+// ------------------------------------------------------------- passkeys
+
+/** Stores a verified passkey registration (passkeys.ts verifyRegistration). */
+export async function addPasskeyAs(db: DbOrTx, actor: Actor, passkey: NewPasskey, opts: WriteOptions = {}): Promise<PasskeyView> {
+  return inTransaction(db, async (tx) => {
+    await getAccount(tx, passkey.accountId);
+    if (actor.id !== passkey.accountId) await assertMayTakeOver(tx, actor, passkey.accountId);
+    const created = await insertPasskey(tx, passkey);
+    await auditChange(tx, actor, 'passkey.add', target(passkey.accountId), { ...via(opts), passkey: created });
+    return created;
+  });
+}
+
+export async function renamePasskeyAs(db: DbOrTx, actor: Actor, accountId: string, passkeyId: string, name: string, opts: WriteOptions = {}): Promise<PasskeyView> {
+  return inTransaction(db, async (tx) => {
+    const before = await getPasskey(tx, accountId, passkeyId);
+    const after = await renamePasskey(tx, accountId, passkeyId, name);
+    await auditChange(tx, actor, 'passkey.rename', target(accountId), { ...via(opts), passkeyId, before: before.name, after: after.name });
+    return after;
+  });
+}
+
+/**
+ * Removes a passkey. A person acting on their own account may not remove
+ * their last second factor (no authenticator app and no other passkey left),
+ * nor the last way in of an account without a password: an administrator
+ * removes a lost factor (removeFactorAs).
+ */
+export async function removePasskeyAs(db: DbOrTx, actor: Actor, accountId: string, passkeyId: string, opts: WriteOptions = {}): Promise<PasskeyView> {
+  return inTransaction(db, async (tx) => {
+    const account = await getAccount(tx, accountId);
+    await getPasskey(tx, accountId, passkeyId);
+    const others = (await countPasskeys(tx, accountId)) - 1;
+    if (actor.type === 'user' && actor.id === accountId && others === 0 && (!account.mfaEnabled || !account.hasPassword)) {
+      throw new ConflictError('this is your last second factor: add another passkey or an authenticator app before removing it');
+    }
+    const removed = await deletePasskey(tx, accountId, passkeyId);
+    await auditChange(tx, actor, 'passkey.remove', target(accountId), { ...via(opts), passkey: removed });
+    return removed;
+  });
+}
+
+// ------------------------------------------------- second factors, self-service
+
+/** New recovery codes for the person (the old ones stop working); returned once. Only with a second factor. */
+export async function regenerateRecoveryCodesAs(db: DbOrTx, actor: Actor, accountId: string, opts: WriteOptions = {}): Promise<string[]> {
+  return inTransaction(db, async (tx) => {
+    const account = await getAccount(tx, accountId);
+    if (actor.id !== accountId) await assertMayTakeOver(tx, actor, accountId);
+    if (!account.mfaEnabled && (await countPasskeys(tx, accountId)) === 0) throw new ConflictError('recovery codes need a second factor: set up an authenticator app or a passkey first');
+    const codes = await replaceRecoveryCodes(tx, accountId);
+    await auditChange(tx, actor, 'user.recovery_codes_regenerate', target(accountId), { ...via(opts), count: codes.length });
+    return codes;
+  });
+}
+
+/** Removes the authenticator app. A person may do so themselves only while a passkey remains. */
+export async function removeTotpAs(db: DbOrTx, actor: Actor, accountId: string, opts: WriteOptions = {}): Promise<AccountView> {
+  return inTransaction(db, async (tx) => {
+    const before = await getAccount(tx, accountId);
+    if (!before.mfaEnabled) throw new ConflictError('no authenticator app is set up');
+    if (actor.type === 'user' && actor.id === accountId && (await countPasskeys(tx, accountId)) === 0) {
+      throw new ConflictError('this is your last second factor: add a passkey before removing the authenticator app');
+    }
+    const after = await removeTotp(tx, accountId);
+    await auditChange(tx, actor, 'user.totp_remove', target(accountId), via(opts));
+    return after;
   });
 }

@@ -24,9 +24,23 @@ export interface ClientRegistry {
 /** How long an unknown id is remembered when the change feed keeps the cache fresh (as long as a hit). */
 const MISS_TTL_WITH_FEED_MS = 60_000;
 
-export function createClientRegistry(db: DbOrTx, feed?: ChangeFeed, opts: CacheOptions = {}): ClientRegistry {
+/**
+ * `builtIns`: clients that are not stored (src/clients/builtin.ts, the account
+ * page's), answered before the database; a stored client cannot take their ids.
+ */
+export function createClientRegistry(db: DbOrTx, feed?: ChangeFeed, opts: CacheOptions & { builtIns?: readonly Readonly<ClientRecord>[] } = {}): ClientRegistry {
   const missTtlMs = feed ? MISS_TTL_WITH_FEED_MS : undefined;
-  const cache = createKeyedCache((id) => getClientRecord(db, id), { missTtlMs, ...opts, feed, kind: 'client' });
+  const { builtIns = [], ...cacheOpts } = opts;
+  const fixed = new Map(builtIns.map((c) => [c.id, c]));
+  const cache = createKeyedCache((id) => getClientRecord(db, id), { missTtlMs, ...cacheOpts, feed, kind: 'client' });
   // A string that cannot be a client id (e.g. a forged client_id parameter) costs no query and no cache slot.
-  return { get: (id) => (CLIENT_ID.test(id) ? cache.get(id) : Promise.resolve(undefined)), invalidate: (id) => cache.invalidate(id), close: () => cache.close() };
+  return {
+    get: (id) => {
+      const builtIn = fixed.get(id);
+      if (builtIn) return Promise.resolve(builtIn);
+      return CLIENT_ID.test(id) ? cache.get(id) : Promise.resolve(undefined);
+    },
+    invalidate: (id) => cache.invalidate(id),
+    close: () => cache.close(),
+  };
 }

@@ -13,7 +13,8 @@ import type { LoginEvent } from '../accounts/store.ts';
 import { recordAudit, type AuditEventInput } from '../audit/audit.ts';
 import { RelyingParty } from '../federation/relying-party.ts';
 import { guardedFetch } from '../http/outbound.ts';
-import { basePath, stylesheetUrl } from './assets.ts';
+import { relyingPartyOf, type RelyingParty as PasskeyRelyingParty } from '../accounts/passkeys.ts';
+import { basePath, scriptUrl, stylesheetUrl, type ScriptPath } from './assets.ts';
 import { csrfToken } from './csrf.ts';
 import type { Form } from './form.ts';
 import type { HtmlValue, SafeHtml } from './html.ts';
@@ -39,7 +40,7 @@ export interface InteractionStep {
 }
 
 /** How the person proved who they are, when the interaction ends with a login. */
-export type SignInMethod = 'pwd' | 'otp' | 'recovery';
+export type SignInMethod = 'pwd' | 'otp' | 'recovery' | { passkey: 'hwk' | 'swk'; withPassword: boolean };
 
 type InteractionResult = Parameters<ReturnType<InteractionDeps['provider']>['interactionResult']>[2];
 
@@ -66,8 +67,13 @@ export class StepKit {
 
   // ------------------------------------------------------------- pages
 
-  page(ctx: Context, status: number, title: string, content: SafeHtml): void {
-    sendPage(ctx, status, title, content, this.stylesheet);
+  page(ctx: Context, status: number, title: string, content: SafeHtml, scripts: readonly ScriptPath[] = []): void {
+    sendPage(ctx, status, title, content, this.stylesheet, scripts.map((p) => scriptUrl(this.deps.config.issuer, p)));
+  }
+
+  /** The relying party of passkeys: the issuer. */
+  get rp(): PasskeyRelyingParty {
+    return relyingPartyOf(this.deps.config.issuer);
   }
 
   message(ctx: Context, status: number, title: string, heading: string, ...paragraphs: HtmlValue[]): void {
@@ -146,7 +152,16 @@ export class StepKit {
 
   /** Signs the person in: the interaction's login result, with how they proved who they are (acr, amr). */
   signIn(ctx: Context, accountId: string, remember: boolean, how: SignInMethod): Promise<void> {
-    const amr = how === 'otp' ? AMR_TOTP : how === 'recovery' ? AMR_RECOVERY : AMR_PASSWORD;
+    const amr =
+      typeof how === 'object'
+        ? how.withPassword
+          ? ['pwd', how.passkey, 'mfa']
+          : [how.passkey, 'user', 'mfa']
+        : how === 'otp'
+          ? AMR_TOTP
+          : how === 'recovery'
+            ? AMR_RECOVERY
+            : AMR_PASSWORD;
     return this.finish(ctx, { login: { accountId, amr: [...amr], acr: how === 'pwd' ? ACR_PWD : ACR_MFA, remember } }, false);
   }
 

@@ -12,8 +12,15 @@
 //   password only        acr urn:gatehouse:acr:pwd   amr ["pwd"]
 //   password + TOTP      acr urn:gatehouse:acr:mfa   amr ["pwd", "otp", "mfa"]
 //   password + recovery  acr urn:gatehouse:acr:mfa   amr ["pwd", "mfa"]
+//   password + passkey   acr urn:gatehouse:acr:mfa   amr ["pwd", "hwk" | "swk", "mfa"]
+//   passkey alone        acr urn:gatehouse:acr:mfa   amr ["hwk" | "swk", "user", "mfa"]
 // (a recovery code is not an RFC 4226/6238 one-time password, so no "otp";
-// "mfa" says a second factor was used either way).
+// "mfa" says a second factor was used either way). A passkey is proof of
+// possession of a key: "hwk" when the authenticator says it is bound to one
+// device, "swk" when it is synced (backed up, so held in software somewhere).
+// Alone it signs in only with user verification (the PIN or biometric that
+// unlocks it: "user"), so it counts as two factors and satisfies
+// acr_values=urn:gatehouse:acr:mfa.
 //
 // Between the steps: the password step stores a PendingLogin in the
 // interaction's `result` (oidc-provider keeps it server-side in the
@@ -33,6 +40,9 @@ export const ACR_VALUES: readonly string[] = [ACR_PWD, ACR_MFA];
 export const AMR_PASSWORD: readonly string[] = ['pwd'];
 export const AMR_TOTP: readonly string[] = ['pwd', 'otp', 'mfa'];
 export const AMR_RECOVERY: readonly string[] = ['pwd', 'mfa'];
+
+/** RFC 8176 key value of a passkey: hardware-bound (single device) or synced. */
+export const passkeyKeyAmr = (deviceType: string): 'hwk' | 'swk' => (deviceType === 'singleDevice' ? 'hwk' : 'swk');
 
 /** How long the second step may take after the password was accepted. */
 export const PENDING_TTL_SECONDS = 600;
@@ -82,6 +92,8 @@ export interface PendingLogin {
   secret?: string;
   /** enrolled: the factor that was used */
   method?: 'otp';
+  /** a step-up: the session's person, asked only for the second factor */
+  stepUp?: boolean;
 }
 
 const RESULT_KEY = 'gatehouse_pending_login';
@@ -111,6 +123,18 @@ export function pendingLogin(i: Interaction, now = epochNow()): PendingLogin | u
 export async function savePendingLogin(i: Interaction, p: PendingLogin | undefined): Promise<void> {
   i.result = p ? { [RESULT_KEY]: p } : {};
   await i.save(Math.max(1, i.exp - epochNow()));
+}
+
+const SWITCH_KEY = 'gatehouse_switch_account';
+
+/** "Not you?" at a step-up: the login form is shown even though the browser has a session. */
+export async function markSwitchAccount(i: Interaction): Promise<void> {
+  i.result = { [SWITCH_KEY]: true };
+  await i.save(Math.max(1, i.exp - epochNow()));
+}
+
+export function switchingAccount(i: Interaction): boolean {
+  return i.result?.[SWITCH_KEY] === true;
 }
 
 export function sealEnrolmentSecret(kek: Buffer, uid: string, accountId: string, secret: string): string {

@@ -18,15 +18,16 @@ const OIDC_SCOPE_TEXT: Record<string, string> = {
 };
 
 /** A complete HTML document around `content`. */
-export function layout(title: string, content: SafeHtml, stylesheet: string): string {
-  return renderView('layout', { title, stylesheet, content }).value;
+export function layout(title: string, content: SafeHtml, stylesheet: string, scripts: readonly string[] = []): string {
+  return renderView('layout', { title, stylesheet, content, scripts: scripts.map((src) => html`<script src="${src}" defer></script>
+`) }).value;
 }
 
-export function sendPage(ctx: Context, status: number, title: string, content: SafeHtml, stylesheet: string): void {
+export function sendPage(ctx: Context, status: number, title: string, content: SafeHtml, stylesheet: string, scripts: readonly string[] = []): void {
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = layout(title, content, stylesheet);
+  ctx.body = layout(title, content, stylesheet, scripts);
 }
 
 export interface LoginView {
@@ -35,6 +36,9 @@ export interface LoginView {
   csrf: string;
   email: string;
   clientName: string | undefined;
+  /** the passwordless passkey form: its action and the WebAuthn request options (JSON) */
+  passkeyAction: string;
+  passkeyOptions: string;
   error?: string;
   /** "Forgot password?" (when mail is set up) */
   resetHref?: string;
@@ -76,6 +80,8 @@ export function loginContent(v: LoginView): SafeHtml {
     accountLinks: v.resetHref || v.signupHref ? html`<p class="links">${links}</p>` : '',
     passwordRequired: v.passwordOptional ? '' : html` required`,
     providers: providersContent(v),
+    passkeyAction: v.passkeyAction,
+    passkeyOptions: v.passkeyOptions,
   });
 }
 
@@ -83,6 +89,7 @@ export function loginContent(v: LoginView): SafeHtml {
 export const MFA_FAILED = 'That code is not valid. Check it and try again; after repeated failures, sign-in is paused for a while.';
 export const MFA_MISSING = 'Enter the code from your authenticator app, or a recovery code.';
 export const SIGN_IN_AGAIN = 'That took too long. Sign in again.';
+export const PASSKEY_FAILED = 'That passkey could not be used. Try again, or use another way to sign in.';
 export const ENROL_FAILED = 'That code does not match. Check the time on your phone, wait for a new code and try again.';
 
 function continueLead(clientName: string | undefined, text: string): SafeHtml {
@@ -98,18 +105,41 @@ export interface MfaVerifyView {
   abortAction: string;
   csrf: string;
   clientName: string | undefined;
+  /** the account has an authenticator app (else only recovery codes go in the code field) */
+  totp: boolean;
+  /** the account's passkeys may be used: the form's action and the WebAuthn request options (JSON) */
+  passkey?: { action: string; options: string };
+  /** a step-up: the person is signed in already and asked only for the second factor */
+  stepUp?: { email: string; switchAction: string };
   error?: string;
 }
 
 export function mfaVerifyContent(v: MfaVerifyView): SafeHtml {
+  const passkey = v.passkey
+    ? html`<form method="post" action="${v.passkey.action}" class="stack passkey" data-passkey-sign-in data-options="${v.passkey.options}" data-button="passkey-button" data-status="passkey-status">
+  <input type="hidden" name="csrf" value="${v.csrf}">
+  <input type="hidden" name="response" value="">
+  <button type="button" id="passkey-button" class="button ${v.totp ? 'secondary' : 'primary'}" hidden>Use a passkey</button>
+  <p id="passkey-status" class="hint" role="status"></p>
+</form>`
+    : '';
+  const text = v.totp ? 'Enter the code from your authenticator app' : v.passkey ? 'Use your passkey' : 'Enter a recovery code';
   return renderView('mfa-verify', {
-    lead: continueLead(v.clientName, 'Enter the code from your authenticator app'),
+    lead: continueLead(v.clientName, v.passkey && v.totp ? 'Use your passkey, or enter the code from your authenticator app,' : text),
+    stepUp: stepUpNote(v.stepUp, 'This application needs a second factor.'),
     alert: alertOf(v.error),
+    passkey,
     action: v.action,
     abortAction: v.abortAction,
     csrf: v.csrf,
     errorRef: v.error ? ' form-error' : '',
     codeAttrs: v.error ? html` aria-invalid="true"` : '',
+    codeHint: v.totp
+      ? 'Enter the 6-digit code from your authenticator app. Lost your phone? Enter one of your recovery codes instead.'
+      : 'Enter one of your recovery codes.',
+    codeLabel: v.totp ? 'Authentication code' : 'Recovery code',
+    autofocus: v.passkey && !v.totp ? '' : html` autofocus`,
+    switchForm: switchForm(v.stepUp, v.csrf),
   });
 }
 
@@ -124,7 +154,20 @@ export interface MfaEnrolView {
   secret: string;
   /** the client asked for it (else the request did) */
   required: boolean;
+  /** a step-up: who is signed in, and the "Not you?" form's action */
+  stepUp?: { email: string; switchAction: string };
   error?: string;
+}
+
+/** "Signed in as … Not you?" at a step-up (the form is rendered by switchForm). */
+function stepUpNote(stepUp: { email: string } | undefined, text: string): SafeHtml | string {
+  return stepUp
+    ? html`<p class="muted">Signed in as <strong>${stepUp.email}</strong>. ${text} <button type="submit" form="switch-account" class="button link inline">Not you?</button></p>`
+    : '';
+}
+
+function switchForm(stepUp: { switchAction: string } | undefined, csrf: string): SafeHtml | string {
+  return stepUp ? html`<form method="post" action="${stepUp.switchAction}" id="switch-account" hidden><input type="hidden" name="csrf" value="${csrf}"></form>` : '';
 }
 
 export function mfaEnrolContent(v: MfaEnrolView): SafeHtml {
@@ -138,6 +181,8 @@ export function mfaEnrolContent(v: MfaEnrolView): SafeHtml {
     abortAction: v.abortAction,
     csrf: v.csrf,
     codeAttrs: v.error ? html` aria-describedby="form-error" aria-invalid="true" autofocus` : html` autofocus`,
+    stepUp: stepUpNote(v.stepUp, 'This application needs two-step verification.'),
+    switchForm: switchForm(v.stepUp, v.csrf),
   });
 }
 
@@ -162,6 +207,11 @@ export function mfaUnavailableContent(v: MfaUnavailableView): SafeHtml {
   });
 }
 
+/** Copy and download buttons for a list of recovery codes (views/static/codes.js shows them). */
+export function recoveryCodeTools(): SafeHtml {
+  return html`<div class="actions" id="codes-tools" hidden><button type="button" id="copy-codes" class="button secondary">Copy codes</button><button type="button" id="download-codes" class="button secondary">Download (.txt)</button></div><p id="codes-status" class="hint" role="status"></p>`;
+}
+
 export interface MfaCodesView {
   action: string;
   csrf: string;
@@ -173,7 +223,7 @@ export interface MfaCodesView {
 export function mfaCodesContent(v: MfaCodesView): SafeHtml {
   const body = v.recoveryCodes
     ? html`<p class="lead">Save these recovery codes somewhere safe, such as a password manager. Each one lets you sign in once without your phone.</p>
-<section aria-labelledby="codes-title"><h2 id="codes-title">Your recovery codes</h2><ul class="codes" id="recovery-codes">${v.recoveryCodes.map((c) => html`<li><code>${c}</code></li>`)}</ul></section>
+<section aria-labelledby="codes-title"><h2 id="codes-title">Your recovery codes</h2><ul class="codes" id="recovery-codes">${v.recoveryCodes.map((c) => html`<li><code>${c}</code></li>`)}</ul>${recoveryCodeTools()}</section>
 <p class="muted">They are shown only this once. If you lose your phone and these codes, an administrator has to reset your two-step verification.</p>`
     : html`<p class="lead">Your authenticator app is set up.</p><p class="muted">Your recovery codes were shown once, right after the set-up, and are not shown again.</p>`;
   return renderView('mfa-codes', {

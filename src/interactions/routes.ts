@@ -10,7 +10,10 @@
 //   POST /interaction/:uid/abort     "cancel": back to the application with access_denied
 //   POST /interaction/:uid/federate  idp=<id>: on to an upstream provider  steps/federated.ts
 //   GET  /federation/callback        the upstream provider's answer        steps/federated.ts
+//   POST /interaction/:uid/passkey   a passkey, passwordless (conditional UI) steps/passkey.ts
+//   POST /interaction/:uid/mfa-passkey  a passkey as the second factor     steps/passkey.ts
 //   GET  /static/gatehouse.css       the only stylesheet (the CSP allows no inline style)
+//   GET  /static/*.js                the pages' scripts (assets.ts), same-origin only
 //
 // Each step (kit.ts InteractionStep) brings its page and its forms; this file
 // only mounts them. Every POST is a form (form.ts) that carries the
@@ -33,7 +36,7 @@ import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../http/errors.ts';
 import type { RouteGroup } from '../http/routes.ts';
-import { STYLESHEET_PATH, stylesheet as loadStylesheet } from './assets.ts';
+import { SCRIPT_PATHS, STYLESHEET_PATH, script, stylesheet as loadStylesheet, type Asset } from './assets.ts';
 import { verifyCsrfToken } from './csrf.ts';
 import { FormError, formOf, formParser, type Form } from './form.ts';
 import type { InteractionDeps } from './index.ts';
@@ -44,6 +47,7 @@ import { enrolStep } from './steps/enrol.ts';
 import { federatedStep, federationCallback } from './steps/federated.ts';
 import { loginStep } from './steps/login.ts';
 import { mfaStep } from './steps/mfa.ts';
+import { passkeyStep } from './steps/passkey.ts';
 
 const UID = /^[A-Za-z0-9_-]{1,64}$/;
 const FEDERATION_CALLBACK_PATH = '/federation/callback';
@@ -51,7 +55,7 @@ const FORM_NAME = /^[a-z][a-z-]*$/;
 
 /** The steps, each with its page and forms. */
 function interactionSteps(kit: StepKit): InteractionStep[] {
-  return [federatedStep(kit), loginStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
+  return [federatedStep(kit), loginStep(kit), passkeyStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
 }
 
 export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
@@ -91,23 +95,27 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
       return handler(ctx, i, form);
     };
 
-  function serveStylesheet(ctx: Context): void {
-    ctx.state.route = STYLESHEET_PATH;
-    ctx.set('ETag', css.etag);
+  function serveAsset(ctx: Context, path: string, asset: Asset): void {
+    ctx.state.route = path;
+    ctx.set('ETag', asset.etag);
     // The pages link a versioned URL: it never changes, so it may be cached for good.
-    ctx.set('Cache-Control', ctx.query.v === css.version ? 'public, max-age=31536000, immutable' : 'public, max-age=300');
+    ctx.set('Cache-Control', ctx.query.v === asset.version ? 'public, max-age=31536000, immutable' : 'public, max-age=300');
     ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
-    ctx.type = 'text/css; charset=utf-8';
-    if (ctx.get('If-None-Match') === css.etag) {
+    ctx.type = asset.type;
+    if (ctx.get('If-None-Match') === asset.etag) {
       ctx.status = 304;
       return;
     }
     ctx.status = 200;
-    ctx.body = css.body;
+    ctx.body = asset.body;
   }
 
   const router = new Router({ ...(base ? { prefix: base } : {}), strict: true });
-  router.get(STYLESHEET_PATH, serveStylesheet);
+  router.get(STYLESHEET_PATH, (ctx: Context) => serveAsset(ctx, STYLESHEET_PATH, css));
+  for (const path of SCRIPT_PATHS) {
+    const asset = script(path);
+    router.get(path, (ctx: Context) => serveAsset(ctx, path, asset));
+  }
   router.get(FEDERATION_CALLBACK_PATH, federationCallback(kit));
   router.param('uid', (uid: string, ctx: Context, next: Next) => {
     // the matched pattern below the issuer's path, e.g. /interaction/:uid/login
@@ -134,7 +142,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
     if (allowed.size === 0) return notFound(ctx);
     const allow = ['GET', 'HEAD', 'POST'].filter((m) => allowed.has(m));
     ctx.set('Allow', allow.join(', '));
-    if (ctx.path.endsWith(STYLESHEET_PATH)) {
+    if (ctx.path.endsWith(STYLESHEET_PATH) || SCRIPT_PATHS.some((p) => ctx.path.endsWith(p))) {
       ctx.status = 405;
       return;
     }
@@ -145,7 +153,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
   const owns = (path: string): boolean => {
     if (base && path !== base && !path.startsWith(`${base}/`)) return false;
     const rel = path.slice(base.length);
-    return rel === STYLESHEET_PATH || rel === FEDERATION_CALLBACK_PATH || rel === '/interaction' || rel.startsWith('/interaction/');
+    return rel === STYLESHEET_PATH || rel === FEDERATION_CALLBACK_PATH || (SCRIPT_PATHS as readonly string[]).includes(rel) || rel === '/interaction' || rel.startsWith('/interaction/');
   };
 
   const middleware: Middleware = async (ctx) => {

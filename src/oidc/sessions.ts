@@ -24,6 +24,7 @@ import { getAccount, isAccountId, type AccountPatch, type AccountView } from '..
 import { deleteAccountAs, updateAccountAs } from '../accounts/writes.ts';
 import { auditChange } from '../audit/audit.ts';
 import type { Actor, WriteOptions } from '../kernel/actor.ts';
+import { NotFoundError } from '../kernel/errors.ts';
 import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 
 /** One app to tell that the person's session `sid` ended. */
@@ -183,4 +184,111 @@ export function backchannelSender(provider: () => Provider | Promise<Provider>):
     );
     return results.filter((r): r is LogoutDelivery => r !== undefined);
   };
+}
+
+// ------------------------------------------------- one session, one grant
+
+/**
+ * Deletes one session of the person (by its uid), the grants it holds for its
+ * applications and everything issued under them; its activity row goes too.
+ * Nothing when the session is not theirs.
+ */
+export async function endSessionRecords(db: DbOrTx, accountId: string, sessionUid: string): Promise<EndedRecords> {
+  if (!isAccountId(accountId) || typeof sessionUid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(sessionUid)) return { sessions: 0, grants: 0, records: 0, notices: [] };
+  const rows = await db.$queryRaw<DeletedRow[]>`
+    WITH s AS (
+      SELECT id, payload FROM oidc_payloads WHERE model = 'Session' AND uid = ${sessionUid} AND payload->>'accountId' = ${accountId}
+    ), grants AS (
+      SELECT a.value->>'grantId' AS id FROM s, jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) AS a
+      WHERE a.value->>'grantId' IS NOT NULL
+    )
+    DELETE FROM oidc_payloads
+    WHERE (model = 'Session' AND id IN (SELECT id FROM s))
+       OR (model = 'Grant' AND id IN (SELECT id FROM grants) AND payload->>'accountId' = ${accountId})
+       OR grant_id IN (SELECT id FROM grants)
+    RETURNING model, CASE WHEN model = 'Session' THEN payload->'authorizations' END AS authorizations`;
+  await db.$executeRaw`DELETE FROM session_activity WHERE session_uid = ${sessionUid} AND account_id = ${accountId}`;
+  const notices: LogoutNotice[] = [];
+  for (const row of rows) {
+    if (row.model !== 'Session' || !row.authorizations || typeof row.authorizations !== 'object') continue;
+    for (const [clientId, authorization] of Object.entries(row.authorizations)) {
+      if (typeof authorization?.sid === 'string') notices.push({ clientId, accountId, sid: authorization.sid });
+    }
+  }
+  const count = (m: string) => rows.filter((r) => r.model === m).length;
+  return { sessions: count('Session'), grants: count('Grant'), records: rows.length, notices };
+}
+
+/** Ends one session of the person (NotFoundError if it is not a live session of theirs), audited, then tells the apps. */
+export async function endSessionAs(db: DbOrTx, actor: Actor, accountId: string, sessionUid: string, send?: BackchannelSender): Promise<EndedSessions> {
+  const ended = await inTransaction(db, async (tx) => {
+    await getAccount(tx, accountId);
+    const records = await endSessionRecords(tx, accountId, sessionUid);
+    if (records.sessions === 0) throw new NotFoundError('session', sessionUid, 'no such session of this person');
+    await auditChange(tx, actor, 'user.session_end', { type: 'user', id: accountId }, { session: sessionUid, ...counted(records) });
+    return records;
+  });
+  return notifyApps(ended, send);
+}
+
+export interface GrantInfo {
+  id: string;
+  clientId: string;
+  /** OpenID scopes granted (openid, profile, email, offline_access …) */
+  scopes: string[];
+  /** API scopes granted, per resource indicator */
+  resources: Record<string, string[]>;
+  createdAt: Date | null;
+  expiresAt: Date | null;
+}
+
+interface GrantRow {
+  id: string;
+  client_id: string | null;
+  scope: string | null;
+  resources: Record<string, unknown> | null;
+  iat: string | null;
+  expires_at: Date | null;
+}
+
+const words = (s: unknown) => (typeof s === 'string' ? s.split(' ').filter(Boolean) : []);
+
+/** The person's live grants (the applications they gave access to), newest first. */
+export async function listGrants(db: DbOrTx, accountId: string): Promise<GrantInfo[]> {
+  if (!isAccountId(accountId)) return [];
+  const rows = await db.$queryRaw<GrantRow[]>`
+    SELECT id, payload->>'clientId' AS client_id, payload->'openid'->>'scope' AS scope, payload->'resources' AS resources,
+           payload->>'iat' AS iat, expires_at
+    FROM oidc_payloads
+    WHERE model = 'Grant' AND payload->>'accountId' = ${accountId} AND (expires_at IS NULL OR expires_at > now())
+    ORDER BY (payload->>'iat') DESC NULLS LAST, id`;
+  return rows.map((r) => ({
+    id: r.id,
+    clientId: r.client_id ?? '',
+    scopes: words(r.scope),
+    resources: Object.fromEntries(Object.entries(r.resources ?? {}).map(([k, v]) => [k, words(v)])),
+    createdAt: r.iat && /^\d+$/.test(r.iat) ? new Date(Number(r.iat) * 1000) : null,
+    expiresAt: r.expires_at,
+  }));
+}
+
+/**
+ * Revokes one of the person's grants: the grant and everything issued under
+ * it (refresh tokens, codes, the rows that keep its JWT access tokens
+ * standing) are deleted, so its refresh tokens are refused and its access
+ * tokens stop standing at introspection. Audited.
+ */
+export async function revokeGrantAs(db: DbOrTx, actor: Actor, accountId: string, grantId: string): Promise<{ clientId: string; records: number }> {
+  return inTransaction(db, async (tx) => {
+    await getAccount(tx, accountId);
+    if (typeof grantId !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(grantId)) throw new NotFoundError('grant', String(grantId), 'no such grant of this person');
+    const [grant] = await tx.$queryRaw<{ client_id: string | null }[]>`
+      SELECT payload->>'clientId' AS client_id FROM oidc_payloads WHERE model = 'Grant' AND id = ${grantId} AND payload->>'accountId' = ${accountId}`;
+    if (!grant) throw new NotFoundError('grant', grantId, 'no such grant of this person');
+    const records = await tx.$executeRaw`
+      DELETE FROM oidc_payloads WHERE (model = 'Grant' AND id = ${grantId}) OR grant_id = ${grantId}`;
+    const clientId = grant.client_id ?? '';
+    await auditChange(tx, actor, 'user.grant_revoke', { type: 'user', id: accountId }, { grant: grantId, client: clientId, records });
+    return { clientId, records };
+  });
 }

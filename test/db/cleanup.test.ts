@@ -20,7 +20,7 @@ const startCleanupJob = (on: Db, opts: CleanupJobOptions<Table>) => startJob(on,
 const instances = twoInstances();
 let db: Db;
 
-const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, auditEvents: 0, actionTokens: 0 };
+const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, webauthnChallenges: 0, sessionActivity: 0, auditEvents: 0, actionTokens: 0 };
 
 /** Seeds every table; returns how many rows of each cleanup must remove. */
 async function seed(expiredPerTable: number): Promise<Counts> {
@@ -54,6 +54,20 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       ('retiring', 'RS256', '{}'::jsonb, 'x', now() - interval '2 days', now() - interval '1 day', now() + interval '1 hour'),
       ('odd', 'RS256', '{}'::jsonb, 'x', now() - interval '2 days', NULL, now() - interval '1 hour')`;
 
+  // webauthn_challenges: expired ones go, a live one stays
+  await db.$executeRaw`
+    INSERT INTO webauthn_challenges (digest, purpose, binding, expires_at)
+    SELECT 'old-' || i, 'login', 'uid', now() - interval '1 minute' FROM generate_series(1, ${n}::int) AS i`;
+  await db.$executeRaw`INSERT INTO webauthn_challenges (digest, purpose, binding, expires_at) VALUES ('live', 'login', 'uid', now() + interval '5 minutes')`;
+
+  // session_activity: a day past its last use and its session gone; a recent one and one whose session lives stay
+  await db.$executeRaw`
+    INSERT INTO session_activity (session_uid, account_id, last_seen_at)
+    SELECT 'gone-' || i, 'a', now() - interval '2 days' FROM generate_series(1, ${n}::int) AS i`;
+  await db.$executeRaw`
+    INSERT INTO session_activity (session_uid, account_id, last_seen_at) VALUES ('recent', 'a', now()), ('live-session', 'a', now() - interval '2 days')`;
+  await db.$executeRaw`INSERT INTO oidc_payloads (model, id, payload, uid) VALUES ('Session', 'sess-live', '{}'::jsonb, 'live-session')`;
+
   // audit_events: older than AUDIT_RETENTION_DAYS (90) go; a recent one and one a day short stay
   await db.$executeRaw`
     INSERT INTO audit_events (occurred_at, action, actor_type)
@@ -74,7 +88,7 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       (gen_random_uuid(), 'reset', 'recent@example.com', 'recent', now() - interval '1 hour'),
       (gen_random_uuid(), 'invite', 'live@example.com', 'live', now() + interval '1 hour')`;
 
-  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, auditEvents: n, actionTokens: n };
+  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, webauthnChallenges: n, sessionActivity: n, auditEvents: n, actionTokens: n };
 }
 
 async function remaining(): Promise<Record<string, string[]>> {
@@ -83,19 +97,23 @@ async function remaining(): Promise<Record<string, string[]>> {
     UNION ALL SELECT 'revoked', jti FROM revoked_tokens
     UNION ALL SELECT 'throttle', key FROM login_throttles
     UNION ALL SELECT 'key', kid FROM signing_keys
+    UNION ALL SELECT 'challenge', digest FROM webauthn_challenges
+    UNION ALL SELECT 'activity', session_uid FROM session_activity
     UNION ALL SELECT 'audit', action FROM audit_events
     UNION ALL SELECT 'link', email FROM action_tokens
     ORDER BY 1, 2`;
-  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], audit: [], link: [] };
+  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], challenge: [], activity: [], audit: [], link: [] };
   for (const r of rows) out[r.t]!.push(r.k);
   return out;
 }
 
 const SURVIVORS = {
-  oidc: ['AccessToken/live-1', 'AccessToken/live-2', 'AccessToken/live-3', 'Grant/forever'],
+  oidc: ['AccessToken/live-1', 'AccessToken/live-2', 'AccessToken/live-3', 'Grant/forever', 'Session/sess-live'],
   revoked: ['live-1', 'live-2', 'live-3'],
   throttle: ['account:locked', 'account:recent', 'ip:recent'],
   key: ['active', 'odd', 'retiring'],
+  challenge: ['live'],
+  activity: ['live-session', 'recent'],
   audit: ['recent', 'within-retention'],
   link: ['live@example.com', 'recent@example.com'],
 };
@@ -106,7 +124,7 @@ beforeAll(() => {
 });
 
 beforeEach(async () => {
-  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, audit_events, action_tokens`;
+  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, webauthn_challenges, session_activity, audit_events, action_tokens`;
 });
 
 describe('runCleanup', () => {
@@ -125,6 +143,8 @@ describe('runCleanup', () => {
       revokedTokens: 4,
       loginThrottles: 4,
       signingKeys: 4,
+      webauthnChallenges: 4,
+      sessionActivity: 4,
       auditEvents: 4,
       actionTokens: 4,
     });
@@ -133,6 +153,8 @@ describe('runCleanup', () => {
       revokedTokens: 3,
       loginThrottles: 3,
       signingKeys: 3,
+      webauthnChallenges: 3,
+      sessionActivity: 3,
       auditEvents: 3,
       actionTokens: 3,
     });
@@ -157,6 +179,8 @@ describe('runCleanup', () => {
       revokedTokens: sum('revokedTokens'),
       loginThrottles: sum('loginThrottles'),
       signingKeys: sum('signingKeys'),
+      webauthnChallenges: sum('webauthnChallenges'),
+      sessionActivity: sum('sessionActivity'),
       auditEvents: sum('auditEvents'),
       actionTokens: sum('actionTokens'),
     }).toEqual(expected);
@@ -184,9 +208,9 @@ describe('runCleanup', () => {
     await seed(1);
     const r = await runCleanup(db);
     // the keys label the metric and the log line: they must not change
-    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'auditEvents', 'actionTokens']);
+    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'webauthnChallenges', 'sessionActivity', 'auditEvents', 'actionTokens']);
     const reversed = await runSteps(db, [...steps].reverse());
-    expect(Object.keys(reversed)).toEqual(['actionTokens', 'auditEvents', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
+    expect(Object.keys(reversed)).toEqual(['actionTokens', 'auditEvents', 'sessionActivity', 'webauthnChallenges', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
   });
 
   it('refuses two steps of the same name', async () => {

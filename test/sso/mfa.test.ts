@@ -277,7 +277,7 @@ describe('two-step verification', () => {
     expect(claims.acr).toBe(ACR_MFA);
   });
 
-  it('a client with requireMfa: a password-only session is not enough; the person signs in again and enrols', async () => {
+  it('a client with requireMfa: a password-only session is not enough; the person sets up a second factor (step-up: no password again)', async () => {
     const { id } = await createUser(t, 'gus@example.com');
     const b = new Browser(t);
     const first = await passwordStep(b, normal, 'gus@example.com');
@@ -288,10 +288,11 @@ describe('two-step verification', () => {
     const silent = redirect(await authorize(b, { client_id: strict.id, prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' }));
     expect(silent.searchParams.get('error')).toBe('login_required');
 
-    // an interactive request asks for the password again, then the set-up
-    const { step, verifier } = await passwordStep(b, strict, 'gus@example.com');
+    // an interactive request asks only for the second factor: here its set-up, without the password again
+    const { step, verifier } = await start(b, strict);
     const enrol = page(step);
     expect(isEnrolPage(enrol)).toBe(true);
+    expect(enrol.html).not.toContain('name="password"');
     const codes = page(await submitCode(b, enrol, '/enrol', await totp(secretOf(enrol))));
     const claims = await idTokenOf(t, strict, redirect(await submitContinue(b, codes)), verifier);
     expect(claims.sub).toBe(id);

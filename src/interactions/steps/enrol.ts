@@ -81,6 +81,7 @@ async function showEnrol(kit: StepKit, ctx: Context, i: Interaction, pending: Pe
       qr: await qrDataUri(totpUri(secret, account.email)),
       secret: groupSecret(secret),
       required: byClient,
+      ...(pending.stepUp ? { stepUp: { email: account.email, switchAction: kit.path(i, 'switch') } } : {}),
       ...(error ? { error } : {}),
     }),
   );
@@ -97,6 +98,7 @@ async function showEnrolled(kit: StepKit, ctx: Context, i: Interaction, recovery
       clientName: await kit.clientName(i),
       ...(recoveryCodes ? { recoveryCodes } : {}),
     }),
+    recoveryCodes ? ['/static/codes.js'] : [],
   );
 }
 

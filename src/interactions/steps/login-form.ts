@@ -3,6 +3,7 @@
 import type { Context } from 'koa';
 import type { Interaction } from 'oidc-provider';
 import { enabledIdps } from '../../federation/store.ts';
+import { loginOptions } from '../../accounts/passkeys.ts';
 import type { StepKit } from '../kit.ts';
 import { savePendingLogin } from '../mfa.ts';
 import { LOGIN_FAILED, LOGIN_FAILED_SIGNUP_HINT, loginContent } from '../pages.ts';
@@ -12,6 +13,8 @@ export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, 
   // the account pages (src/lifecycle/routes.ts) name the application the person came from
   const from = new URLSearchParams({ client_id: kit.clientId(i) }).toString();
   const idps = await enabledIdps(kit.deps.db);
+  // A fresh passwordless challenge for this page (single use, bound to the interaction).
+  const options = await loginOptions(kit.deps.db, kit.rp, i.uid);
   kit.page(
     ctx,
     status,
@@ -28,7 +31,10 @@ export async function showLoginForm(kit: StepKit, ctx: Context, i: Interaction, 
       providers: idps.map((p) => ({ id: p.id, name: p.name })),
       federateAction: kit.path(i, 'federate'),
       passwordOptional: idps.some((p) => p.domains.length > 0),
+      passkeyAction: kit.path(i, 'passkey'),
+      passkeyOptions: JSON.stringify(options),
     }),
+    ['/static/webauthn.js', '/static/passkey.js'],
   );
 }
 
