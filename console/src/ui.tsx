@@ -236,7 +236,15 @@ export function SecretOnce({ secret, onDone }: { secret: string; onDone: () => v
 }
 
 export const show = (v: unknown): string =>
-  v === null || v === undefined ? '—' : Array.isArray(v) ? (v.length ? v.join(', ') : '—') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  v === null || v === undefined
+    ? '—'
+    : Array.isArray(v)
+      ? v.length
+        ? v.map((x) => (typeof x === 'object' && x !== null ? JSON.stringify(x) : String(x))).join(', ')
+        : '—'
+      : typeof v === 'object'
+        ? JSON.stringify(v)
+        : String(v);
 
 /** Before/after, field by field: only the fields that differ, unless `all`. */
 export function Diff({ before, after, labels = ['Before', 'After'], all = false }: { before: unknown; after: unknown; labels?: [string, string]; all?: boolean }) {

@@ -132,7 +132,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     await page.getByLabel('Email address').fill(who.email);
     await page.getByLabel('Password', { exact: true }).fill(who.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('navigation', { name: 'Console sections' }).waitFor();
     return page;
   }
@@ -328,7 +328,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
     await p.goto(auth.href);
     await p.getByLabel('Email address').fill(PERSON.email);
     await p.getByLabel('Password', { exact: true }).fill(PERSON.password);
-    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
     await p.getByRole('heading', { level: 1, name: 'Allow access?' }).waitFor();
     await p.getByRole('button', { name: 'Allow' }).click();
     await p.getByRole('heading', { level: 1, name: 'Shop' }).waitFor();
@@ -452,6 +452,8 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
       ['roles', '/roles', 'Roles'],
       ['role', '/roles/gatehouse-admin', 'Role gatehouse-admin'],
       ['people', '/people', 'People'],
+      ['people-new', '/people/new', /Invite someone|Add a person/],
+      ['role-new', '/roles/new', 'New role'],
       ['person', `/people/${adminId}`, 'Root Admin'],
       ['keys', '/keys', 'Signing keys'],
       ['audit', '/audit', 'Audit'],

@@ -143,6 +143,12 @@ const WIDENINGS: Record<string, Widenings> = {
     },
   },
   revokeUserSessions: { none: 'ending sessions takes power away' },
+  resetUserMfa: {
+    // turning a holder's second factor off would weaken their sign-in: refused like a takeover
+    async tries(perm, c) {
+      return [{ label: "turn a holder's MFA off", method: 'post', path: `/users/${await holderPerson(c, perm)}/mfa:reset` }];
+    },
+  },
   addUserRole: {
     async tries(perm, c) {
       const a = await createAccount(db(c), { email: `${c.id('p')}@example.com` });

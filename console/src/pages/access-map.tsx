@@ -12,7 +12,8 @@ const SAFE = new Set(['svg', 'g', 'path', 'line', 'polyline', 'polygon', 'rect',
 
 /** The API's SVG, rebuilt from safe elements and attributes only: no script, no style, no event handler, no external link. */
 function sanitize(markup: string): SVGSVGElement | null {
-  const doc = new DOMParser().parseFromString(markup, 'image/svg+xml');
+  // the picture's own <style> would break the CSP (no inline style): the console's stylesheet styles its classes instead
+  const doc = new DOMParser().parseFromString(markup.replace(/<style[\s\S]*?<\/style>/gi, ''), 'image/svg+xml');
   const root = doc.documentElement;
   if (root.nodeName !== 'svg') return null;
   const copy = (node: Element): Element | null => {
@@ -43,7 +44,9 @@ function Tables({ data }: { data: Json }) {
   return (
     <>
       {lists.map(([name, rows]) => {
-        const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 6);
+        const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+        // a structured column with a text rendering beside it (path / pathText) shows as the text
+        const cols = keys.filter((k) => !keys.includes(`${k}Text`)).slice(0, 7);
         return (
           <table key={name}>
             <caption>{name}</caption>
@@ -60,7 +63,7 @@ function Tables({ data }: { data: Json }) {
               {rows.map((r, i) => (
                 <tr key={i}>
                   {cols.map((c) => (
-                    <td key={c}>{show(r[c])}</td>
+                    <td key={c}>{typeof r[c] === 'boolean' ? (r[c] ? 'yes' : 'no') : show(r[c])}</td>
                   ))}
                 </tr>
               ))}

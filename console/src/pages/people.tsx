@@ -185,11 +185,27 @@ function PersonDetail({ id }: { id: string }) {
   const [status, setStatus] = useState('');
   const [conflict, setConflict] = useState<Person | null>(null);
   const [role, setRole] = useState('');
+  const [profile, setProfile] = useState<{ name: string; email: string } | null>(null);
   const [dialog, confirm] = useConfirm();
   const writable = can('gatehouse:users:write');
   if (!load.data) return load.loading ? <Loading /> : <ErrorBox error={load.error} />;
   const p = load.data.body;
   const etag = load.data.etag;
+  const draft = profile ?? { name: p.name ?? '', email: p.email };
+  const saveProfile = async (ifMatch: string | null) => {
+    setError(null);
+    setStatus('');
+    try {
+      await call(path, { method: 'PATCH', body: { name: draft.name.trim() === '' ? null : draft.name, ...(draft.email !== p.email && { email: draft.email }) }, ifMatch });
+      setProfile(null);
+      setConflict(null);
+      setStatus('Saved.');
+      load.reload();
+    } catch (err) {
+      if (isConflict(err)) setConflict((await call<Person>(path)).body);
+      else setError(err);
+    }
+  };
 
   const act = async (fn: () => Promise<unknown>, done: string, reload = true) => {
     setError(null);
@@ -255,13 +271,16 @@ function PersonDetail({ id }: { id: string }) {
       <ErrorBox error={error} />
       {conflict && (
         <ConflictView
-          mine={{ disabled: !p.disabled }}
-          theirs={{ disabled: conflict.disabled }}
+          mine={profile ? { name: draft.name, email: draft.email } : { disabled: !p.disabled }}
+          theirs={profile ? { name: conflict.name ?? '', email: conflict.email } : { disabled: conflict.disabled }}
           onReload={() => {
             setConflict(null);
+            setProfile(null);
             load.reload();
           }}
-          onOverwrite={() => void act(() => call(path, { method: 'PATCH', body: { disabled: !p.disabled } }), 'Saved.').then(() => setConflict(null))}
+          onOverwrite={() =>
+            profile ? void saveProfile(null) : void act(() => call(path, { method: 'PATCH', body: { disabled: !p.disabled } }), 'Saved.').then(() => setConflict(null))
+          }
         />
       )}
       {writable && (
@@ -281,6 +300,28 @@ function PersonDetail({ id }: { id: string }) {
             </button>
           )}
         </div>
+      )}
+      {writable && (
+        <form
+          novalidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            void saveProfile(etag);
+          }}
+        >
+          <fieldset>
+            <legend>Profile</legend>
+            <Field id="name" label="Name" error={error}>
+              {(a) => <input {...a} value={draft.name} onInput={(e) => setProfile({ ...draft, name: (e.target as HTMLInputElement).value })} />}
+            </Field>
+            <Field id="email" label="Email address" hint="A new address is unverified until they confirm it." error={error}>
+              {(a) => <input {...a} type="email" value={draft.email} onInput={(e) => setProfile({ ...draft, email: (e.target as HTMLInputElement).value })} />}
+            </Field>
+            <button type="submit" class="primary">
+              Save profile
+            </button>
+          </fieldset>
+        </form>
       )}
       <section aria-labelledby="roles-title">
         <h2 id="roles-title">Roles</h2>
