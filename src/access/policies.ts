@@ -5,8 +5,9 @@
 // Kinds (docs/security-model.md shows each in YAML):
 //   only-clients             {scope, api?, clients}  only these clients ever hold a token with the scope,
 //                                                    whoever it is for (a person signing in, a caller down a chain)
-//   only-people-and-clients  {scope, api?, clients}  people (through any app they sign in to) and these
-//                                                    clients only: no other machine gets a token with it
+//   only-people-and-clients  {scope, api?, clients}  only people (through any app they sign in to) and these
+//                                                    clients reach the scope: no other machine, directly or
+//                                                    by calling an API whose service exchanges its token
 //   max-chain                {length}                no token-exchange chain longer than `length`
 //   max-sensitive-per-client {count}                 no client reaches more than `count` sensitive scopes
 //   sensitive-requires-roles {}                      every API with a sensitive scope requires roles
@@ -82,14 +83,11 @@ function reachViolation(p: Policy, r: Reach, holder: string | undefined): Violat
  * if the scope is in its allowance and it can get a token there at all —
  * client_credentials; a sign-in (for a requireRoles API, only if some role
  * grants the scope); or an exchange of a token for an API it serves that
- * someone reaches. `machinesOnly`: only paths that start from a machine.
+ * someone reaches.
  */
-function holderViolations(m: Model, map: readonly Reach[], scope: string, api: string | undefined, machinesOnly: boolean): { holder: string; reach: Reach }[] {
+function holderViolations(m: Model, map: readonly Reach[], scope: string, api: string | undefined): { holder: string; reach: Reach }[] {
   const byApi = new Map<string, Reach>();
-  for (const r of map) {
-    if (machinesOnly && !r.principal.startsWith('client:')) continue;
-    if (!byApi.has(r.api)) byApi.set(r.api, r);
-  }
+  for (const r of map) if (!byApi.has(r.api)) byApi.set(r.api, r);
   const roleGrants = (target: string) => m.roles.some((r) => r.resource === target && r.scopes.includes(scope));
   const out: { holder: string; reach: Reach }[] = [];
   for (const id of m.clientIds) {
@@ -101,7 +99,7 @@ function holderViolations(m: Model, map: readonly Reach[], scope: string, api: s
       const reach = (principal: string, chain: number, path: Hop[]): Reach => ({ principal, api: target, scope, sensitive, chain, path });
       let found: Reach | undefined;
       if (c.grants.includes('client_credentials')) found = reach(`client:${id}`, 0, [{ via: 'client_credentials', client: id, api: target }]);
-      else if (!machinesOnly && c.grants.includes('authorization_code') && (!node.requireRoles || roleGrants(target))) {
+      else if (c.grants.includes('authorization_code') && (!node.requireRoles || roleGrants(target))) {
         found = reach('people', 0, [{ via: 'sign_in', client: id, api: target }]);
       } else if (c.grants.includes(TOKEN_EXCHANGE)) {
         for (const from of [...m.apis.values()].filter((a) => a.identifier !== target && a.servedBy.includes(id)).map((a) => a.identifier).sort(byText)) {
@@ -124,12 +122,24 @@ export function evaluatePolicies(m: Model, policies: readonly Policy[], map?: Re
   const whole = () => (all ??= accessMap(m));
   for (const p of [...policies].sort((a, b) => byText(a.name, b.name))) {
     switch (p.kind) {
-      case 'only-clients':
-      case 'only-people-and-clients': {
+      case 'only-clients': {
         const allowed = new Set(p.clients);
-        for (const v of holderViolations(m, whole(), p.scope, p.api, p.kind === 'only-people-and-clients')) {
+        for (const v of holderViolations(m, whole(), p.scope, p.api)) {
           if (allowed.has(v.holder)) continue;
           out.push(reachViolation(p, v.reach, v.holder));
+        }
+        break;
+      }
+      case 'only-people-and-clients': {
+        const allowed = new Set(p.clients.map((c) => `client:${c}`));
+        const seen = new Set<string>();
+        for (const r of whole()) {
+          if (r.scope !== p.scope || (p.api !== undefined && r.api !== p.api)) continue;
+          if (!r.principal.startsWith('client:') || allowed.has(r.principal)) continue;
+          const k = `${r.principal}\u0000${r.api}`;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          out.push(reachViolation(p, r, holderOf(r.path)));
         }
         break;
       }

@@ -42,9 +42,9 @@ describe('only-clients: who may hold a token with the scope', () => {
 });
 
 describe('the other kinds', () => {
-  it('only-people-and-clients ignores people but not machines', () => {
+  it('only-people-and-clients: people may, and listed clients; any other machine may not, even through a listed one', () => {
     const r = { ...shop, clients: [...shop.clients, { id: 'batch', grants: ['client_credentials'], scopes: ['orders:write'], resources: [ORDERS] }] };
-    const p = [parsePolicy({ name: 'q', kind: 'only-people-and-clients', scope: 'pay:charge', clients: [] })];
+    const p = [parsePolicy({ name: 'q', kind: 'only-people-and-clients', scope: 'pay:charge', clients: ['orders-svc'] })];
     expect(evaluatePolicies(buildModel(shop), p)).toEqual([]);
     expect(evaluatePolicies(buildModel(r), p).map((x) => x.path)).toEqual(['batch -[client_credentials]-> https://orders -[exchange by orders-svc]-> https://pay']);
   });
