@@ -21,9 +21,20 @@ export async function violationsIn(db: DbOrTx, policies?: readonly Policy[]): Pr
   return evaluatePolicies(buildModel(await loadRegistry(db)), list);
 }
 
-/** Throws PolicyViolationError if the transaction's state breaks a stored policy. */
+/** Serialises the checks: see checkPolicies. */
+const POLICY_LOCK_ID = 0x61636373; // "accs"
+
+/**
+ * Throws PolicyViolationError if the transaction's state breaks a stored
+ * policy. Two writes that are each fine alone may break a policy together
+ * (one gives a client a scope, the other marks that scope sensitive): the
+ * check takes a transaction-scoped advisory lock first, so concurrent writes
+ * are checked one after the other, each seeing what the previous committed
+ * (READ COMMITTED: every statement after the lock reads the latest commits).
+ */
 export async function checkPolicies(tx: Tx): Promise<void> {
   if (!(await hasPolicies(tx))) return;
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${POLICY_LOCK_ID}::bigint)`;
   const violations = await violationsIn(tx);
   if (violations.length > 0) throw new PolicyViolationError(violations);
 }

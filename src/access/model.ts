@@ -31,10 +31,12 @@
 //   client:<id>   a machine holding the client's credentials: client_credentials
 //                 tokens, plus the tokens its APIs receive from callers, which
 //                 it may exchange ("served_token"), plus everything downstream;
-//   role:<name>   a person holding that role, signing in through any client;
-//   people        any person who signs in, holding no role.
-// A person with several roles reaches at least the union of what each of
-// their roles reaches (the map lists roles one by one).
+//   people        any person who signs in, holding no role;
+//   role:<name>   what holding that role adds to `people`: tokens for the
+//                 role's own API (which requires roles), got by signing in or
+//                 by an exchange from any API a person reaches (with whatever
+//                 other roles that takes), and what they lead to.
+// A person with several roles reaches the union of `people` and each role's entries.
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -112,6 +114,8 @@ export interface Model {
   downstream: Map<string, Map<string, Found>>;
   /** memo of what any person reaches */
   people: PeopleReach | undefined;
+  /** memo of what a person holding every role reaches */
+  anyone: PeopleReach | undefined;
 }
 
 interface PeopleReach {
@@ -163,7 +167,7 @@ export function buildModel(registry: Registry): Model {
       list.push({ ...e, from });
     }
   }
-  return { registry, clients, clientIds: [...clients.keys()].sort(byText), apis, roles: registry.roles, allowance, edges, edgesInto, sensitive, downstream: new Map(), people: undefined };
+  return { registry, clients, clientIds: [...clients.keys()].sort(byText), apis, roles: registry.roles, allowance, edges, edgesInto, sensitive, downstream: new Map(), people: undefined, anyone: undefined };
 }
 
 // ------------------------------------------------------------ exploration
@@ -370,14 +374,25 @@ function peopleReach(m: Model): PeopleReach {
   return m.people;
 }
 
+function anyoneReach(m: Model): PeopleReach {
+  if (!m.anyone) {
+    const expandedAt = new Map<string, { depth: number; path: PathNode | undefined }>();
+    const found = explore(m, personStarts(m), everyRoleGate(m), expandedAt);
+    m.anyone = { found, expandedAt };
+  }
+  return m.anyone;
+}
+
 /**
  * What a role adds to what any person reaches: tokens for the role's own API
  * (which requires roles; a role on another API adds nothing), got by signing
- * in or by an exchange from an API people reach, and what they lead to.
+ * in or by an exchange from an API a person reaches (with whatever other
+ * roles that takes), and what they lead to with this role.
  */
 function roleExtra(m: Model, role: RoleNode): Map<string, Found> {
   const target = m.apis.get(role.resource);
   const people = peopleReach(m);
+  const anyone = anyoneReach(m);
   if (!target?.requireRoles) return new Map();
   const layers: Candidate[][] = [[], []];
   for (const id of m.clientIds) {
@@ -393,13 +408,13 @@ function roleExtra(m: Model, role: RoleNode): Map<string, Found> {
     const scopes = allowance.get(target.identifier);
     if (!scopes || !c.grants.includes('authorization_code') || !c.grants.includes(TOKEN_EXCHANGE)) continue;
     for (const from of allowance.keys()) {
-      if (from === target.identifier || m.apis.get(from)?.requireRoles) continue;
+      if (from === target.identifier || !anyone.expandedAt.has(from)) continue;
       const signIn = extend(undefined, { via: 'sign_in', client: id, api: from });
       layers[1]!.push({ api: target.identifier, scopes, path: extend(signIn, { via: 'exchange', actor: id, from, api: target.identifier }) });
     }
   }
   for (const e of m.edgesInto.get(target.identifier) ?? []) {
-    const at = people.expandedAt.get(e.from);
+    const at = anyone.expandedAt.get(e.from);
     if (!at) continue;
     (layers[at.depth + 1] ??= []).push({ api: target.identifier, scopes: e.scopes, path: extend(at.path, { via: 'exchange', actor: e.actor, from: e.from, api: target.identifier }) });
   }

@@ -3,8 +3,11 @@
 // access_policies table), evaluated against a Model.
 //
 // Kinds (docs/security-model.md shows each in YAML):
-//   only-clients             {scope, api?, clients}  only these clients reach the scope (no person either)
-//   only-people-and-clients  {scope, api?, clients}  people (any role) and these clients only
+//   only-clients             {scope, api?, clients}  only these clients ever hold a token with the scope,
+//                                                    whoever it is for (a person signing in, a caller down a chain)
+//   only-people-and-clients  {scope, api?, clients}  only people (through any app they sign in to) and these
+//                                                    clients reach the scope: no other machine, directly or
+//                                                    by calling an API whose service exchanges its token
 //   max-chain                {length}                no token-exchange chain longer than `length`
 //   max-sensitive-per-client {count}                 no client reaches more than `count` sensitive scopes
 //   sensitive-requires-roles {}                      every API with a sensitive scope requires roles
@@ -13,7 +16,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../kernel/errors.ts';
 import { ClientId, ScopeToken, assertPlainInput, checkResourceIdentifier, checked, parseWith } from '../kernel/validation.ts';
-import { accessMap, byText, longestChain, pathText, reachOfClient, type Model, type Reach } from './model.ts';
+import { accessMap, byText, longestChain, pathText, reachOfClient, TOKEN_EXCHANGE, type Hop, type Model, type Reach } from './model.ts';
 
 export const POLICY_KINDS = ['only-clients', 'only-people-and-clients', 'max-chain', 'max-sensitive-per-client', 'sensitive-requires-roles'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
@@ -56,13 +59,60 @@ export interface Violation {
 
 const principalText = (p: string) => (p === 'people' ? 'a person with no role' : p.startsWith('role:') ? `a person with role ${p.slice(5)}` : p.slice(7));
 
-function reachViolation(p: Policy, r: Reach): Violation {
+/** The client that holds the token at the end of a path: the last exchange's actor, else the client that got it. */
+export function holderOf(path: readonly Hop[]): string | undefined {
+  const last = path[path.length - 1];
+  if (!last) return undefined;
+  return last.via === 'exchange' ? last.actor : last.client;
+}
+
+function reachViolation(p: Policy, r: Reach, holder: string | undefined): Violation {
+  const who = principalText(r.principal);
+  const held = holder !== undefined && `client:${holder}` !== r.principal ? ` (the token is held by ${holder})` : '';
   return {
     policy: p.name,
     kind: p.kind,
-    message: `${principalText(r.principal)} reaches ${r.scope} on ${r.api}`,
+    message: `${who} reaches ${r.scope} on ${r.api}${held}`,
     path: pathText(r.path),
   };
+}
+
+/**
+ * Every client that can end up holding a token with `scope` (on `api`, or on
+ * any API offering it), with one path proving it: a client holds such a token
+ * if the scope is in its allowance and it can get a token there at all —
+ * client_credentials; a sign-in (for a requireRoles API, only if some role
+ * grants the scope); or an exchange of a token for an API it serves that
+ * someone reaches.
+ */
+function holderViolations(m: Model, map: readonly Reach[], scope: string, api: string | undefined): { holder: string; reach: Reach }[] {
+  const byApi = new Map<string, Reach>();
+  for (const r of map) if (!byApi.has(r.api)) byApi.set(r.api, r);
+  const roleGrants = (target: string) => m.roles.some((r) => r.resource === target && r.scopes.includes(scope));
+  const out: { holder: string; reach: Reach }[] = [];
+  for (const id of m.clientIds) {
+    const c = m.clients.get(id)!;
+    for (const [target, scopes] of m.allowance.get(id)!) {
+      if ((api !== undefined && target !== api) || !scopes.includes(scope)) continue;
+      const node = m.apis.get(target)!;
+      const sensitive = (node.sensitiveScopes ?? []).includes(scope);
+      const reach = (principal: string, chain: number, path: Hop[]): Reach => ({ principal, api: target, scope, sensitive, chain, path });
+      let found: Reach | undefined;
+      if (c.grants.includes('client_credentials')) found = reach(`client:${id}`, 0, [{ via: 'client_credentials', client: id, api: target }]);
+      else if (c.grants.includes('authorization_code') && (!node.requireRoles || roleGrants(target))) {
+        found = reach('people', 0, [{ via: 'sign_in', client: id, api: target }]);
+      } else if (c.grants.includes(TOKEN_EXCHANGE)) {
+        for (const from of [...m.apis.values()].filter((a) => a.identifier !== target && a.servedBy.includes(id)).map((a) => a.identifier).sort(byText)) {
+          const r = byApi.get(from);
+          if (!r) continue;
+          found = reach(r.principal, r.chain + 1, [...r.path, { via: 'exchange', actor: id, from, api: target }]);
+          break;
+        }
+      }
+      if (found) out.push({ holder: id, reach: found });
+    }
+  }
+  return out;
 }
 
 /** Every violation of the policies in the model, sorted by policy name (one per offending principal and API). */
@@ -72,18 +122,24 @@ export function evaluatePolicies(m: Model, policies: readonly Policy[], map?: Re
   const whole = () => (all ??= accessMap(m));
   for (const p of [...policies].sort((a, b) => byText(a.name, b.name))) {
     switch (p.kind) {
-      case 'only-clients':
+      case 'only-clients': {
+        const allowed = new Set(p.clients);
+        for (const v of holderViolations(m, whole(), p.scope, p.api)) {
+          if (allowed.has(v.holder)) continue;
+          out.push(reachViolation(p, v.reach, v.holder));
+        }
+        break;
+      }
       case 'only-people-and-clients': {
         const allowed = new Set(p.clients.map((c) => `client:${c}`));
         const seen = new Set<string>();
         for (const r of whole()) {
           if (r.scope !== p.scope || (p.api !== undefined && r.api !== p.api)) continue;
-          if (allowed.has(r.principal)) continue;
-          if (p.kind === 'only-people-and-clients' && !r.principal.startsWith('client:')) continue;
+          if (!r.principal.startsWith('client:') || allowed.has(r.principal)) continue;
           const k = `${r.principal}\u0000${r.api}`;
           if (seen.has(k)) continue;
           seen.add(k);
-          out.push(reachViolation(p, r));
+          out.push(reachViolation(p, r, holderOf(r.path)));
         }
         break;
       }

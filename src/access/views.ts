@@ -98,9 +98,11 @@ export function renderTable(v: AccessMapView): string {
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd();
+  const n = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  const reach = `${n(v.summary.scopes, 'scope')} on ${n(v.summary.apis, 'API')} (${v.summary.sensitive} sensitive)`;
   const title = leaked
-    ? `if the credentials of ${v.query.ifLeaked} leak, an attacker reaches ${v.summary.scopes} scopes on ${v.summary.apis} APIs (${v.summary.sensitive} sensitive):`
-    : `${v.summary.principals} principals reach ${v.summary.scopes} scopes on ${v.summary.apis} APIs (${v.summary.sensitive} sensitive); longest exchange chain: ${v.longestChain.length}`;
+    ? `if the credentials of ${v.query.ifLeaked} leak, an attacker reaches ${reach}:`
+    : `${n(v.summary.principals, 'principal')} reach${v.summary.principals === 1 ? 'es' : ''} ${reach}; longest exchange chain: ${v.longestChain.length}`;
   return [title, ...(rows.length > 0 ? [line(header), ...rows.map(line)] : ['(nothing)'])].join('\n');
 }
 

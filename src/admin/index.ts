@@ -83,7 +83,9 @@ export function createAdminApi(deps: AdminDeps): AdminApi {
       if (route.scope !== null) {
         principal = await auth.authenticate(ctx);
         ctx.state.clientId = principal.clientId;
-        if (!hasScope(principal, route.scope)) throw insufficientScope(route.scope, principal.scheme);
+        for (const needed of [route.scope, ...(route.alsoNeeds ?? [])]) {
+          if (!hasScope(principal, needed)) throw insufficientScope(needed, principal.scheme);
+        }
       }
       const params = { ...(ctx.params as Record<string, string>) };
       // PostgreSQL text cannot hold U+0000: no entity has such an id.

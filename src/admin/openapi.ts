@@ -222,7 +222,11 @@ function operation(route: AdminRoute): Json {
   const bodyContent: Record<string, Json> = { 'application/json': { schema: ref('schemas', route.body?.schema ?? '') } };
   if (route.method === 'patch') bodyContent['application/merge-patch+json'] = { schema: ref('schemas', route.body?.schema ?? '') };
 
-  const scopeNote = route.scope === null ? 'Public: no token needed.' : `Needs the scope \`${route.scope}\` (or \`${FULL_ADMIN_SCOPE}\`).`;
+  const needs = route.scope === null ? [] : [route.scope, ...(route.alsoNeeds ?? [])];
+  const scopeNote =
+    route.scope === null
+      ? 'Public: no token needed.'
+      : `Needs the scope${needs.length > 1 ? 's' : ''} ${needs.map((s) => `\`${s}\``).join(' and ')} (or \`${FULL_ADMIN_SCOPE}\`).`;
   return {
     operationId: route.operationId,
     tags: [route.tag],
@@ -234,8 +238,8 @@ function operation(route: AdminRoute): Json {
     security:
       route.scope === null
         ? []
-        : [{ oauth2: [route.scope] }, { oauth2: [FULL_ADMIN_SCOPE] }, { bearerJwt: [route.scope] }, { bearerJwt: [FULL_ADMIN_SCOPE] }],
-    ...(route.scope !== null && { 'x-required-scopes': [route.scope, FULL_ADMIN_SCOPE] }),
+        : [{ oauth2: needs }, { oauth2: [FULL_ADMIN_SCOPE] }, { bearerJwt: needs }, { bearerJwt: [FULL_ADMIN_SCOPE] }],
+    ...(route.scope !== null && { 'x-required-scopes': [...needs, FULL_ADMIN_SCOPE] }),
   };
 }
 

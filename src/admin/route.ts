@@ -87,6 +87,8 @@ interface RouteMeta {
   description?: string;
   /** the narrow scope this route needs (gatehouse:admin always suffices); null: public */
   scope: string | null;
+  /** further narrow scopes needed as well as `scope` (gatehouse:admin still suffices alone) */
+  alsoNeeds?: readonly string[];
   /** PATCH/DELETE and other writes that honour If-Match */
   ifMatch?: boolean;
   /** can answer 409 */

@@ -233,3 +233,32 @@ describe('access policies', () => {
     expectProblem(await api(t, token, 'get', '/access-map?client=a&api=b'), 422);
   });
 });
+
+describe('access policies under concurrent writes', () => {
+  it('two writes that break a policy only together: one of them is refused, whatever the timing', async () => {
+    const { updateClientAs } = await import('../../src/clients/writes.ts');
+    const { updateResourceAs } = await import('../../src/resources/writes.ts');
+    const { createClient } = await import('../../src/clients/store.ts');
+    const { createResource } = await import('../../src/resources/store.ts');
+    const { operator } = await import('../../src/kernel/actor.ts');
+    const { violationsIn } = await import('../../src/access/enforce.ts');
+    const actor = operator('race');
+    const db = t.gatehouse.db.prisma;
+    for (let i = 0; i < 10; i++) {
+      // C may get a1 (sensitive) and b1; one write gives it both scopes, the other marks b1 sensitive
+      const a = `https://race-a${i}.test`;
+      const b = `https://race-b${i}.test`;
+      await createResource(db, { identifier: a, scopes: [`a${i}`], sensitiveScopes: [`a${i}`], requireRoles: true });
+      await createResource(db, { identifier: b, scopes: [`b${i}`], requireRoles: true });
+      await createClient(db, { id: `race-${i}`, name: 'race', grants: ['client_credentials'], resources: [a, b], scopes: [] });
+      const results = await Promise.allSettled([
+        updateClientAs(db, actor, `race-${i}`, { scopes: [`a${i}`, `b${i}`] }),
+        updateResourceAs(db, actor, b, { sensitiveScopes: [`b${i}`] }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled'), `round ${i}`).toHaveLength(1);
+      const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(String(refused.reason?.message)).toContain("refused by policy 'few-secrets-each'");
+      expect(await violationsIn(db)).toEqual([]);
+    }
+  }, 120_000);
+});
