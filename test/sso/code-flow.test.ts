@@ -313,7 +313,9 @@ describe('authorization code flow with PKCE', () => {
       expect(csp).not.toContain('unsafe-inline');
       expect(p.res.headers['x-frame-options']).toBe('DENY');
       expect(p.res.headers['cache-control']).toBe('no-store');
-      expect(p.html).not.toMatch(/<script|<style|\sstyle=|\son[a-z]+=/i);
+      // scripts only from this origin's files (the passkey helpers), never inline
+      expect(p.html).not.toMatch(/<script(?![^>]*\ssrc="\/static\/[\w.-]+\.js\?v=[\w-]+")|<style|\sstyle=|\son[a-z]+=/i);
+      expect(p.html).not.toMatch(/<script[^>]*>[^<]+<\/script>/i);
       expect(p.html).toMatch(/<html lang="en">/);
     });
 
