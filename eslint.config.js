@@ -35,6 +35,7 @@ export default tseslint.config(
               ['keys/store.ts', ['rotateSigningKey']],
               ['keys/index.ts', ['rotateSigningKey']],
               ['audit/audit.ts', ['recordAudit', 'auditChange']],
+              ['access/store.ts', ['putPolicy', 'deletePolicy']],
             ].map(([file, importNames]) => ({
               group: [`**/${file}`],
               importNames,

@@ -12,7 +12,9 @@
 // BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 // BENCH_CPU_PROF=1 (V8 CPU profiles of both servers in bench/results/profiles/),
 // BENCH_QUIET_WAIT (s to wait for an idle machine before each run, default 30, 0: off),
-// BENCH_BUSY_RETRIES (runs again when other processes used CPU meanwhile, default 2).
+// BENCH_BUSY_RETRIES (runs again when other processes used CPU meanwhile, default 2),
+// --interleaved / BENCH_INTERLEAVED=1 (Gatehouse and the baseline take turns: BENCH_ROUNDS × BENCH_ROUND_SEC,
+// BENCH_INTERLEAVED_ALGS; see interleaved.ts).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,8 +22,9 @@ import path from 'node:path';
 import { startCpuMeter, waitForQuiet, type CpuUse } from './lib/cpu.ts';
 import { machineSpeed } from './lib/speed.ts';
 import { redact } from './lib/db.ts';
+import { DbCostMeter } from './lib/dbcost.ts';
 import { runLoad, runLoop, type LoadResult, type LoadSettings } from './lib/load.ts';
-import { ratios, svgChart, table, targetChecks } from './lib/report.ts';
+import { dbCostTable, ratios, svgChart, table, targetChecks } from './lib/report.ts';
 import {
   SkipScenario,
   type BenchContext,
@@ -32,6 +35,7 @@ import {
   type TargetName,
 } from './lib/types.ts';
 import { SCENARIOS, workerScenarios } from './scenarios.ts';
+import { algsFromEnv, runInterleaved } from './interleaved.ts';
 import { runSoak } from './soak.ts';
 import { REPO_ROOT, startTarget } from './targets.ts';
 
@@ -99,12 +103,36 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 let load: LoadSettings;
+const meters = new Map<TargetName, DbCostMeter>();
+/** PostgreSQL 15's PGSTAT_IDLE_INTERVAL (10 s) and a margin */
+const STATS_SETTLE_MS = 11_000;
+
+/** the database-cost meter of a Gatehouse target (undefined for the baseline, or BENCH_DB_COST=0) */
+async function meterOf(t: RunningTarget): Promise<DbCostMeter | undefined> {
+  if (!t.databaseUrl || process.env.BENCH_DB_COST === '0') return undefined;
+  let m = meters.get(t.name);
+  if (!m) {
+    m = new DbCostMeter(t.databaseUrl, t.statementsDir);
+    await m.open();
+    // PostgreSQL publishes an idle backend's counters (rows written) only after 10 s idle:
+    // let the server's start-up and the fixtures' writes land before the first measured run
+    log(`${t.name}: waiting ${STATS_SETTLE_MS / 1000} s for PostgreSQL's statistics of the start-up writes`);
+    await new Promise((r) => setTimeout(r, STATS_SETTLE_MS));
+    const opened = m;
+    deferred.push(() => opened.close());
+    meters.set(t.name, m);
+  }
+  return m;
+}
 
 /** One warm-up + measured run of a scenario; CPU and RSS read around it. */
 async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others: () => number[]): Promise<ScenarioResult> {
   let stopMeter: (() => CpuUse) | undefined;
   let measureFrom = 0;
-  const beforeMeasure = () => {
+  const meter = await meterOf(t);
+  let dbBefore: Awaited<ReturnType<DbCostMeter['snapshot']>> | undefined;
+  const beforeMeasure = async () => {
+    if (meter) dbBefore = await meter.snapshot();
     measureFrom = Date.now();
     stopMeter = startCpuMeter(() => t.rss().map((p) => p.pid), others);
   };
@@ -113,8 +141,10 @@ async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others
   else if (plan.request) r = await runLoad(t.url, plan.request, load, beforeMeasure);
   else throw new Error(`${s.name}: setup returned neither a request nor an iteration`);
   const cpu = stopMeter!();
+  const measureTo = Date.now();
+  const dbCost = meter && dbBefore ? meter.cost(dbBefore, await meter.snapshot(), r.total) : undefined;
   const since = (ms: number) => Math.round((ms - t.spawnedAt) / 100) / 10;
-  const windowSec: [number, number] = [since(measureFrom), since(Date.now())];
+  const windowSec: [number, number] = [since(measureFrom), since(measureTo)];
   const rss = t.rss();
   t.assertAlive();
   return {
@@ -134,6 +164,7 @@ async function measure(s: Scenario, t: RunningTarget, plan: ScenarioPlan, others
     rssMb: Math.round((rss.reduce((a, p) => a + p.rssKb, 0) / 1024) * 10) / 10,
     rssByProcess: rss.map((p) => ({ pid: p.pid, role: p.role, mb: Math.round((p.rssKb / 1024) * 10) / 10 })),
     cpu,
+    ...(dbCost && { dbCost }),
     notes: [...(plan.notes ?? [])],
   };
 }
@@ -176,7 +207,8 @@ async function main(): Promise<void> {
     ...workersList.slice(1).flatMap((w) => workerScenarios(`gatehouse-w${w}`).map((s) => ({ ...s, name: `${s.name} [w${w}]` }))),
   ];
   const scenarios = all.filter((s) => filter.length === 0 || filter.some((f) => s.name.includes(f)));
-  if (scenarios.length === 0 && soakSec === 0) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${all.map((s) => s.name).join(', ')})`);
+  const interleaved = process.argv.includes('--interleaved') || process.env.BENCH_INTERLEAVED === '1';
+  if (scenarios.length === 0 && soakSec === 0 && !interleaved) throw new Error(`BENCH_SCENARIOS matches no scenario (known: ${all.map((s) => s.name).join(', ')})`);
 
   const startedAt = new Date();
   const loadAvgAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -188,6 +220,22 @@ async function main(): Promise<void> {
     mkdirSync(cpuProfileDir, { recursive: true });
   }
   const ctx: BenchContext = { databaseServerUrl, workers, cpuProfileDir, defer: (fn) => void deferred.push(fn), log };
+
+  if (interleaved) {
+    await runInterleaved(ctx, {
+      rounds: envInt('BENCH_ROUNDS', 5, 1, 1000),
+      roundSec: envInt('BENCH_ROUND_SEC', 6, 1, 600),
+      warmupSec: load.warmupSec,
+      connections: load.connections,
+      algs: algsFromEnv(process.env.BENCH_INTERLEAVED_ALGS),
+      resultsDir: RESULTS_DIR,
+      stamp,
+      sha,
+      command: `${commandLine()} -- --interleaved`,
+    });
+    await cleanup();
+    return;
+  }
 
   if (soakSec > 0) {
     await runSoak(ctx, { seconds: soakSec, connections: load.connections, workers, resultsDir: RESULTS_DIR, stamp, sha, command: commandLine() });
@@ -290,6 +338,8 @@ async function main(): Promise<void> {
     for (const r of measured) out.push(`  ${r.name.padEnd(Math.max(36, ...measured.map((m) => m.name.length)))} ${r.cpu!.serverCores.toFixed(2)} / ${r.cpu!.loadGeneratorCores.toFixed(2)} / ${r.cpu!.otherCores.toFixed(2)}`);
     out.push('');
   }
+  const costed = results.filter((r) => r.dbCost);
+  if (costed.length > 0) out.push(dbCostTable(costed), '');
   const notes = results.flatMap((r) => r.notes.map((n) => `${r.name}: ${n}`));
   if (notes.length > 0) out.push('Notes:', ...notes.map((n) => `  - ${n}`), '');
   out.push(

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { insertPasskey, userHandleOf } from '../src/accounts/passkeys.ts';
 import { createAccount } from '../src/accounts/store.ts';
 import { SoftAuthenticator } from '../test/helpers/webauthn.ts';
@@ -55,13 +55,84 @@ function running(
   };
 }
 
-const gatehouse: TargetDefinition = {
+/** What further Gatehouse instances on the same database share with the first (bench/multi.ts). */
+export interface SharedGatehouse {
+  database: { name: string; url: string };
+  cookieSecrets: string;
+  keyEncryptionKey: string;
+  fixtures: Fixtures;
+  name?: TargetName;
+}
+
+/** The bench's registry entries, through the same store functions the CLI and admin API use. */
+async function registerFixtures(databaseUrl: string): Promise<Fixtures> {
+  const handle = openDb({ url: databaseUrl, poolSize: 2 });
+  try {
+    const resources = {} as Record<Alg, string>;
+    for (const alg of ALGS) {
+      const identifier = `https://api-${alg.toLowerCase()}.bench.gatehouse.test`;
+      await createResource(handle.prisma, { identifier, name: `bench ${alg}`, scopes: SCOPE.split(' '), signingAlg: alg, accessTokenTtl: 3600 });
+      resources[alg] = identifier;
+    }
+    const { client, clientSecret } = await createClient(handle.prisma, {
+      name: 'bench client_credentials',
+      grants: ['client_credentials'],
+      scopes: SCOPE.split(' '),
+      resources: Object.values(resources),
+    });
+    if (!clientSecret) throw new Error('gatehouse: createClient returned no secret for a client_secret_basic client');
+    const web = await createClient(handle.prisma, {
+      name: 'bench web app',
+      grants: ['authorization_code', 'refresh_token'],
+      redirectUris: [BENCH_REDIRECT_URI],
+      firstParty: true,
+    });
+    if (!web.clientSecret) throw new Error('gatehouse: createClient returned no secret for the web client');
+    const password = randomBytes(12).toString('base64url');
+    const users = Array.from({ length: BENCH_USERS }, (_, i) => `bench-user-${i}@bench.gatehouse.test`);
+    for (let i = 0; i < users.length; i += 4) {
+      await Promise.all(users.slice(i, i + 4).map((email) => createAccount(handle.prisma, { email, name: null, password, emailVerified: true })));
+    }
+    // passkey users: no password; a software ES256 authenticator each (test/helpers/webauthn.ts).
+    // RP ID 127.0.0.1 on every instance; each assertion names the origin of the instance it goes to.
+    const passkeyUsers: NonNullable<WebFixtures['passkeyUsers']> = [];
+    for (let i = 0; i < BENCH_USERS; i++) {
+      const email = `bench-passkey-${i}@bench.gatehouse.test`;
+      const account = await createAccount(handle.prisma, { email, name: null, emailVerified: true });
+      const authenticator = new SoftAuthenticator('127.0.0.1', 'http://127.0.0.1', userHandleOf(account.id));
+      await insertPasskey(handle.prisma, {
+        accountId: account.id,
+        credentialId: authenticator.credentialId,
+        publicKey: authenticator.cosePublicKey().toString('base64url'),
+        counter: 0,
+        transports: ['internal'],
+        name: 'bench',
+        backedUp: true,
+        deviceType: 'multiDevice',
+      });
+      passkeyUsers.push({ email, authenticator });
+    }
+    const webFixtures: WebFixtures = { clientId: web.client.id, clientSecret: web.clientSecret, redirectUri: BENCH_REDIRECT_URI, users, password, passkeyUsers };
+    return { clientId: client.id, clientSecret, resources, scope: SCOPE, web: webFixtures };
+  } finally {
+    await handle.close();
+  }
+}
+
+const gatehouse: TargetDefinition & {
+  start(ctx: BenchContext, workers?: number, shared?: SharedGatehouse): Promise<RunningTarget & { shared: SharedGatehouse }>;
+} = {
   name: 'gatehouse',
-  async start(ctx: BenchContext, workersOverride?: number) {
+  async start(ctx: BenchContext, workersOverride?: number, shared?: SharedGatehouse) {
     const workers = workersOverride ?? ctx.workers;
-    const db = await createBenchDatabase(ctx.databaseServerUrl);
-    ctx.defer(() => db.drop());
-    ctx.log(`gatehouse: database ${db.name}`);
+    let db: { name: string; url: string };
+    if (shared) db = shared.database;
+    else {
+      const created = await createBenchDatabase(ctx.databaseServerUrl);
+      ctx.defer(() => created.drop());
+      db = created;
+    }
+    ctx.log(`gatehouse: database ${db.name}${shared ? ' (shared)' : ''}`);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
     ctx.defer(() => rmSync(dataDir, { recursive: true, force: true }));
     const port = await freePort();
@@ -77,8 +148,8 @@ const gatehouse: TargetDefinition = {
       // the sign-in scenarios only use correct passwords; keep the throttle out of the way anyway
       LOGIN_MAX_FAILURES: '1000',
       LOGIN_IP_MAX_FAILURES: '100000',
-      COOKIE_SECRETS: randomBytes(32).toString('base64url'),
-      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      COOKIE_SECRETS: shared?.cookieSecrets ?? randomBytes(32).toString('base64url'),
+      KEY_ENCRYPTION_KEY: shared?.keyEncryptionKey ?? randomBytes(32).toString('base64'),
       DATA_DIR: dataDir,
     };
     // What `npm start` runs: the compiled CLI (npm run bench builds it first).
@@ -91,6 +162,15 @@ const gatehouse: TargetDefinition = {
     // BENCH_NODE_ARGS: extra node flags for Gatehouse (e.g. --trace-gc, --max-semi-space-size=…)
     nodeArgs.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     if (ctx.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.join(ctx.cpuProfileDir, 'gatehouse'));
+    // statements per operation: counted through pg in the server processes (bench only; BENCH_DB_COST=0: off)
+    let statementsDir: string | undefined;
+    if (process.env.BENCH_DB_COST !== '0') {
+      statementsDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-statements-'));
+      const dir = statementsDir;
+      ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
+      env.BENCH_STATEMENTS_DIR = statementsDir;
+      nodeArgs.push('--import', pathToFileURL(path.join(REPO_ROOT, 'bench/lib/count-statements.mjs')).href);
+    }
     const entry = fromSource ? 'src/cli/main.ts' : 'dist/cli/main.js';
     const proc = spawnServer('gatehouse', process.execPath, [...nodeArgs, entry, 'serve'], env, REPO_ROOT);
     // SIGTERM drains and stops the workers; profiles are written on a clean exit.
@@ -100,60 +180,15 @@ const gatehouse: TargetDefinition = {
     });
     await waitUntilReady(`${url}/readyz`, proc, START_TIMEOUT_MS);
 
-    // Fixtures, through the same store functions the CLI and admin API use.
-    const handle = openDb({ url: db.url, poolSize: 2 });
-    let fixtures: Fixtures;
-    try {
-      const resources = {} as Record<Alg, string>;
-      for (const alg of ALGS) {
-        const identifier = `https://api-${alg.toLowerCase()}.bench.gatehouse.test`;
-        await createResource(handle.prisma, { identifier, name: `bench ${alg}`, scopes: SCOPE.split(' '), signingAlg: alg, accessTokenTtl: 3600 });
-        resources[alg] = identifier;
-      }
-      const { client, clientSecret } = await createClient(handle.prisma, {
-        name: 'bench client_credentials',
-        grants: ['client_credentials'],
-        scopes: SCOPE.split(' '),
-        resources: Object.values(resources),
-      });
-      if (!clientSecret) throw new Error('gatehouse: createClient returned no secret for a client_secret_basic client');
-      const web = await createClient(handle.prisma, {
-        name: 'bench web app',
-        grants: ['authorization_code', 'refresh_token'],
-        redirectUris: [BENCH_REDIRECT_URI],
-        firstParty: true,
-      });
-      if (!web.clientSecret) throw new Error('gatehouse: createClient returned no secret for the web client');
-      const password = randomBytes(12).toString('base64url');
-      const users = Array.from({ length: BENCH_USERS }, (_, i) => `bench-user-${i}@bench.gatehouse.test`);
-      for (let i = 0; i < users.length; i += 4) {
-        await Promise.all(users.slice(i, i + 4).map((email) => createAccount(handle.prisma, { email, name: null, password, emailVerified: true })));
-      }
-      // passkey users: no password; a software ES256 authenticator each (test/helpers/webauthn.ts)
-      const passkeyUsers: NonNullable<WebFixtures['passkeyUsers']> = [];
-      for (let i = 0; i < BENCH_USERS; i++) {
-        const email = `bench-passkey-${i}@bench.gatehouse.test`;
-        const account = await createAccount(handle.prisma, { email, name: null, emailVerified: true });
-        const authenticator = new SoftAuthenticator('127.0.0.1', url, userHandleOf(account.id));
-        await insertPasskey(handle.prisma, {
-          accountId: account.id,
-          credentialId: authenticator.credentialId,
-          publicKey: authenticator.cosePublicKey().toString('base64url'),
-          counter: 0,
-          transports: ['internal'],
-          name: 'bench',
-          backedUp: true,
-          deviceType: 'multiDevice',
-        });
-        passkeyUsers.push({ email, authenticator });
-      }
-      const webFixtures: WebFixtures = { clientId: web.client.id, clientSecret: web.clientSecret, redirectUri: BENCH_REDIRECT_URI, users, password, passkeyUsers };
-      fixtures = { clientId: client.id, clientSecret, resources, scope: SCOPE, web: webFixtures };
-    } finally {
-      await handle.close();
-    }
-    const name: TargetName = workersOverride === undefined ? 'gatehouse' : `gatehouse-w${workers}`;
-    return { ...running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1), databaseUrl: db.url };
+    // Fixtures: once per database (further instances on it share them)
+    const fixtures = shared?.fixtures ?? (await registerFixtures(db.url));
+    const name: TargetName = shared?.name ?? (workersOverride === undefined ? 'gatehouse' : `gatehouse-w${workers}`);
+    return {
+      ...running(name, proc, url, fixtures, { workers, database: 'postgresql (BENCH_DATABASE_URL)' }, workers > 1),
+      databaseUrl: db.url,
+      ...(statementsDir && { statementsDir }),
+      shared: { database: db, cookieSecrets: env.COOKIE_SECRETS!, keyEncryptionKey: env.KEY_ENCRYPTION_KEY!, fixtures: fixtures },
+    };
   },
 };
 
@@ -185,6 +220,11 @@ const baseline: TargetDefinition = {
 };
 
 export const TARGETS = { gatehouse, baseline };
+
+/** A further Gatehouse process (WORKERS=1) on the database, secrets and fixtures of a running one. */
+export function startSharedGatehouse(ctx: BenchContext, shared: SharedGatehouse): Promise<RunningTarget & { shared: SharedGatehouse }> {
+  return gatehouse.start(ctx, 1, shared);
+}
 
 /** 'gatehouse', 'baseline', or 'gatehouse-w<n>': a further Gatehouse with WORKERS=n (BENCH_WORKERS_LIST). */
 export function startTarget(name: TargetName, ctx: BenchContext): Promise<RunningTarget> {

@@ -19,12 +19,14 @@ const { values } = parseArgs({
 const root = path.resolve(values.root ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..'));
 const buildCommand = values['build-command'] ?? 'npm run build';
 
-/** What the build reads: the sources (not the generated client: an output), the schema, the compiler and package settings. */
+/** What the build reads: the sources (not the generated client: an output), the admin console's sources, the schema, the compiler and package settings. */
 const INPUT_FILES = ['prisma/schema.prisma', 'prisma.config.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
-const INPUT_DIRS = ['src'];
+const INPUT_DIRS = ['src', 'console'];
 const SKIP = new Set(['src/generated']);
 const STAMP = path.join(root, 'dist', '.build-stamp');
-const OUTPUT = path.join(root, 'dist', 'cli', 'main.js');
+// the server's entry point, and the admin console's page when the tree has the console
+const OUTPUTS = [path.join(root, 'dist', 'cli', 'main.js')];
+if (existsSync(path.join(root, 'console'))) OUTPUTS.push(path.join(root, 'dist', 'console', 'index.html'));
 
 function walk(rel, out) {
   if (SKIP.has(rel)) return;
@@ -54,7 +56,7 @@ try {
 } catch {
   // never built, or built before stamps existed
 }
-if (!values.force && stamp === hash && existsSync(OUTPUT)) {
+if (!values.force && stamp === hash && OUTPUTS.every((f) => existsSync(f))) {
   console.log('build: dist/ is up to date with the sources; not rebuilding');
   process.exit(0);
 }

@@ -15,6 +15,7 @@ import { noteOAuthError, OAUTH_ERROR_EVENTS, type RequestObserver } from './http
 import { pinClientAddress } from './http/client-address.ts';
 import { edge } from './http/edge.ts';
 import { answerOutage, markDatabaseUnavailable } from './http/errors.ts';
+import { consoleRoutes } from './http/console.ts';
 import { healthRoutes } from './http/health.ts';
 import { pinToIssuer } from './http/issuer.ts';
 import { routeGroups } from './http/routes.ts';
@@ -22,14 +23,17 @@ import { ensureSigningKeys, listSigningKeys, loadKeyring, pruneRetiredKeys, type
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAccountDirectory } from './accounts/cache.ts';
 import { pruneThrottles } from './accounts/throttle.ts';
+import { pruneLinks } from './accounts/links.ts';
 import { accountRoutes } from './account/routes.ts';
 import { accountClientRecord } from './clients/builtin.ts';
 import { createClientRegistry, type ClientRegistry } from './clients/registry.ts';
 import { createResourceCatalog, type ResourceCatalog } from './resources/cache.ts';
 import { ensureBuiltInResources } from './resources/store.ts';
+import { ensureConsoleClient } from './clients/console.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { clientFinder, clientPatches } from './oidc/clients.ts';
 import { installDpopErrors } from './oidc/dpop.ts';
+import { installDevicePolling } from './oidc/device.ts';
 import { resourceIndicators } from './oidc/resource-indicators.ts';
 import { preciseErrorCode, preciseTokenErrors } from './oidc/token-errors.ts';
 import { jwtAccessTokenPatches, tokenPolicies } from './oidc/introspection.ts';
@@ -40,6 +44,7 @@ import {
   interactionProviderHooks,
   interactionProviderPatches,
   interactionRoutes,
+  deviceRoutes,
   type InteractionDeps,
 } from './interactions/index.ts';
 import { pruneExpiredPayloads, pruneExpiredRevocations } from './oidc/cleanup.ts';
@@ -50,6 +55,9 @@ import { backchannelSender } from './oidc/sessions.ts';
 import { sharedReplayStore } from './oidc/replay.ts';
 import { buildProvider } from './oidc/provider.ts';
 import { adminRoutes } from './admin/index.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
+import { lifecycleRoutes } from './lifecycle/routes.ts';
+import { installPolicyGuard } from './access/enforce.ts';
 
 export interface AppOptions {
   databaseUrl: string;
@@ -73,6 +81,8 @@ export interface Gatehouse {
   clients: ClientRegistry;
   resources: ResourceCatalog;
   revocations: RevocationList;
+  /** outgoing mail (src/mail/): tests wait on mailer.idle() for mails sent out of the request path */
+  mailer: Mailer;
   provider(): Provider;
   /** reloads signing keys now (also happens on change notifications and on schedule) */
   reloadKeys(): Promise<void>;
@@ -96,6 +106,8 @@ export function cleanupSteps(config: Pick<Config, 'login' | 'auditRetentionDays'
     { name: 'sessionActivity', batch: pruneSessionActivity },
     // past AUDIT_RETENTION_DAYS
     { name: 'auditEvents', batch: (db: Db, n: number) => pruneAuditEvents(db, n, config.auditRetentionDays) },
+    // single-use links (src/accounts/links.ts) a day after they expired
+    { name: 'actionTokens', batch: pruneLinks },
   ] as const satisfies readonly CleanupStep[];
 }
 
@@ -116,6 +128,8 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
 }
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<Gatehouse> {
+  // every registry write checks the stored access policies (src/access/enforce.ts, src/kernel/guard.ts)
+  installPolicyGuard();
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = opts.metrics ?? createMetrics();
   // every connection of this instance carries its id (src/db/instance.ts)
@@ -133,10 +147,14 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
     heartbeatTimeoutMs: config.dbStatementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     onError: (err) => logger.warn({ err: { message: err.message } }, 'change feed connection lost; reconnecting'),
   });
-  const closers: (() => Promise<void> | void)[] = [() => feed.close(), () => db.close()];
+  const mailer = createMailer(config, logger);
+  // closed last of all (closers run in reverse): queued mails still go out during shutdown
+  const closers: (() => Promise<void> | void)[] = [() => mailer.close(), () => feed.close(), () => db.close()];
   try {
     await ensureSigningKeys(db.prisma, config.keyEncryptionKey);
     await ensureBuiltInResources(db.prisma);
+    // the admin console's client (/console), on the admin resource just ensured
+    await ensureConsoleClient(db.prisma, config.issuer);
     let keyring: Keyring = await loadKeyring(db.prisma, config.keyEncryptionKey);
     metrics.setCollectors({
       pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
@@ -210,6 +228,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       });
       registerTokenExchange(p, domainDeps);
       installDpopErrors(p);
+      installDevicePolling(p, db.pool);
       installInteractionListeners(p, interactionDeps);
       listenForSessionActivity(p, db.prisma, logger);
       // Token issuance is counted, not written row by row (hot path). Registered
@@ -306,7 +325,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         healthRoutes(db.pool, { isDraining: () => draining }),
         metricsRoute(metrics, { token: config.metricsToken, aggregate: opts.aggregateMetrics }),
         interactionRoutes(interactionDeps),
-        accountRoutes({ config, db: db.prisma, logger, clients, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
+        lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
+        deviceRoutes(interactionDeps),
+        consoleRoutes({ issuer: config.issuer }),
+        accountRoutes({ config, db: db.prisma, logger, clients, mailer, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,
@@ -319,6 +341,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
           reloadKeys,
           backchannel: backchannelSender(() => holder.current),
           dpopReplay: sharedReplayStore(Adapter, 'admin-dpop'),
+          mailer,
+          lastHour: () => metrics.lastHour(),
         }),
       ]),
     );
@@ -335,6 +359,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
       clients,
       resources,
       revocations,
+      mailer,
       provider: () => holder.current,
       reloadKeys,
       drain() {

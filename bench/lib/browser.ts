@@ -148,7 +148,7 @@ export async function passkeyLoginFlow(t: RunningTarget, web: WebFixtures, user:
   const m = /<form[^>]*action="([^"]*\/passkey)"[^>]*data-options="([^"]*)"/.exec(html);
   if (!m) throw new IterationError('no passkey form on the login page');
   const options = JSON.parse(m[2]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as { challenge: string };
-  const answer = user.authenticator.assert(options.challenge, { counter: 0 });
+  const answer = user.authenticator.assert(options.challenge, { counter: 0, origin: new URL(t.url).origin });
   const t1 = performance.now();
   const after = await follow(t.url, jar, await navigate(t.url, jar, 'POST', m[1]!, { csrf, response: JSON.stringify(answer) }));
   if (!after.leave) throw new IterationError(`after the passkey: a page at ${after.page!.url} instead of the redirect: ${after.page!.html.slice(0, 160)}`);

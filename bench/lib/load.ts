@@ -108,9 +108,9 @@ function fromAutocannon(r: Result, perSecond: number[]): LoadResult {
 }
 
 /** Autocannon: warm-up until steady (thrown away), then `beforeMeasure()` and the measured run. */
-export async function runLoad(baseUrl: string, req: LoadRequest, s: LoadSettings, beforeMeasure?: () => void): Promise<LoadResult> {
+export async function runLoad(baseUrl: string, req: LoadRequest, s: LoadSettings, beforeMeasure?: () => void | Promise<void>): Promise<LoadResult> {
   const warmup = s.warmupMaxSec > 0 ? await warmUp(baseUrl, req, s.connections, s.warmupSec, s.warmupMaxSec) : undefined;
-  beforeMeasure?.();
+  await beforeMeasure?.();
   const { result, perSecond } = await once(baseUrl, req, s.connections, s.durationSec);
   return { ...fromAutocannon(result, perSecond), ...(warmup && { warmup }) };
 }
@@ -193,8 +193,8 @@ async function loopFor(iteration: Iteration, connections: number, durationSec: n
 }
 
 /** Custom loop: warm-up (thrown away), then `beforeMeasure()` and the measured run. */
-export async function runLoop(iteration: Iteration, s: LoadSettings, beforeMeasure?: () => void): Promise<LoadResult> {
+export async function runLoop(iteration: Iteration, s: LoadSettings, beforeMeasure?: () => void | Promise<void>): Promise<LoadResult> {
   if (s.warmupSec > 0) await loopFor(iteration, s.connections, s.warmupSec);
-  beforeMeasure?.();
+  await beforeMeasure?.();
   return loopFor(iteration, s.connections, s.durationSec);
 }

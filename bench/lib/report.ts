@@ -37,6 +37,26 @@ export function table(results: ScenarioResult[]): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** Database cost per operation of the Gatehouse scenarios (issue 18). */
+export function dbCostTable(results: ScenarioResult[]): string {
+  const head = ['database cost per operation', 'statements', 'BEGIN', 'rows written', 'PG CPU ms', 'DB wait ms'];
+  const rows = results.map((r) => {
+    const c = r.dbCost!;
+    return [
+      r.name,
+      c.statementsPerOp.toFixed(2),
+      c.transactionsPerOp.toFixed(2),
+      c.rowsWrittenPerOp.toFixed(2),
+      c.pgCpuMsPerOp === undefined ? '-' : c.pgCpuMsPerOp.toFixed(3),
+      c.waitMsPerOp === undefined ? (c.pgExecMsPerOp?.toFixed(3) ?? '-') : c.waitMsPerOp.toFixed(3),
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const source = results[0]!.dbCost!.source === 'pool' ? 'statements counted through the pool in the server processes; rows written from pg_stat_database; PG CPU from /proc of the backends' : 'pg_stat_statements';
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), `(${source})`].join('\n');
+}
+
 export function ratios(results: ScenarioResult[], a: TargetName = 'gatehouse', b: TargetName = 'baseline'): Ratio[] {
   const out: Ratio[] = [];
   for (const r of results) {

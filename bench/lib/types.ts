@@ -51,6 +51,8 @@ export interface RunningTarget {
   info: Record<string, string | number | boolean>;
   /** Gatehouse targets: their database, for fixtures (never recorded: it may hold a password) */
   databaseUrl?: string;
+  /** Gatehouse targets: where the preloaded statement counter (count-statements.mjs) writes its totals */
+  statementsDir?: string;
   /** resident memory of the server process and its workers, read from /proc now */
   rss(): ProcessRss[];
   /** throws if the server process has exited */
@@ -139,6 +141,8 @@ export interface ScenarioResult {
   windowSec?: [number, number];
   /** 'flow' for the login-flow scenario (req/s then means flows/s) */
   unit?: string;
+  /** Gatehouse scenarios: database cost per operation (bench/lib/dbcost.ts) */
+  dbCost?: import('./dbcost.ts').DbCost;
   /** scenario-specific figures (argon2 share …) */
   extra?: Record<string, unknown>;
   notes: string[];

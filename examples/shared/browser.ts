@@ -193,3 +193,68 @@ export async function codeFlowTokens(opts: CodeFlowOptions): Promise<TokenRespon
   }
   return res.body as TokenResponse['body'] & { access_token: string };
 }
+
+export interface DeviceFlowOptions {
+  issuer: string;
+  client: { id: string; secret?: string };
+  /** the API the access token is for (RFC 8707) */
+  resource: string;
+  scope: string;
+  email: string;
+  password: string;
+  browser?: Browser;
+  /** what the device saw while it waited: each poll's error (authorization_pending …) */
+  polls?: string[];
+}
+
+function xsrfOf(p: Page): string {
+  const m = /name="xsrf" value="([^"]*)"/.exec(p.html);
+  if (!m) throw new Error(`no xsrf input on ${p.url}`);
+  return unescapeHtml(m[1]!);
+}
+
+/**
+ * The device authorization grant (RFC 8628) end to end, as a TV does it: the
+ * device asks for a code and polls; a person enters the code at /device on
+ * another screen (here: the scripted browser), checks which device asks,
+ * signs in; the device's next poll gets the tokens.
+ */
+export async function deviceFlowTokens(opts: DeviceFlowOptions): Promise<TokenResponse['body'] & { access_token: string }> {
+  const browser = opts.browser ?? new Browser();
+  const form = new URLSearchParams({ scope: opts.scope, resource: opts.resource });
+  if (!opts.client.secret) form.set('client_id', opts.client.id);
+  const started = await fetch(`${opts.issuer}/device/auth`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(opts.client.secret ? { authorization: `Basic ${Buffer.from(`${encodeURIComponent(opts.client.id)}:${encodeURIComponent(opts.client.secret)}`).toString('base64')}` } : {}),
+    },
+    body: form.toString(),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const device = (await started.json()) as { device_code?: string; user_code?: string; verification_uri?: string; interval?: number; error?: string };
+  if (started.status !== 200 || !device.device_code || !device.user_code || !device.verification_uri) {
+    throw new Error(`device authorization failed: ${started.status} ${device.error ?? ''}`);
+  }
+  const poll = () => tokenRequest(opts.issuer, opts.client, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code! });
+  // the device polls once before anyone has entered the code
+  const early = await poll();
+  opts.polls?.push(String(early.body.error));
+
+  // the person, on a phone: /device, the code (typed in lower case), the device's name, sign-in
+  const entry = await browser.go('GET', device.verification_uri);
+  if (entry.kind !== 'page') throw new Error('/device did not show a page');
+  const confirm = await browser.go('POST', device.verification_uri, { xsrf: xsrfOf(entry.page), user_code: device.user_code.toLowerCase() });
+  if (confirm.kind !== 'page' || !/name="confirm"/.test(confirm.page.html)) throw new Error(`the code was not accepted at /device (${confirm.kind === 'page' ? confirm.page.status : 'redirect'})`);
+  const signIn = await browser.go('POST', device.verification_uri, { xsrf: xsrfOf(confirm.page), user_code: device.user_code, confirm: 'yes' });
+  const done = await completeSignIn(browser, signIn, opts.email, opts.password);
+  if (done.kind !== 'page' || !/is connected/.test(done.page.html)) throw new Error('the device was not connected');
+
+  // approved: the device's next poll (at its interval) gets the tokens
+  await new Promise((resolve) => setTimeout(resolve, (device.interval ?? 5) * 1000));
+  const res = await poll();
+  if (res.status !== 200 || typeof res.body.access_token !== 'string') {
+    throw new Error(`device code exchange failed: ${res.status} ${res.body.error ?? ''} ${res.body.error_description ?? ''}`);
+  }
+  return res.body as TokenResponse['body'] & { access_token: string };
+}

@@ -12,7 +12,7 @@ import type { LogEntry } from '../shared/service.ts';
 import { ACCOUNTS_API, HISTORY_API, RECOMMENDATIONS_API, VIDEO_API } from './apis.ts';
 import type { Viewing } from './services/history.ts';
 import { streaming } from './system.ts';
-import { viewerTokens } from './walkthrough.ts';
+import { tvTokens, viewerTokens } from './walkthrough.ts';
 
 type Tokens = Awaited<ReturnType<typeof viewerTokens>>;
 
@@ -172,5 +172,17 @@ describe('streaming example', () => {
       expect(daves.body).toMatchObject({ sub: dave.id, plan: 'basic' });
       expect((await callApi(`${ex.urls.accounts}/me`)).status).toBe(401);
     });
+  });
+
+  // last: playing records a viewing in carol's history
+  it('the TV signs in with the device flow: pending until carol enters the code, then a video token of its own', async () => {
+    const polls: string[] = [];
+    const tv = await tvTokens(ex, 'carol@streaming.example', polls);
+    expect(polls).toEqual(['authorization_pending']);
+    expect(await createVerifier({ issuer: ex.issuer, audience: VIDEO_API }).verify(tv.access_token)).toMatchObject({ sub: carol.id, client_id: 'tv', scope: 'video:stream' });
+    expect(tv.refresh_token).toEqual(expect.any(String));
+    const play = await callApi(`${ex.urls['video-delivery']}/play/orbit-of-glass`, { token: tv.access_token });
+    expect(play.status).toBe(200);
+    expect((await callApi(`${ex.urls.history}/history`, { token: tv.access_token })).status).toBe(401);
   });
 });

@@ -4,12 +4,18 @@
 // The viewers sign in through Gatehouse's real login page as the player app
 // would; the attacker holds video-delivery's client secret and whatever
 // tokens passed through it.
-import { Browser, codeFlowTokens } from '../shared/browser.ts';
+import { Browser, codeFlowTokens, deviceFlowTokens } from '../shared/browser.ts';
 import { callApi, clientCredentials, exchange, peek } from '../shared/http.ts';
 import type { Walkthrough } from '../shared/main.ts';
 import type { RunningExample } from '../shared/runner.ts';
 import { describeToken, expectApi, expectTokenError } from '../shared/report.ts';
 import { ACCOUNTS_API, HISTORY_API, PLAYER_REDIRECT_URI, RECOMMENDATIONS_API, VIDEO_API } from './apis.ts';
+
+/** The living-room TV's tokens for the video API: the device flow, approved by the viewer on another screen. */
+export async function tvTokens(ex: RunningExample, email: string, polls?: string[]) {
+  const u = ex.users[email]!;
+  return deviceFlowTokens({ issuer: ex.issuer, client: { id: 'tv' }, resource: VIDEO_API, scope: 'openid offline_access video:stream', email: u.email, password: u.password, ...(polls ? { polls } : {}) });
+}
 
 /** A viewer's tokens, one per API, from the player app's code flow (one login, then the SSO session). */
 export async function viewerTokens(ex: RunningExample, email: string): Promise<Record<'video' | 'accounts' | 'history' | 'recommendations', string>> {
@@ -139,4 +145,15 @@ export const walkthrough: Walkthrough = async (ex, logs, r) => {
   await r.check('refused', 'its history:append token at the recommendations API', async () =>
     expectApi(await callApi(`${urls.recommendations}/recommendations`, { token: append.body.access_token ?? '' }), 401),
   );
+
+  // ------------------------------------------------------------------
+  r.section('5. The living-room TV signs in with a code (device flow, RFC 8628): carol enters it at /device on her phone');
+  const polls: string[] = [];
+  const tv = await tvTokens(ex, carol.email, polls);
+  await r.check('refused', 'the TV polling before carol entered the code', async () => ({ ok: polls[0] === 'authorization_pending', result: polls[0] ?? 'no poll' }));
+  await r.check('allowed', 'the TV plays "Orbit of Glass" with its own token', async () => {
+    const res = await callApi(`${urls['video-delivery']}/play/orbit-of-glass`, { token: tv.access_token });
+    return { ok: res.status === 200 && peek(tv.access_token).client_id === 'tv', result: `${res.status}, client_id=${String(peek(tv.access_token).client_id)}, scope="${String(peek(tv.access_token).scope)}"` };
+  });
+  await r.check('refused', "the TV's token at the history API", async () => expectApi(await callApi(`${urls.history}/history`, { token: tv.access_token }), 401, true));
 };

@@ -26,6 +26,21 @@ export interface AccountView {
   currentSession: string;
   grants: (GrantInfo & { clientName: string; redirectHost: string | null })[];
   clientNames: Record<string, string>;
+  /** mail is set up: the "Email" section (change of address) is shown */
+  emailChange: boolean;
+}
+
+function emailSection(v: AccountView): SafeHtml {
+  return html`<section aria-labelledby="email-title" class="section">
+<h2 id="email-title">Email</h2>
+<p>Your address is <strong>${v.email}</strong> (${v.emailVerified ? 'verified' : 'not verified'}). A new one is confirmed by a link we mail to it.</p>
+<form method="post" action="${v.action('email')}" class="stack">
+  ${hidden(v.csrf)}
+  <div class="field"><label for="new-email">New email address</label><input id="new-email" name="email" type="email" autocomplete="email" maxlength="254" required></div>
+  <div class="field"><label for="email-password">Current password</label><input id="email-password" name="current" type="password" autocomplete="current-password" maxlength="1024"></div>
+  <button type="submit" class="button secondary">Change email</button>
+</form>
+</section>`;
 }
 
 const DATE = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
@@ -149,6 +164,7 @@ ${v.grants.length ? html`<ul class="items" id="grant-list">${items}</ul>` : html
 
 export function accountContent(v: AccountView): SafeHtml {
   const sections: HtmlValue[] = [
+    v.emailChange ? emailSection(v) : '',
     html`<section aria-labelledby="password-title" class="section">
 <h2 id="password-title">Password</h2>
 <form method="post" action="${v.action('password')}" class="stack">

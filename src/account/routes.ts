@@ -19,6 +19,7 @@
 //   GET  /account              the page (or the sign-in, when there is no session)
 //   GET  /account/callback     the end of the sign-in
 //   POST /account/password     current + new password
+//   POST /account/email        a new email address (+ current password): src/lifecycle mails a link
 //   POST /account/totp-remove  remove the authenticator app (only while a passkey remains)
 //   POST /account/recovery-codes  new recovery codes, shown once
 //   POST /account/passkey-add | passkey-rename | passkey-remove
@@ -60,6 +61,8 @@ import { GatehouseError } from '../kernel/errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { listSessions } from '../oidc/session-activity.ts';
 import { endSessionAs, listGrants, revokeGrantAs, revokeSessionsAs, type BackchannelSender } from '../oidc/sessions.ts';
+import { requestEmailChange } from '../lifecycle/writes.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import { clearCookie, LOGIN_COOKIE, readCookie, seal, SESSION_COOKIE, setCookie, unseal } from './cookie.ts';
 import { accountContent, type AccountView } from './pages.ts';
 
@@ -70,6 +73,8 @@ export interface AccountPageDeps {
   clients: ClientRegistry;
   provider: () => Provider;
   backchannel: BackchannelSender;
+  /** outgoing mail (src/mail): with it, the page's "Email" section changes the address (src/lifecycle) */
+  mailer?: Mailer;
 }
 
 /** How old the sign-in behind the account page may be (max_age), and how long its cookie lasts. */
@@ -84,6 +89,7 @@ const STATUS: Record<string, string> = {
   'totp-remove': 'The authenticator app is removed.',
   'session-end': 'That session is signed out.',
   'grant-revoke': "The application's access is revoked.",
+  email: 'We sent a confirmation link to the new address. Your email changes when you open it; your current address was told.',
 };
 
 interface PageSession {
@@ -244,6 +250,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
         .filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)
         .map((g) => ({ ...g, clientName: clientNames[g.clientId] ?? g.clientId, redirectHost: hosts[g.clientId] ?? null })),
       clientNames,
+      emailChange: deps.mailer?.enabled === true,
       ...extra,
     };
     page(ctx, status, 'Your account', accountContent(view), ['/static/webauthn.js', '/static/passkey.js', '/static/codes.js']);
@@ -272,6 +279,18 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       if (!check.ok || check.account.id !== who.accountId) return show(ctx, who, 400, { error: 'Your current password is not right.' });
       await setPasswordAs(db, actorOf(ctx, who), who.accountId, next);
       return done(ctx, 'password');
+    },
+    /** the email change (src/lifecycle): a link to the new address, a notice to the old one; the current password first */
+    async email(ctx, who, form) {
+      if (!deps.mailer?.enabled) return show(ctx, who, 409, { error: 'Changing the email address is not available here (mail is not set up).' });
+      const next = (form.get('email') ?? '').trim();
+      if (!next) return show(ctx, who, 400, { error: 'Enter the new email address.' });
+      if (who.hasPassword) {
+        const check = await authenticate(db, who.email, form.get('current') ?? '', { ip: ctx.ip, policy: config.login, secondFactor: () => true });
+        if (!check.ok || check.account.id !== who.accountId) return show(ctx, who, 400, { error: 'Your current password is not right.' });
+      }
+      await requestEmailChange({ db, mailer: deps.mailer, issuer: config.issuer }, actorOf(ctx, who), who.accountId, next);
+      return done(ctx, 'email');
     },
     async 'totp-remove'(ctx, who) {
       await removeTotpAs(db, actorOf(ctx, who), who.accountId);

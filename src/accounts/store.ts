@@ -241,6 +241,11 @@ async function writeAccount(
 
 // ----------------------------------------------------------------- reads
 
+/** How many people there are (the console's overview). */
+export async function countAccounts(db: DbOrTx): Promise<number> {
+  return db.account.count();
+}
+
 export async function getAccount(db: DbOrTx, id: string): Promise<AccountView> {
   const a = isAccountId(id) ? await db.account.findUnique({ where: { id } }) : null;
   if (!a) throw notFound(id);
@@ -313,6 +318,8 @@ export interface LoginEvent {
   lockouts?: Lockout[];
   /** login.locked: when to try again */
   retryAfterSeconds?: number;
+  /** the upstream identity provider (its name) the person signed in through, if any */
+  idp?: string;
 }
 
 export interface AuthenticateOptions {

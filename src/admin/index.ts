@@ -22,6 +22,9 @@ import { clientRoutes } from './routes/clients.ts';
 import { keyRoutes, auditRoutes } from './routes/keys.ts';
 import { resourceRoutes, roleRoutes } from './routes/resources.ts';
 import { userRoutes } from './routes/users.ts';
+import { idpRoutes } from './routes/idps.ts';
+import { accessRoutes } from './routes/access.ts';
+import { statsRoutes } from './routes/stats.ts';
 
 export { ADMIN_BASE, type AdminDeps } from './route.ts';
 
@@ -43,7 +46,7 @@ const documentRoute = (getDocument: () => unknown): AdminRoute =>
   });
 
 /** Every operation of the API except the document itself. */
-export const ADMIN_ROUTES: readonly AdminRoute[] = [...clientRoutes, ...userRoutes, ...resourceRoutes, ...roleRoutes, ...keyRoutes, ...auditRoutes];
+export const ADMIN_ROUTES: readonly AdminRoute[] = [...clientRoutes, ...userRoutes, ...resourceRoutes, ...roleRoutes, ...keyRoutes, ...auditRoutes, ...idpRoutes, ...accessRoutes, ...statsRoutes];
 
 /** `/clients/{id}/x:y` → `/clients/:id/x\:y` (path-to-regexp syntax). */
 export function routerPath(openApiPath: string): string {

@@ -3,6 +3,7 @@
 // JSON Schema 2020-12: OpenAPI 3.1's own dialect).
 import { z } from 'zod';
 import { ClientInput, ClientPatch, GRANT_TYPES } from '../clients/store.ts';
+import { IdpInput, IdpPatch } from '../federation/store.ts';
 import { PAGE_LIMIT } from '../kernel/pagination.ts';
 import { RoleInput, RolePatch } from '../resources/roles.ts';
 import { ADMIN_SCOPES, ResourceInput, ResourcePatch } from '../resources/store.ts';
@@ -11,8 +12,10 @@ import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import { ADMIN_BASE, type AdminRoute } from './route.ts';
 import {
   AuditEventView,
+  AccessMapView,
   ClientView,
   ClientWithSecret,
+  IdpView,
   KeyRotationInput,
   KeyRotationResult,
   KeyView,
@@ -24,6 +27,9 @@ import {
   SessionsRevoked,
   UserFactors,
   UserSessions,
+  InvitationInput,
+  InvitationView,
+  StatsView,
   UserInput,
   UserPatch,
   UserRoles,
@@ -46,6 +52,8 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   RolePatch,
   RoleView,
   UserInput,
+  InvitationInput,
+  InvitationView,
   UserPatch,
   UserView,
   UserRoles,
@@ -57,6 +65,11 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   KeyRotationInput,
   KeyRotationResult,
   AuditEventView,
+  IdpInput,
+  IdpPatch,
+  IdpView,
+  AccessMapView,
+  StatsView,
   Problem: ProblemSchema,
 };
 const PAGES: Record<string, string> = {
@@ -66,6 +79,7 @@ const PAGES: Record<string, string> = {
   UserPage: 'UserView',
   KeyPage: 'KeyView',
   AuditEventPage: 'AuditEventView',
+  IdpPage: 'IdpView',
 };
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -75,6 +89,8 @@ const DESCRIPTIONS: Record<string, string> = {
   ResourcePatch: 'Changes to an API resource (JSON merge patch): a list replaces the stored list; `name: null` clears it.',
   RoleInput: 'A new role: scopes on one API resource (which must offer them).',
   RolePatch: 'Changes to a role: its resource and/or scopes; the name cannot change.',
+  IdpInput: 'A new upstream OpenID provider: the fields of `gatehouse idps create`. `clientSecret` is write-only: stored encrypted, never answered. Scopes default to openid email profile (openid is always asked).',
+  IdpPatch: 'Changes to an upstream provider (JSON merge patch): any subset of the fields; a list replaces the stored list; `clientSecret` replaces the secret.',
 };
 
 const SCOPE_DESCRIPTIONS: Record<string, string> = {
@@ -100,6 +116,7 @@ const PATH_PARAMS: Record<string, string> = {
   name: 'the role name',
   role: 'the role name',
   kid: 'the key id',
+  ref: 'the identity provider id (a UUID) or its name, percent-encoded',
 };
 
 function jsonSchema(schema: z.ZodType): Json {
@@ -259,6 +276,9 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       { name: 'roles', description: 'roles: scopes on one API for the people who hold them' },
       { name: 'keys', description: 'signing keys' },
       { name: 'audit-events', description: 'the audit trail' },
+      { name: 'idps', description: 'upstream OpenID providers people sign in through (gatehouse:admin only)' },
+      { name: 'access', description: 'the access map: who can reach what' },
+      { name: 'stats', description: "counts, and the answering process's last hour (the console's overview)" },
       { name: 'meta', description: 'this document' },
     ],
     paths,

@@ -2,7 +2,7 @@
 // domain error into one. Nothing here ever renders a stack trace: unknown
 // errors become a generic 500 (logged by the caller with the request id).
 import type { Context } from 'koa';
-import { GatehouseError, ValidationError, type ErrorCode } from '../kernel/errors.ts';
+import { GatehouseError, PolicyViolationError, ValidationError, type ErrorCode } from '../kernel/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -19,6 +19,7 @@ export const PROBLEM_TYPES = {
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'validation-error': { status: 422, title: 'Validation failed' },
+  'policy-violation': { status: 422, title: 'Refused by an access policy' },
   'internal-error': { status: 500, title: 'Internal error' },
   'service-unavailable': { status: 503, title: 'Service unavailable' },
 } as const;
@@ -31,6 +32,14 @@ export interface FieldError {
   message: string;
 }
 
+/** A broken access policy, as the problem's `violations` list shows it. */
+export interface ProblemViolation {
+  policy: string;
+  kind: string;
+  message: string;
+  path?: string;
+}
+
 export interface Problem {
   type: string;
   title: string;
@@ -38,6 +47,7 @@ export interface Problem {
   detail: string;
   instance?: string;
   errors?: FieldError[];
+  violations?: ProblemViolation[];
   requestId?: string;
 }
 
@@ -47,7 +57,7 @@ export class ProblemError extends Error {
   constructor(
     readonly slug: ProblemSlug,
     readonly detail: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+    readonly extra: { errors?: FieldError[]; violations?: ProblemViolation[]; headers?: Record<string, string> } = {},
   ) {
     super(detail);
   }
@@ -67,6 +77,7 @@ const PROBLEM_OF: Record<ErrorCode, ProblemSlug> = {
   conflict: 'conflict',
   version_mismatch: 'precondition-failed',
   forbidden: 'forbidden',
+  policy_violation: 'policy-violation',
 };
 
 /**
@@ -77,6 +88,7 @@ export function toProblemError(err: unknown): ProblemError | undefined {
   if (err instanceof ProblemError) return err;
   if (!(err instanceof GatehouseError)) return undefined;
   if (err instanceof ValidationError) return validation(err.field, err.reason);
+  if (err instanceof PolicyViolationError) return new ProblemError('policy-violation', err.message, { violations: err.violations.map((v) => ({ ...v })) });
   const slug = PROBLEM_OF[err.code];
   return new ProblemError(slug, err.message, err.field !== undefined ? { errors: [{ field: err.field, message: err.message }] } : {});
 }
@@ -90,6 +102,7 @@ export function renderProblem(ctx: Context, p: ProblemError): void {
     detail: p.detail,
     instance: ctx.path,
     ...(p.extra.errors && { errors: p.extra.errors }),
+    ...(p.extra.violations && { violations: p.extra.violations }),
     ...(typeof ctx.state.requestId === 'string' && { requestId: ctx.state.requestId }),
   };
   for (const [k, v] of Object.entries(p.extra.headers ?? {})) ctx.set(k, v);

@@ -8,10 +8,12 @@ import { z } from 'zod';
 import type { ClientRegistry } from '../clients/registry.ts';
 import { assertPlainInput, parseWith } from '../kernel/validation.ts';
 import type { Config } from '../config/config.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
 import type { Keyring } from '../keys/index.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { LastHour } from '../metrics/recent.ts';
 import type { RevocationList } from '../oidc/revocations.ts';
 import type { BackchannelSender } from '../oidc/sessions.ts';
 import type { ReplayStore } from '../verify/index.ts';
@@ -41,6 +43,10 @@ export interface AdminDeps {
   backchannel: BackchannelSender;
   /** used DPoP proofs, shared by every instance (src/oidc/replay.ts) */
   dpopReplay: ReplayStore;
+  /** outgoing mail (invitations) */
+  mailer: Mailer;
+  /** this process's counters of the last hour (src/metrics/recent.ts), for GET /stats */
+  lastHour?: () => LastHour;
 }
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -57,6 +63,8 @@ export interface BodySpec {
   /** name of the component schema (openapi.ts) */
   schema: string;
   required: boolean;
+  /** secret fields this body may carry (otherwise any field named like a secret is refused) */
+  secrets?: readonly string[];
 }
 
 /** What a handler receives. */
@@ -114,7 +122,7 @@ export function defineRoute<QS extends z.ZodType | undefined = undefined, BS ext
       let body: unknown = undefined;
       if (spec.body) {
         const raw = asObject(await readJson(call.ctx), spec.body.required);
-        assertPlainInput(raw);
+        assertPlainInput(raw, spec.body.secrets);
         body = parseWith(spec.body.zod as z.ZodType, raw);
       }
       await handle({ ...call, query, body } as H);

@@ -4,7 +4,7 @@
 // RoleInput and their patches) they generate the OpenAPI document, and the
 // tests check real responses against the response schemas.
 import { z } from 'zod';
-import { AUTH_METHODS, GRANT_TYPES } from '../clients/store.ts';
+import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES } from '../clients/store.ts';
 import { PAGE_LIMIT } from '../kernel/pagination.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 
@@ -28,6 +28,21 @@ export const UserInput = z
   .meta({
     description:
       'A new person. Emails are stored trimmed and lower-cased and are unique. Without `password` the account cannot log in until one is set (POST /users/{id}/password). Passwords: 8 characters to 1024 bytes, stored with argon2id.',
+  });
+
+export const InvitationInput = z
+  .strictObject({
+    email: z.string({ error: 'must be a string' }).max(320, 'must be at most 254 characters'),
+    name: z.string({ error: 'must be a string or null' }).max(1000, 'must be at most 200 characters').nullable().optional(),
+    roles: z
+      .array(z.string({ error: 'must be a list of role names' }), { error: 'must be a list of role names' })
+      .max(50, 'must have at most 50 entries')
+      .optional()
+      .meta({ description: 'roles to give the person; a role on the admin API needs a caller holding its permissions (403 otherwise)' }),
+  })
+  .meta({
+    description:
+      'A person to invite. They get a mail with a single-use link, valid 7 days, to choose a password (which verifies their email) and to set up two-step verification where an application requires it.',
   });
 
 export const UserPatch = z
@@ -77,6 +92,12 @@ const cursor = z
   .meta({ description: "the previous page's `nextCursor` (opaque)" });
 
 export const PageQuery = z.strictObject({ cursor, limit });
+export const ClientQuery = z.strictObject({
+  cursor,
+  limit,
+  q: z.string().max(200, 'is too long').optional().meta({ description: 'only clients whose id or name contains this text (case-insensitive)' }),
+  status: z.enum(['enabled', 'disabled']).optional().meta({ description: 'only enabled or only disabled clients' }),
+});
 export const UserQuery = z.strictObject({
   cursor,
   limit,
@@ -128,6 +149,8 @@ export const ClientView = z
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
     jwksUri: z.string().nullable(),
     requireDpop: z.boolean(),
+    requirePar: z.boolean().meta({ description: 'authorization requests must be pushed first (PAR, RFC 9126)' }),
+    profile: z.enum(CLIENT_PROFILES).nullable().meta({ description: 'a security profile the client is held to: fapi2 (FAPI 2.0 Security Profile), or null' }),
     firstParty: z.boolean(),
     requireMfa: z.boolean(),
     backchannelLogoutUri: z.string().nullable(),
@@ -175,6 +198,7 @@ export const ResourceView = z
     signingAlg: z.enum(SIGNING_ALGS),
     servedBy: z.array(z.string()),
     requireRoles: z.boolean(),
+    sensitiveScopes: z.array(z.string()).meta({ description: 'scopes marked sensitive for the access map (GET /admin/v1/access-map)' }),
     builtIn: z.boolean(),
     createdAt: dateTime,
     updatedAt: dateTime,
@@ -249,6 +273,16 @@ export const SessionView = z
 
 export const UserSessions = z.strictObject({ items: z.array(SessionView) }).meta({ description: "A person's live sessions, most recently used first." });
 
+export const InvitationView = z
+  .strictObject({
+    user: UserView,
+    roles: z.array(z.string()),
+    expiresAt: dateTime.meta({ description: 'when the link stops working' }),
+    mailed: z.boolean().meta({ description: 'whether the mail was handed to the mail server; false: see mailError, then resend' }),
+    mailError: z.string().optional(),
+  })
+  .meta({ description: 'An invitation: the invited person and whether their mail went out. The link itself is never returned.' });
+
 export const SessionsRevoked = z
   .strictObject({
     sessions: z.number().int(),
@@ -289,3 +323,84 @@ export const ProblemSchema = z
     errors: z.array(z.strictObject({ field: z.string(), message: z.string() })).optional().meta({ description: 'for 400/422: the offending fields' }),
   })
   .meta({ description: 'RFC 9457 problem details (application/problem+json).' });
+
+export const IdpView = z
+  .strictObject({
+    id: z.string(),
+    name: z.string().meta({ description: 'shown on the login page as "Continue with <name>"' }),
+    issuer: z.string(),
+    clientId: z.string().meta({ description: "Gatehouse's client id at the provider" }),
+    scopes: z.array(z.string()),
+    domains: z.array(z.string()).meta({ description: 'email domains the login form sends to this provider' }),
+    disabled: z.boolean(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    version: z.number().int(),
+  })
+  .meta({ description: 'An upstream OpenID provider. Never carries its client secret.' });
+
+// ------------------------------------------------------------- access map
+
+export const AccessMapQuery = z.strictObject({
+  client: z.string().max(128, 'is too long').optional().meta({ description: 'what this client reaches (directly and through token-exchange chains)' }),
+  api: z.string().max(2048, 'is too long').optional().meta({ description: 'every client and role that reaches this API (resource identifier)' }),
+  scope: z.string().max(256, 'is too long').optional().meta({ description: 'with api: only this scope' }),
+  ifLeaked: z.string().max(128, 'is too long').optional().meta({ description: "what an attacker holding this client's credentials reaches, most sensitive first" }),
+  format: z.enum(['json', 'svg', 'table', 'mermaid', 'dot']).optional().meta({ description: 'json (default); svg (image/svg+xml, for the console); table, mermaid or dot (text/plain)' }),
+});
+
+const Hop = z
+  .strictObject({
+    via: z.enum(['client_credentials', 'sign_in', 'served_token', 'exchange']),
+    client: z.string().optional(),
+    actor: z.string().optional(),
+    from: z.string().optional(),
+    api: z.string(),
+  })
+  .meta({ description: 'one step of a path: how a token for `api` is got (client_credentials, a sign-in through `client`, a token `client` receives as the API it serves, or an exchange by `actor` of a token for `from`)' });
+
+export const AccessMapView = z
+  .strictObject({
+    query: z.strictObject({ client: z.string().optional(), api: z.string().optional(), scope: z.string().optional(), ifLeaked: z.string().optional() }),
+    entries: z.array(
+      z.strictObject({
+        principal: z.string().meta({ description: '`client:<id>`, `role:<name>` (what holding the role adds) or `people` (any signed-in person)' }),
+        api: z.string(),
+        scope: z.string(),
+        sensitive: z.boolean(),
+        chain: z.number().int().meta({ description: 'token exchanges on the path' }),
+        path: z.array(Hop),
+        pathText: z.string(),
+        reachedBy: z.number().int().optional().meta({ description: 'ifLeaked only: how many principals reach this scope at all' }),
+      }),
+    ),
+    longestChain: z.strictObject({ length: z.number().int(), path: z.array(Hop), pathText: z.string() }),
+    summary: z.strictObject({ principals: z.number().int(), apis: z.number().int(), scopes: z.number().int(), sensitive: z.number().int() }),
+  })
+  .meta({ description: 'Who can reach which API and scope, and by which path (sorted; the same data as `gatehouse access-map --json`).' });
+
+const minute = z.strictObject({
+  minute: dateTime,
+  tokens: z.number().int(),
+  tokenErrors: z.number().int(),
+  logins: z.number().int(),
+  loginFailures: z.number().int().meta({ description: 'refused and locked-out password logins' }),
+  requests: z.number().int(),
+  serverErrors: z.number().int(),
+});
+export const StatsView = z
+  .strictObject({
+    counts: z.strictObject({ clients: z.number().int(), people: z.number().int(), apis: z.number().int(), roles: z.number().int() }),
+    lastHour: z.strictObject({
+      tokensIssued: z.number().int(),
+      tokenErrors: z.number().int(),
+      logins: z.strictObject({ success: z.number().int(), failure: z.number().int(), locked: z.number().int() }),
+      requests: z.number().int(),
+      serverErrors: z.number().int().meta({ description: 'responses with a 5xx status' }),
+      perMinute: z.array(minute).meta({ description: '60 entries, oldest first, the current minute last' }),
+    }),
+  })
+  .meta({
+    description:
+      "Counts of the deployment, and the last hour of the answering process's own counters (tokens issued, token errors, password logins, requests, 5xx), minute by minute. With several workers or instances each answers for itself; Prometheus (/metrics) has the totals.",
+  });

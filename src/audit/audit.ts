@@ -166,7 +166,7 @@ export async function auditLoginEvent(db: Executor, e: LoginEvent): Promise<void
     actor,
     target,
     ip: e.ip ?? null,
-    details: { ...(email ? { email } : {}), ...(e.reason ? { reason: e.reason } : {}) },
+    details: { ...(email ? { email } : {}), ...(e.reason ? { reason: e.reason } : {}), ...(e.idp ? { idp: e.idp } : {}) },
   });
   for (const l of e.lockouts ?? []) {
     await recordAudit(db, {

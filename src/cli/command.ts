@@ -28,6 +28,8 @@ export interface CliIo {
 
 export interface CommandContext {
   config: Config;
+  /** the environment the configuration came from (apply reads an idp's clientSecretEnv from it) */
+  env: Record<string, string | undefined>;
   /** opened lazily: commands that need no database never start one */
   db: () => Promise<Db>;
   /** the database URL in use (external or embedded) */

@@ -17,6 +17,7 @@ import { backchannelSender } from '../oidc/sessions.ts';
 import { standaloneProvider } from '../oidc/standalone.ts';
 import { CliError, type CliIo, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
+import { installPolicyGuard } from '../access/enforce.ts';
 
 const GLOBAL_HELP = (cmds: Command[]) => `Usage: gatehouse <command> [options]
 
@@ -144,6 +145,8 @@ export function version(): string {
 }
 
 export async function runCli(argv: string[], opts: RunOptions = {}): Promise<number> {
+  // every registry write checks the stored access policies (src/access/enforce.ts, src/kernel/guard.ts)
+  installPolicyGuard();
   const io: CliIo = { ...defaultIo(), ...opts.io };
   const json = argv.includes('--json');
   const fail = (message: string, code = 1) => {
@@ -219,6 +222,7 @@ export async function runCli(argv: string[], opts: RunOptions = {}): Promise<num
   };
   const ctx: CommandContext = {
     config,
+    env: opts.env ?? process.env,
     json,
     io,
     databaseUrl,

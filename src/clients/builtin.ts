@@ -27,6 +27,8 @@ export function accountClientRecord(issuer: string): Readonly<ClientRecord> {
     jwks: null,
     jwksUri: null,
     requireDpop: false,
+    requirePar: false,
+    profile: null,
     firstParty: true,
     requireMfa: false,
     backchannelLogoutUri: null,

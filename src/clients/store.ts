@@ -31,16 +31,40 @@ import {
 
 /**
  * The grant types Gatehouse serves; any other is refused when a client is
- * written. (The device flow's grant joins this list when the flow is served.)
+ * written. Discovery's grant_types_supported lists the same ones
+ * (test/oidc/discovery-truth.test.ts).
  */
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  'urn:ietf:params:oauth:grant-type:device_code',
+] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** The device authorization grant (RFC 8628): TVs and CLIs, usually public clients. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code' satisfies GrantType;
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 /** Auth methods that need a Gatehouse-generated secret. */
 export const SECRET_AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
+/**
+ * Security profiles a client may be held to. fapi2: the FAPI 2.0 Security
+ * Profile (PAR, PKCE S256, private_key_jwt, DPoP-bound tokens, PS256/ES256,
+ * short-lived codes); see checkClientSettings and src/oidc/fapi.ts.
+ */
+export const CLIENT_PROFILES = ['fapi2'] as const;
+export type ClientProfile = (typeof CLIENT_PROFILES)[number];
+
+/** JWS algorithms a fapi2 client may sign with (client assertions, request objects, DPoP proofs). */
+export const FAPI2_ALGS = ['PS256', 'ES256'] as const;
+
+/** Grants a fapi2 client may have: the authorization code flow and its refresh tokens. */
+const FAPI2_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token'];
 
 /** Grants that need the client to authenticate, so no public client may have them. */
 const CONFIDENTIAL_GRANTS: readonly GrantType[] = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'];
@@ -102,6 +126,8 @@ const field = {
   jwks: Jwks.nullable(),
   jwksUri: checked(checkHttpsUri).nullable(),
   requireDpop: bool,
+  requirePar: bool,
+  profile: z.enum(CLIENT_PROFILES, { error: `must be one of: ${CLIENT_PROFILES.join(', ')} (or null for none)` }).nullable(),
   firstParty: bool,
   requireMfa: bool,
   backchannelLogoutUri: checked(checkWebUri).nullable(),
@@ -129,6 +155,8 @@ export const ClientInput = z.strictObject({
   jwks: field.jwks.optional(),
   jwksUri: field.jwksUri.optional(),
   requireDpop: field.requireDpop.optional(),
+  requirePar: field.requirePar.optional(),
+  profile: field.profile.optional(),
   firstParty: field.firstParty.optional(),
   requireMfa: field.requireMfa.optional(),
   backchannelLogoutUri: field.backchannelLogoutUri.optional(),
@@ -159,6 +187,9 @@ export interface ClientSettings {
   jwks: JwkSet | null;
   jwksUri: string | null;
   requireDpop: boolean;
+  /** authorization requests must be pushed first (PAR, RFC 9126) */
+  requirePar: boolean;
+  profile: ClientProfile | null;
   firstParty: boolean;
   requireMfa: boolean;
   backchannelLogoutUri: string | null;
@@ -181,6 +212,8 @@ export const CLIENT_SETTINGS: readonly (keyof ClientSettings)[] = [
   'jwks',
   'jwksUri',
   'requireDpop',
+  'requirePar',
+  'profile',
   'firstParty',
   'requireMfa',
   'backchannelLogoutUri',
@@ -247,11 +280,35 @@ export function checkClientSettings(s: ClientSettings): void {
     const g = s.grants.find((x) => CONFIDENTIAL_GRANTS.includes(x));
     if (g) throw new ValidationError('grants', `${g} needs a confidential client (a public client cannot authenticate)`);
   }
-  if (s.grants.includes('refresh_token') && !s.grants.includes('authorization_code')) {
-    throw new ValidationError('grants', 'refresh_token needs authorization_code');
+  if (s.grants.includes('refresh_token') && !s.grants.includes('authorization_code') && !s.grants.includes(DEVICE_CODE_GRANT)) {
+    throw new ValidationError('grants', 'refresh_token needs authorization_code or the device code grant');
   }
   if (s.grants.includes('authorization_code') && s.redirectUris.length === 0) {
     throw new ValidationError('redirectUris', 'at least one redirect URI is required with the authorization_code grant');
+  }
+  if (s.requirePar && !s.grants.includes('authorization_code')) {
+    throw new ValidationError('requirePar', 'pushed authorization requests are for the authorization_code grant; this client has none');
+  }
+  if (s.profile === 'fapi2') checkFapi2(s);
+}
+
+/** The FAPI 2.0 Security Profile's demands on a client's registration; each refusal says what to change. */
+function checkFapi2(s: ClientSettings): void {
+  const fapi = (field: string, message: string) => new ValidationError(field, `profile fapi2 (FAPI 2.0): ${message}`);
+  if (s.public) throw fapi('public', 'needs a confidential client; a public client cannot authenticate');
+  if (s.authMethod !== 'private_key_jwt') {
+    throw fapi('authMethod', `needs private_key_jwt client authentication (not ${s.authMethod}); mTLS is not offered`);
+  }
+  if (!s.grants.includes('authorization_code')) throw fapi('grants', 'needs the authorization_code grant');
+  const other = s.grants.find((g) => !FAPI2_GRANTS.includes(g));
+  if (other) throw fapi('grants', `allows only authorization_code and refresh_token, not ${other}`);
+  if (!s.requirePar) throw fapi('requirePar', 'needs pushed authorization requests (requirePar)');
+  if (!s.requireDpop) throw fapi('requireDpop', 'needs DPoP-bound tokens (requireDpop)');
+  const http = s.redirectUris.find((u) => !u.startsWith('https://'));
+  if (http) throw fapi('redirectUris', `needs https redirect URIs, not ${http}`);
+  if (s.jwks) {
+    const usable = s.jwks.keys.some((k) => k.kty === 'RSA' || (k.kty === 'EC' && k.crv === 'P-256'));
+    if (!usable) throw fapi('jwks', `signs with ${FAPI2_ALGS.join(' or ')} only: give an RSA (PS256) or EC P-256 (ES256) key`);
   }
 }
 
@@ -268,6 +325,8 @@ function settingsOf(row: Client): ClientSettings {
     jwks: (row.jwks as JwkSet | null) ?? null,
     jwksUri: row.jwksUri,
     requireDpop: row.requireDpop,
+    requirePar: row.requirePar,
+    profile: (row.profile as ClientProfile | null) ?? null,
     firstParty: row.firstParty,
     requireMfa: row.requireMfa,
     backchannelLogoutUri: row.backchannelLogoutUri,
@@ -317,6 +376,8 @@ function columns(s: ClientSettings) {
     jwks: s.jwks === null ? Prisma.DbNull : (s.jwks as unknown as Prisma.InputJsonObject),
     jwksUri: s.jwksUri,
     requireDpop: s.requireDpop,
+    requirePar: s.requirePar,
+    profile: s.profile,
     firstParty: s.firstParty,
     requireMfa: s.requireMfa,
     backchannelLogoutUri: s.backchannelLogoutUri,
@@ -353,7 +414,10 @@ export function withClientDefaults(c: Omit<z.output<typeof ClientInput>, 'id'>):
     authMethod: c.authMethod ?? defaultAuthMethod(isPublic),
     jwks: c.jwks ?? null,
     jwksUri: c.jwksUri ?? null,
-    requireDpop: c.requireDpop ?? false,
+    // the fapi2 profile turns on what it needs unless told otherwise (then refused)
+    requireDpop: c.requireDpop ?? c.profile === 'fapi2',
+    requirePar: c.requirePar ?? c.profile === 'fapi2',
+    profile: c.profile ?? null,
     firstParty: c.firstParty ?? false,
     requireMfa: c.requireMfa ?? false,
     backchannelLogoutUri: c.backchannelLogoutUri ?? null,
@@ -419,6 +483,11 @@ export async function updateClient(
     if (p.public !== undefined && p.public !== current.public && p.authMethod === undefined) {
       merged.authMethod = defaultAuthMethod(p.public);
     }
+    if (p.profile === 'fapi2' && current.profile !== 'fapi2') {
+      // as at creation: the profile turns on what it needs unless told otherwise
+      if (p.requirePar === undefined) merged.requirePar = true;
+      if (p.requireDpop === undefined) merged.requireDpop = true;
+    }
     checkClientSettings(merged);
     if (p.resources !== undefined) await assertResourcesExist(tx, merged.resources);
 
@@ -467,11 +536,31 @@ export async function getClientRecord(db: DbOrTx, id: string): Promise<ClientRec
   return row ? toClientRecord(row) : undefined;
 }
 
-/** Clients ordered by id, one page at a time (src/kernel/pagination.ts). */
-export async function listClients(db: DbOrTx, opts: PageRequest = {}): Promise<Page<ClientView>> {
+export interface ClientFilter {
+  /** only clients whose id or name contains this text (case-insensitive) */
+  q?: string;
+  /** only enabled or only disabled clients */
+  status?: 'enabled' | 'disabled';
+}
+
+/** How many clients there are (the console's overview). */
+export async function countClients(db: DbOrTx): Promise<number> {
+  return db.client.count();
+}
+
+/** Clients ordered by id, one page at a time (src/kernel/pagination.ts), optionally filtered. */
+export async function listClients(db: DbOrTx, opts: PageRequest & ClientFilter = {}): Promise<Page<ClientView>> {
   const limit = pageLimit(opts.limit);
+  const where: Prisma.ClientWhereInput = {};
+  if (opts.cursor !== undefined) where.id = { gt: opts.cursor };
+  if (opts.q) {
+    // plain text: LIKE's wildcards and escape character match themselves
+    const text = opts.q.replace(/[\\%_]/g, (c) => `\\${c}`);
+    where.OR = [{ id: { contains: text, mode: 'insensitive' } }, { name: { contains: text, mode: 'insensitive' } }];
+  }
+  if (opts.status) where.disabled = opts.status === 'disabled';
   const rows = await db.client.findMany({
-    where: opts.cursor !== undefined ? { id: { gt: opts.cursor } } : undefined,
+    where,
     orderBy: { id: 'asc' },
     take: limit + 1,
   });

@@ -11,9 +11,14 @@
 // stricter); anything that would let the actor act as it (its secret,
 // redirect URIs, keys, auth method, public flag, enabling it …) is refused.
 // The check runs on the result of the change, inside the transaction.
+//
+// Access policies (src/access): the last step of a create or update is
+// guardWrite(tx) (src/kernel/guard.ts), which evaluates the stored policies on
+// the transaction's state; a violation rolls the whole change back.
 import { auditChange, changedFields } from '../audit/audit.ts';
 import { assertHolds, holds, type Actor, type WriteOptions } from '../kernel/actor.ts';
 import { ForbiddenError } from '../kernel/errors.ts';
+import { guardWrite } from '../kernel/guard.ts';
 import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 import { adminScopesOf } from '../resources/authority.ts';
 import {
@@ -46,6 +51,8 @@ const TAKES_POWER_AWAY: Partial<Record<keyof ClientSettings, (before: ClientSett
   redirectUris: (b, a) => subset(a.redirectUris, b.redirectUris),
   postLogoutRedirectUris: (b, a) => subset(a.postLogoutRedirectUris, b.postLogoutRedirectUris),
   requireDpop: (_b, a) => a.requireDpop,
+  requirePar: (_b, a) => a.requirePar,
+  profile: (_b, a) => a.profile === 'fapi2',
   requireMfa: (_b, a) => a.requireMfa,
 };
 
@@ -69,6 +76,7 @@ export async function createClientAs(db: DbOrTx, actor: Actor, input: ClientInpu
     const created = await createClient(tx, input);
     assertHolds(actor, adminScopesOf(created.client));
     await auditChange(tx, actor, 'client.create', target(created.client.id), { ...via(opts), after: created.client });
+    await guardWrite(tx);
     return created;
   });
 }
@@ -87,6 +95,7 @@ export async function updateClientAs(
     assertMayChange(actor, before, updated.client);
     const changes = changedFields(asRecord(before), asRecord(updated.client));
     await auditChange(tx, actor, 'client.update', target(id), { ...via(opts), before, after: updated.client, changes });
+    await guardWrite(tx);
     return updated;
   });
 }

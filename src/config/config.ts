@@ -79,6 +79,14 @@ const schema = z.object({
   REFRESH_TOKEN_LIFETIME_SECONDS: int(60, 365 * 86400).default(30 * 86400),
   REFRESH_TOKEN_IDLE_SECONDS: int(60, 365 * 86400).default(7 * 86400),
   REFRESH_TOKEN_RETRY_SECONDS: int(0, 3600).default(60),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL (e.g. smtps://user:pass@mail.example.com:465)')
+    .refine((u) => URL.canParse(u), 'must be an smtp:// or smtps:// URL (e.g. smtps://user:pass@mail.example.com:465)')
+    .optional(),
+  // eslint-disable-next-line no-control-regex
+  MAIL_FROM: z.string().max(320, 'must be at most 320 characters').regex(/^[^\u0000-\u001f\u007f]*@[^\u0000-\u001f\u007f]*$/, 'must be an address like "Gatehouse <no-reply@example.com>", on one line').optional(),
+  SIGNUP: z.enum(['off', 'invite', 'open'], { message: 'must be off, invite or open' }).default('off'),
 });
 
 /** Every environment variable Gatehouse reads. */
@@ -116,6 +124,16 @@ export interface Config {
    * be presented once more (0: never; src/oidc/refresh-rotation.ts)
    */
   refreshToken: { lifetimeSeconds: number; idleSeconds: number; retrySeconds: number };
+  /**
+   * Outgoing mail (src/mail/). `enabled`: invitations, password reset and
+   * sign-up can send mail: SMTP_URL is set, or this is not production (then
+   * mails are written to DATA_DIR/mail/ as .eml files). In production without
+   * SMTP_URL the mail features are off (no "Forgot password?" link,
+   * invitations refused) and SIGNUP must stay off.
+   */
+  mail: { enabled: boolean; smtpUrl: string | undefined; from: string };
+  /** self-registration: off, invite (only invited people) or open (with email verification) */
+  signup: 'off' | 'invite' | 'open';
 }
 
 export type Env = Record<string, string | undefined>;
@@ -141,6 +159,9 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
     }
     if (!issuer.startsWith('https://')) throw new ConfigError('invalid ISSUER: must be https:// when NODE_ENV=production');
     refuseWeakSecrets(e);
+    if (e.SIGNUP !== 'off' && e.SMTP_URL === undefined) {
+      throw new ConfigError(`SIGNUP=${e.SIGNUP} requires SMTP_URL when NODE_ENV=production (sign-up and invitations mail a link)`);
+    }
   }
   const dataDir = path.resolve(e.DATA_DIR);
   let cookieSecrets = e.COOKIE_SECRETS;
@@ -185,6 +206,12 @@ export function loadConfig(env: Env = process.env, opts: { generateSecrets?: boo
       idleSeconds: e.REFRESH_TOKEN_IDLE_SECONDS,
       retrySeconds: e.REFRESH_TOKEN_RETRY_SECONDS,
     },
+    mail: {
+      enabled: e.SMTP_URL !== undefined || !production,
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `Gatehouse <no-reply@${new URL(issuer).hostname}>`,
+    },
+    signup: e.SIGNUP,
   };
 }
 

@@ -13,7 +13,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 
 export const CHANGES_CHANNEL = 'gatehouse_changes';
 
-export type ChangeKind = 'client' | 'resource' | 'key' | 'account' | 'role' | 'revocation';
+export type ChangeKind = 'client' | 'resource' | 'key' | 'account' | 'role' | 'revocation' | 'idp';
 
 export interface Change {
   kind: ChangeKind;

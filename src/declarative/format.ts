@@ -1,6 +1,11 @@
 // The declarative config file of `gatehouse apply` / `gatehouse export`
-// (PRODUCT.md): top-level `resources`, `clients` and `roles` lists whose
-// fields mirror the CLI flags.
+// (PRODUCT.md): top-level `resources`, `clients`, `roles` and `idps` lists
+// whose fields mirror the CLI flags.
+//
+// An `idps` entry (upstream identity provider) never holds its client secret:
+// `clientSecretEnv: NAME` names the environment variable `gatehouse apply`
+// reads it from (required when the entry creates a provider; when absent on
+// an existing one, its stored secret stays).
 //
 //   resources:                       clients:                          roles:
 //     - identifier: https://api…       - id: orders-service               - name: nurse
@@ -21,33 +26,52 @@ import { GatehouseError, ValidationError } from '../kernel/errors.ts';
 import { ClientInput, checkClientSettings, withClientDefaults, type ClientSettings } from '../clients/store.ts';
 import { ClientId, parseWith, unique } from '../kernel/validation.ts';
 import { RoleInput } from '../resources/roles.ts';
+import { parsePolicy, type Policy } from '../access/policies.ts';
 import { ResourceInput, type ResourceSigningAlg } from '../resources/store.ts';
+import { IdpInput, normalizeScopes } from '../federation/store.ts';
 
-export type Kind = 'resource' | 'client' | 'role';
+export type Kind = 'resource' | 'client' | 'role' | 'idp' | 'policy';
 
 /** The top-level list of each kind, and the field that identifies its entries. */
-export const SECTION = { resource: 'resources', client: 'clients', role: 'roles' } as const satisfies Record<Kind, string>;
-export const ID_FIELD = { resource: 'identifier', client: 'id', role: 'name' } as const satisfies Record<Kind, string>;
+export const SECTION = { resource: 'resources', client: 'clients', role: 'roles', idp: 'idps', policy: 'policies' } as const satisfies Record<Kind, string>;
+export const ID_FIELD = { resource: 'identifier', client: 'id', role: 'name', idp: 'name', policy: 'name' } as const satisfies Record<Kind, string>;
 
 // ------------------------------------------------------------------ schemas
 
 /** A resource entry: ResourceInput with `accessTokenTtl` spelled `ttl` (its CLI flag). */
-export const FileResource = ResourceInput.omit({ accessTokenTtl: true }).extend({ ttl: ResourceInput.shape.accessTokenTtl });
+export const FileResource = ResourceInput.omit({ accessTokenTtl: true, sensitiveScopes: true }).extend({
+  ttl: ResourceInput.shape.accessTokenTtl,
+  sensitive: ResourceInput.shape.sensitiveScopes,
+});
 /** A client entry: ClientInput with `id` required (its identity across applies). */
 export const FileClient = ClientInput.extend({ id: ClientId });
 /** A role entry: RoleInput. */
 export const FileRole = RoleInput;
+
+/** Names an environment variable (the secret is read from it at apply time). */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** An upstream provider entry: IdpInput without the secret, with `clientSecretEnv`. */
+export const FileIdp = IdpInput.omit({ clientSecret: true }).extend({
+  clientSecretEnv: z
+    .string()
+    .regex(ENV_NAME, 'must name an environment variable (letters, digits and _, not starting with a digit)')
+    .optional(),
+});
 
 /** The whole file. Every list is optional; other top-level fields are refused. */
 export const FileDocument = z.strictObject({
   resources: z.array(FileResource).optional(),
   clients: z.array(FileClient).optional(),
   roles: z.array(FileRole).optional(),
+  idps: z.array(FileIdp).optional(),
+  /** access policies (src/access/policies.ts), checked by parsePolicy */
+  policies: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 export type FileDocument = z.input<typeof FileDocument>;
 export type FileResource = z.input<typeof FileResource>;
 export type FileClient = z.input<typeof FileClient>;
 export type FileRole = z.input<typeof FileRole>;
+export type FileIdp = z.input<typeof FileIdp>;
 
 // ------------------------------------------------------- normalised entries
 
@@ -60,6 +84,8 @@ export interface DesiredResource {
   signingAlg: ResourceSigningAlg;
   servedBy: string[];
   requireRoles: boolean;
+  /** the scopes marked sensitive (`sensitive` in the file) */
+  sensitive: string[];
 }
 
 /** A client as the file wants it, every default applied. */
@@ -71,6 +97,18 @@ export interface DesiredRole {
   name: string;
   resource: string;
   scopes: string[];
+}
+
+/** An upstream provider as the file wants it (scopes normalised as the store does). */
+export interface DesiredIdp {
+  name: string;
+  issuer: string;
+  clientId: string;
+  scopes: string[];
+  domains: string[];
+  disabled: boolean;
+  /** the environment variable holding the client secret */
+  clientSecretEnv?: string;
 }
 
 /** Where an entry is in the file: for error messages. */
@@ -93,6 +131,9 @@ export interface Desired {
   resources: Entry<DesiredResource>[];
   clients: Entry<DesiredClient>[];
   roles: Entry<DesiredRole>[];
+  idps: Entry<DesiredIdp>[];
+  /** access policies: every write must keep them (src/access) */
+  policies: Entry<Policy>[];
 }
 
 // ------------------------------------------------------------------- errors
@@ -115,7 +156,9 @@ export function entryError(source: string, ref: EntryRef, field: string | undefi
 
 /** A store's field name → the file's (only a resource's TTL differs). */
 export function fileField(kind: Kind, field: string): string {
-  return kind === 'resource' && field === 'accessTokenTtl' ? 'ttl' : field;
+  if (kind === 'resource' && field === 'accessTokenTtl') return 'ttl';
+  if (kind === 'resource' && field === 'sensitiveScopes') return 'sensitive';
+  return field;
 }
 
 /** `redirectUris[0]`, `jwks.keys[1].kty` */
@@ -125,10 +168,11 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** Keys that would carry a secret (the stores' rule). */
+/** Keys that would carry a secret (the stores' rule); an idp's clientSecretEnv only names where one is. */
 const SECRET_KEY = /secret/i;
+const SECRET_REFERENCE = 'clientSecretEnv';
 const SECRET_REASON =
-  'secrets never appear in config files: Gatehouse generates the secret of a new confidential client and apply prints it once';
+  'secrets never appear in config files: Gatehouse generates the secret of a new confidential client and apply prints it once (an idp names the environment variable holding its secret with clientSecretEnv)';
 
 /** The path of the first key anywhere in `v` that names a secret. */
 function findSecretKey(v: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
@@ -139,7 +183,8 @@ function findSecretKey(v: unknown, path: PropertyKey[] = []): PropertyKey[] | un
     }
   } else if (typeof v === 'object' && v !== null) {
     for (const [k, x] of Object.entries(v)) {
-      if (SECRET_KEY.test(k)) return [...path, k];
+      const reference = k === SECRET_REFERENCE && path[0] === SECTION.idp && path.length === 2;
+      if (SECRET_KEY.test(k) && !reference) return [...path, k];
       const found = findSecretKey(x, [...path, k]);
       if (found) return found;
     }
@@ -193,8 +238,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseDocument(doc: unknown, source: string): Desired {
   const fileError = (msg: string) => new DeclarativeError(`${source}: ${msg}`);
-  if (doc === null || doc === undefined) throw fileError('the file is empty (give resources, clients and/or roles lists)');
-  if (!isObject(doc)) throw fileError('must be a mapping with resources, clients and/or roles lists');
+  if (doc === null || doc === undefined) throw fileError('the file is empty (give resources, clients, roles and/or idps lists)');
+  if (!isObject(doc)) throw fileError('must be a mapping with resources, clients, roles and/or idps lists');
   const secretAt = findSecretKey(doc);
   if (secretAt) {
     const [section, index, ...rest] = secretAt;
@@ -206,7 +251,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
     throw fileError(`${formatPath(secretAt)}: ${SECRET_REASON}`);
   }
   for (const key of Object.keys(doc)) {
-    if (!(Object.values(SECTION) as string[]).includes(key)) throw fileError(`${key}: unknown field (a config file has resources, clients and roles lists)`);
+    if (!(Object.values(SECTION) as string[]).includes(key)) throw fileError(`${key}: unknown field (a config file has resources, clients, roles, idps and policies lists)`);
   }
   for (const section of Object.values(SECTION)) {
     const v = doc[section];
@@ -214,7 +259,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
   }
   const list = (kind: Kind): unknown[] => (doc[SECTION[kind]] as unknown[] | null | undefined) ?? [];
 
-  const desired: Desired = { source, resources: [], clients: [], roles: [] };
+  const desired: Desired = { source, resources: [], clients: [], roles: [], idps: [], policies: [] };
   const each = <T>(kind: Kind, parse: (raw: Record<string, unknown>, fail: (field: string | undefined, reason: string) => Error) => T, out: Entry<T>[]) => {
     const seen = new Map<string, number>();
     for (const [index, raw] of list(kind).entries()) {
@@ -242,6 +287,7 @@ export function parseDocument(doc: unknown, source: string): Desired {
         signingAlg: r.signingAlg,
         servedBy: unique(r.servedBy),
         requireRoles: r.requireRoles,
+        sensitive: unique(r.sensitive),
       };
     },
     desired.resources,
@@ -267,6 +313,34 @@ export function parseDocument(doc: unknown, source: string): Desired {
       return { name: r.name, resource: r.resource, scopes: unique(r.scopes) };
     },
     desired.roles,
+  );
+  each<DesiredIdp>(
+    'idp',
+    (raw, fail) => {
+      const r = parseEntry(FileIdp, raw, fail);
+      return {
+        name: r.name,
+        issuer: r.issuer,
+        clientId: r.clientId,
+        scopes: normalizeScopes(r.scopes),
+        domains: unique(r.domains ?? []),
+        disabled: r.disabled ?? false,
+        ...(r.clientSecretEnv !== undefined && { clientSecretEnv: r.clientSecretEnv }),
+      };
+    },
+    desired.idps,
+  );
+  each<Policy>(
+    'policy',
+    (raw, fail) => {
+      try {
+        return parsePolicy(raw);
+      } catch (err) {
+        if (err instanceof ValidationError) throw fail(err.field, err.reason);
+        throw err;
+      }
+    },
+    desired.policies,
   );
   return desired;
 }

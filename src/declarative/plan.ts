@@ -16,12 +16,21 @@
 // - References must resolve in the state after the apply: a client's
 //   resources, a resource's servedBy and a role's resource and scopes name
 //   entries of the file or (without prune) of the database.
+// - An idp (upstream identity provider) is identified by its name. Its
+//   client secret is compared when the file names one (clientSecretEnv,
+//   resolved by apply.ts): a different secret is the change `clientSecret`.
+//   A new idp without clientSecretEnv is an error.
+import { CONSOLE_CLIENT_ID } from '../clients/console.ts';
 import { CLIENT_SETTINGS, listClients, type ClientView } from '../clients/store.ts';
 import { everyPage } from '../kernel/pagination.ts';
 import type { DbOrTx } from '../kernel/tx.ts';
 import { listRoles, type RoleView } from '../resources/roles.ts';
+import type { Policy } from '../access/policies.ts';
+import { listPolicies } from '../access/store.ts';
 import { listResources, type ResourceView } from '../resources/store.ts';
-import { entryError, type Desired, type DesiredClient, type DesiredResource, type DesiredRole, type Kind } from './format.ts';
+import { everyPage as everyIdpPage } from '../kernel/pagination.ts';
+import { idpSecret, listIdps, type IdpView } from '../federation/store.ts';
+import { entryError, type Desired, type DesiredClient, type DesiredIdp, type DesiredResource, type DesiredRole, type Kind } from './format.ts';
 
 export interface PlanEntry {
   kind: Kind;
@@ -42,13 +51,23 @@ export interface Current {
   resources: Map<string, ResourceView>;
   clients: Map<string, ClientView>;
   roles: Map<string, RoleView>;
+  idps: Map<string, IdpView>;
+  /** the stored client secret of each idp, by name (only when loaded with the KEK) */
+  idpSecrets: Map<string, string>;
+  policies: Map<string, Policy>;
 }
 
-export async function loadCurrent(db: DbOrTx): Promise<Current> {
+export async function loadCurrent(db: DbOrTx, kek?: Buffer): Promise<Current> {
   const resources = new Map((await everyPage((page) => listResources(db, page))).map((r) => [r.identifier, r] as const));
   const clients = new Map((await everyPage((page) => listClients(db, page))).map((c) => [c.id, c] as const));
   const roles = new Map((await listRoles(db)).map((r) => [r.name, r] as const));
-  return { resources, clients, roles };
+  const idps = new Map((await everyIdpPage((page) => listIdps(db, page))).map((r) => [r.name, r] as const));
+  const idpSecrets = new Map<string, string>();
+  if (kek) {
+    for (const row of await db.upstreamIdp.findMany()) idpSecrets.set(row.name, idpSecret(row, kek));
+  }
+  const policies = new Map((await listPolicies(db)).map((p) => [p.name, p] as const));
+  return { resources, clients, roles, idps, idpSecrets, policies };
 }
 
 // ------------------------------------------------------------- comparison
@@ -82,6 +101,7 @@ const RESOURCE_FIELDS: { field: keyof DesiredResource; set?: boolean; current: (
   { field: 'signingAlg', current: (r) => r.signingAlg },
   { field: 'servedBy', set: true, current: (r) => r.servedBy },
   { field: 'requireRoles', current: (r) => r.requireRoles },
+  { field: 'sensitive', set: true, current: (r) => r.sensitiveScopes },
 ];
 
 const CLIENT_LISTS = new Set(['grants', 'redirectUris', 'postLogoutRedirectUris', 'scopes', 'resources']);
@@ -92,6 +112,25 @@ export function resourceChanges(want: DesiredResource, have: ResourceView): stri
 
 export function clientChanges(want: DesiredClient, have: ClientView): string[] {
   return CLIENT_SETTINGS.filter((f) => !same(want[f], have[f], CLIENT_LISTS.has(f)));
+}
+
+export function idpChanges(want: DesiredIdp, have: IdpView, wantSecret: string | undefined, haveSecret: string | undefined): string[] {
+  const out: string[] = [];
+  if (want.issuer !== have.issuer) out.push('issuer');
+  if (want.clientId !== have.clientId) out.push('clientId');
+  if (!same(want.scopes, have.scopes, true)) out.push('scopes');
+  if (!same(want.domains, have.domains, true)) out.push('domains');
+  if (want.disabled !== have.disabled) out.push('disabled');
+  if (wantSecret !== undefined && wantSecret !== haveSecret) out.push('clientSecret');
+  return out;
+}
+
+/** A policy's fields that differ (kind and parameters; compared as sets for client lists). */
+export function policyChanges(want: Policy, have: Policy): string[] {
+  const w = want as unknown as Record<string, unknown>;
+  const h = have as unknown as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(w), ...Object.keys(h)])].filter((k) => k !== 'name');
+  return keys.filter((k) => !same(w[k], h[k], k === 'clients'));
 }
 
 export function roleChanges(want: DesiredRole, have: RoleView): string[] {
@@ -108,7 +147,7 @@ export function roleChanges(want: DesiredRole, have: RoleView): string[] {
  * the entry and field for a changed built-in or a reference that would not
  * resolve after the apply.
  */
-export function computePlan(desired: Desired, current: Current, opts: { prune: boolean }): Plan {
+export function computePlan(desired: Desired, current: Current, opts: { prune: boolean; idpSecrets?: Map<string, string> }): Plan {
   checkReferences(desired, current, opts);
   const plan: Plan = { create: [], update: [], delete: [] };
   const fail = entryError.bind(null, desired.source);
@@ -150,14 +189,41 @@ export function computePlan(desired: Desired, current: Current, opts: { prune: b
     if (changes.length > 0) plan.update.push({ kind: 'role', id: value.name, changes });
   }
 
+  for (const { ref, value } of desired.idps) {
+    const have = current.idps.get(value.name);
+    if (!have) {
+      if (value.clientSecretEnv === undefined) {
+        throw fail(ref, 'clientSecretEnv', 'is required for a new identity provider: name the environment variable that holds its client secret (secrets never appear in config files)');
+      }
+      plan.create.push({ kind: 'idp', id: value.name });
+      continue;
+    }
+    const changes = idpChanges(value, have, opts.idpSecrets?.get(value.name), current.idpSecrets.get(value.name));
+    if (changes.length > 0) plan.update.push({ kind: 'idp', id: value.name, changes });
+  }
+
+  for (const { value } of desired.policies) {
+    const have = current.policies.get(value.name);
+    if (!have) plan.create.push({ kind: 'policy', id: value.name });
+    else {
+      const changes = policyChanges(value, have);
+      if (changes.length > 0) plan.update.push({ kind: 'policy', id: value.name, changes });
+    }
+  }
+
   if (opts.prune) {
     const sorted = (ids: Iterable<string>) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const roles = new Set(desired.roles.map((e) => e.value.name));
     const clients = new Set(desired.clients.map((e) => e.value.id));
     const resources = new Set(desired.resources.map((e) => e.value.identifier));
-    // dependency order: roles, then clients, then resources
+    // dependency order: policies, roles, then clients, then resources
+    const policies = new Set(desired.policies.map((e) => e.value.name));
+    for (const id of sorted(current.policies.keys())) if (!policies.has(id)) plan.delete.push({ kind: 'policy', id });
     for (const id of sorted(current.roles.keys())) if (!roles.has(id) && !current.roles.get(id)!.builtIn) plan.delete.push({ kind: 'role', id });
-    for (const id of sorted(current.clients.keys())) if (!clients.has(id)) plan.delete.push({ kind: 'client', id });
+    // (the console's built-in client is Gatehouse's own: never pruned)
+    for (const id of sorted(current.clients.keys())) if (!clients.has(id) && id !== CONSOLE_CLIENT_ID) plan.delete.push({ kind: 'client', id });
+    const idps = new Set(desired.idps.map((e) => e.value.name));
+    for (const id of sorted(current.idps.keys())) if (!idps.has(id)) plan.delete.push({ kind: 'idp', id });
     for (const id of sorted(current.resources.keys())) {
       if (!resources.has(id) && !current.resources.get(id)!.builtIn) plan.delete.push({ kind: 'resource', id });
     }

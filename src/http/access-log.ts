@@ -125,7 +125,8 @@ export function requestRecorder(logger: Logger, observe?: RequestObserver): (ctx
         {
           reqId: ctx.state.requestId,
           method: ctx.method,
-          path: ctx.path,
+          // a page whose path carries a secret (a single-use link) names its pattern instead
+          path: typeof ctx.state.loggedPath === 'string' ? ctx.state.loggedPath : ctx.path,
           route,
           status,
           ms: Math.round(seconds * 1e4) / 10,

@@ -11,6 +11,7 @@ import { trusted } from './html.ts';
 import type { InteractionDeps } from './index.ts';
 import { grantNeedsExtension, grantTtl, refreshPolicyFor, refreshTokenTtl, type RefreshPolicy } from './lifetimes.ts';
 import { ACR_VALUES } from './mfa.ts';
+import { devicePages } from './device.ts';
 import { errorContent, layout, loggedOutContent, logoutContent } from './pages.ts';
 import { buildInteractionPolicy } from './policy.ts';
 import { roleScopePatch, roleTokenClaims } from './tokens.ts';
@@ -106,6 +107,7 @@ export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
     logoutSource,
     postLogoutSuccessSource,
     interactionPolicy: buildInteractionPolicy(deps),
+    devicePages: devicePages(deps),
     // acr_values_supported; the login result sets the session's acr (routes.ts, mfa.ts)
     acrValues: [...ACR_VALUES],
     ttl: {

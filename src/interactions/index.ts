@@ -13,6 +13,7 @@
 //                refresh-token policy, acr values, error and logout pages
 //   tokens.ts    roles on APIs that require them (scope + `roles` claim)
 //   grants.ts    what a consent grants: requested ∩ allowance ∩ roles
+//   device.ts    the device flow's pages (/device) and its user-code throttle
 import type Provider from 'oidc-provider';
 import type { AccountDirectory } from '../accounts/cache.ts';
 import type { LoginEvent } from '../accounts/store.ts';
@@ -26,6 +27,7 @@ import type { ResourceCatalog } from '../resources/cache.ts';
 import { interactionPatches, listenToProvider, providerHooks } from './hooks.ts';
 import type { Patch } from '../oidc/seam.ts';
 import { createInteractionRoutes } from './routes.ts';
+import { deviceCodeGuard } from './device.ts';
 
 export interface InteractionDeps {
   config: Config;
@@ -61,6 +63,11 @@ export interface ConsentEvent {
 /** Koa routes under /interaction/… (and the stylesheet they use). */
 export function interactionRoutes(deps: InteractionDeps): RouteGroup {
   return createInteractionRoutes(deps);
+}
+
+/** POST /device: the user-code guard in front of oidc-provider's device page (device.ts). */
+export function deviceRoutes(deps: InteractionDeps): RouteGroup {
+  return deviceCodeGuard(deps);
 }
 
 /** The provider configuration this domain owns (findAccount, pages, policies). */

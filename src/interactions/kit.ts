@@ -11,7 +11,9 @@ import type { Context } from 'koa';
 import { errors, type Interaction } from 'oidc-provider';
 import type { LoginEvent } from '../accounts/store.ts';
 import { recordAudit, type AuditEventInput } from '../audit/audit.ts';
-import { relyingPartyOf, type RelyingParty } from '../accounts/passkeys.ts';
+import { RelyingParty } from '../federation/relying-party.ts';
+import { guardedFetch } from '../http/outbound.ts';
+import { relyingPartyOf, type RelyingParty as PasskeyRelyingParty } from '../accounts/passkeys.ts';
 import { basePath, scriptUrl, stylesheetUrl, type ScriptPath } from './assets.ts';
 import { csrfToken } from './csrf.ts';
 import type { Form } from './form.ts';
@@ -47,10 +49,18 @@ export class StepKit {
   readonly base: string;
   /** logs login outcomes and hands them to deps.onLoginEvent (audit, metrics) */
   readonly onLoginEvent: (e: LoginEvent) => void;
+  /** Gatehouse as a relying party of upstream identity providers (its requests go through the outbound guard) */
+  readonly relyingParty: RelyingParty;
   private readonly stylesheet: string;
 
   constructor(readonly deps: InteractionDeps) {
     this.base = basePath(deps.config.issuer);
+    this.relyingParty = new RelyingParty({
+      kek: deps.config.keyEncryptionKey,
+      issuer: deps.config.issuer,
+      fetch: guardedFetch(deps.config.outboundAllowlist, deps.logger),
+      logger: deps.logger,
+    });
     this.stylesheet = stylesheetUrl(deps.config.issuer);
     this.onLoginEvent = loginEventSink(deps);
   }
@@ -62,7 +72,7 @@ export class StepKit {
   }
 
   /** The relying party of passkeys: the issuer. */
-  get rp(): RelyingParty {
+  get rp(): PasskeyRelyingParty {
     return relyingPartyOf(this.deps.config.issuer);
   }
 
@@ -184,6 +194,7 @@ function loginEventSink(deps: InteractionDeps): (e: LoginEvent) => void {
       ...(e.accountId ? { accountId: e.accountId } : {}),
       ...(e.reason ? { reason: e.reason } : {}),
       ...(e.factor ? { factor: e.factor } : {}),
+      ...(e.idp ? { idp: e.idp } : {}),
       ...(e.ip ? { ip: e.ip } : {}),
       ...(e.lockouts?.length ? { lockouts: e.lockouts.map((l) => ({ kind: l.kind, lockCount: l.lockCount, retryAfterSeconds: l.retryAfterSeconds })) } : {}),
       ...(e.retryAfterSeconds ? { retryAfterSeconds: e.retryAfterSeconds } : {}),

@@ -6,6 +6,8 @@ import type { ResourceAccess } from './grants.ts';
 
 /** The one message for every refused login: wrong email, wrong password, locked, disabled. */
 export const LOGIN_FAILED = 'Email or password is incorrect. Check them and try again; after repeated failures, sign-in is paused for a while.';
+/** Added to LOGIN_FAILED with open sign-up: an account exists only once its email is confirmed. */
+export const LOGIN_FAILED_SIGNUP_HINT = 'If you have just signed up, verify your email first: open the link we mailed you.';
 export const LOGIN_MISSING = 'Enter your email address and your password.';
 
 const OIDC_SCOPE_TEXT: Record<string, string> = {
@@ -38,9 +40,32 @@ export interface LoginView {
   passkeyAction: string;
   passkeyOptions: string;
   error?: string;
+  /** "Forgot password?" (when mail is set up) */
+  resetHref?: string;
+  /** "Create an account" (SIGNUP=open) */
+  signupHref?: string;
+  /** upstream identity providers: a "Continue with <name>" button each */
+  providers?: { id: string; name: string }[];
+  /** where those buttons post (the interaction's federate form) */
+  federateAction?: string;
+  /** some email domains are routed to a provider: the password may be left empty */
+  passwordOptional?: boolean;
+}
+
+/** The "Continue with …" buttons under the login form. */
+function providersContent(v: LoginView): SafeHtml | string {
+  if (!v.providers?.length || !v.federateAction) return '';
+  return html`<section class="providers" aria-labelledby="providers-title"><h2 id="providers-title">Or sign in with</h2>${v.providers.map(
+    (p) =>
+      html`<form method="post" action="${v.federateAction!}"><input type="hidden" name="csrf" value="${v.csrf}"><input type="hidden" name="idp" value="${p.id}"><button type="submit" class="button secondary">Continue with ${p.name}</button></form>`,
+  )}</section>`;
 }
 
 export function loginContent(v: LoginView): SafeHtml {
+  const links = [
+    v.resetHref ? html`<a href="${v.resetHref}" id="forgot-password">Forgot password?</a>` : '',
+    v.signupHref ? html`<a href="${v.signupHref}" id="create-account">Create an account</a>` : '',
+  ];
   const describedBy = v.error ? html` aria-describedby="form-error" aria-invalid="true"` : html``;
   const focusEmail = !v.email;
   return renderView('login', {
@@ -52,6 +77,9 @@ export function loginContent(v: LoginView): SafeHtml {
     email: v.email,
     emailAttrs: [focusEmail ? html` autofocus` : '', describedBy],
     passwordAttrs: [focusEmail ? '' : html` autofocus`, describedBy],
+    accountLinks: v.resetHref || v.signupHref ? html`<p class="links">${links}</p>` : '',
+    passwordRequired: v.passwordOptional ? '' : html` required`,
+    providers: providersContent(v),
     passkeyAction: v.passkeyAction,
     passkeyOptions: v.passkeyOptions,
   });

@@ -8,6 +8,8 @@
 //   POST /interaction/:uid/continue  after enrolment (recovery codes shown): signs in
 //   POST /interaction/:uid/consent   decision=approve|deny           steps/consent.ts
 //   POST /interaction/:uid/abort     "cancel": back to the application with access_denied
+//   POST /interaction/:uid/federate  idp=<id>: on to an upstream provider  steps/federated.ts
+//   GET  /federation/callback        the upstream provider's answer        steps/federated.ts
 //   POST /interaction/:uid/passkey   a passkey, passwordless (conditional UI) steps/passkey.ts
 //   POST /interaction/:uid/mfa-passkey  a passkey as the second factor     steps/passkey.ts
 //   GET  /static/gatehouse.css       the only stylesheet (the CSP allows no inline style)
@@ -42,16 +44,18 @@ import { INTERACTION_ROUTE, StepKit, type FormHandler, type InteractionStep } fr
 import { abortStep } from './steps/abort.ts';
 import { consentStep } from './steps/consent.ts';
 import { enrolStep } from './steps/enrol.ts';
+import { federatedStep, federationCallback } from './steps/federated.ts';
 import { loginStep } from './steps/login.ts';
 import { mfaStep } from './steps/mfa.ts';
 import { passkeyStep } from './steps/passkey.ts';
 
 const UID = /^[A-Za-z0-9_-]{1,64}$/;
+const FEDERATION_CALLBACK_PATH = '/federation/callback';
 const FORM_NAME = /^[a-z][a-z-]*$/;
 
 /** The steps, each with its page and forms. */
 function interactionSteps(kit: StepKit): InteractionStep[] {
-  return [loginStep(kit), passkeyStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
+  return [federatedStep(kit), loginStep(kit), passkeyStep(kit), mfaStep(kit), enrolStep(kit), consentStep(kit), abortStep(kit)];
 }
 
 export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
@@ -112,6 +116,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
     const asset = script(path);
     router.get(path, (ctx: Context) => serveAsset(ctx, path, asset));
   }
+  router.get(FEDERATION_CALLBACK_PATH, federationCallback(kit));
   router.param('uid', (uid: string, ctx: Context, next: Next) => {
     // the matched pattern below the issuer's path, e.g. /interaction/:uid/login
     const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
@@ -148,7 +153,7 @@ export function createInteractionRoutes(deps: InteractionDeps): RouteGroup {
   const owns = (path: string): boolean => {
     if (base && path !== base && !path.startsWith(`${base}/`)) return false;
     const rel = path.slice(base.length);
-    return rel === STYLESHEET_PATH || (SCRIPT_PATHS as readonly string[]).includes(rel) || rel === '/interaction' || rel.startsWith('/interaction/');
+    return rel === STYLESHEET_PATH || rel === FEDERATION_CALLBACK_PATH || (SCRIPT_PATHS as readonly string[]).includes(rel) || rel === '/interaction' || rel.startsWith('/interaction/');
   };
 
   const middleware: Middleware = async (ctx) => {

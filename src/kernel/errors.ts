@@ -14,7 +14,9 @@ export type ErrorCode =
   /** the entity is no longer at the version the caller expected (412) */
   | 'version_mismatch'
   /** the caller may not make this change (403): it needs a scope the caller does not hold */
-  | 'forbidden';
+  | 'forbidden'
+  /** the change would break an access policy (422): `violations` name the policy and the offending path */
+  | 'policy_violation';
 
 export abstract class GatehouseError extends Error {
   abstract readonly code: ErrorCode;
@@ -82,5 +84,32 @@ export class ForbiddenError extends GatehouseError {
     readonly scope: string,
   ) {
     super(`this change needs the scope ${scope}, which the caller does not hold`);
+  }
+}
+
+/** One broken access policy (src/access/policies.ts). */
+export interface PolicyBreach {
+  /** the policy's name */
+  policy: string;
+  /** its kind (only-clients, max-chain …) */
+  kind: string;
+  /** what breaks it, one line */
+  message: string;
+  /** the offending path through the access map, when there is one */
+  path?: string;
+}
+
+/** The change would break an access policy: nothing was written. */
+export class PolicyViolationError extends GatehouseError {
+  override name = 'PolicyViolationError';
+  readonly code = 'policy_violation';
+  constructor(readonly violations: readonly PolicyBreach[]) {
+    const first = violations[0];
+    const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
+    super(
+      first
+        ? `refused by policy '${first.policy}' (${first.kind}): ${first.message}${first.path ? `; path: ${first.path}` : ''}${more}`
+        : 'refused by an access policy',
+    );
   }
 }

@@ -2,6 +2,7 @@
 // patterns, grant types and errors come from fixed lists, and no client or
 // user id is ever a label.
 import client from 'prom-client';
+import { recentCounts, type LastHour } from './recent.ts';
 
 const GRANT_TYPES = new Set([
   'authorization_code',
@@ -39,6 +40,8 @@ export interface Metrics {
   observeQuery(seconds: number): void;
   /** gauges read at scrape time */
   setCollectors(c: Collectors): void;
+  /** this process's tokens, logins, requests and errors of the last hour, minute by minute */
+  lastHour(): LastHour;
 }
 
 export interface Collectors {
@@ -142,15 +145,28 @@ export function createMetrics(): Metrics {
     },
   });
 
+  const recent = recentCounts();
   return {
     registry,
     observeRequest({ method, route, status, seconds }) {
       httpRequests.inc({ method, route, status: String(status) });
       httpDuration.observe({ method, route }, seconds);
+      recent.add('requests');
+      if (status >= 500) recent.add('serverErrors');
     },
-    tokenIssued: (g) => tokensIssued.inc({ grant_type: grantLabel(g) }),
-    tokenError: (g, e) => tokenErrors.inc({ grant_type: grantLabel(g), error: errorLabel(e) }),
-    login: (result) => logins.inc({ result }),
+    tokenIssued: (g) => {
+      tokensIssued.inc({ grant_type: grantLabel(g) });
+      recent.add('tokens');
+    },
+    tokenError: (g, e) => {
+      tokenErrors.inc({ grant_type: grantLabel(g), error: errorLabel(e) });
+      recent.add('tokenErrors');
+    },
+    login: (result) => {
+      logins.inc({ result });
+      recent.add(result === 'success' ? 'logins' : result === 'locked' ? 'loginsLocked' : 'loginFailures');
+    },
+    lastHour: () => recent.lastHour(),
     cleanupRemoved: (table, rows) => rows > 0 && cleanup.inc({ table }, rows),
     observeQuery: (s) => queryDuration.observe(s),
     setCollectors(c) {

@@ -5,6 +5,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import type { ClientRegistry } from '../clients/registry.ts';
 import { verifyClientSecret } from '../clients/secrets.ts';
 import type { ClientRecord } from '../clients/store.ts';
+import { fapi2Metadata } from './fapi.ts';
 import type { Patch } from './seam.ts';
 
 /**
@@ -30,11 +31,12 @@ export function toClientMetadata(rec: Readonly<ClientRecord>): ClientMetadata {
   if (rec.secretDigest && (rec.authMethod === 'client_secret_basic' || rec.authMethod === 'client_secret_post')) {
     md.client_secret = rec.secretDigest;
   }
-  if (rec.authMethod === 'private_key_jwt') {
-    if (rec.jwks) md.jwks = rec.jwks as ClientMetadata['jwks'];
-    else if (rec.jwksUri) md.jwks_uri = rec.jwksUri;
-  }
+  // the client's keys: client assertions (private_key_jwt) and request objects (JAR)
+  if (rec.jwks) md.jwks = rec.jwks as ClientMetadata['jwks'];
+  else if (rec.jwksUri) md.jwks_uri = rec.jwksUri;
   if (rec.requireDpop) md.dpop_bound_access_tokens = true;
+  if (rec.requirePar) md.require_pushed_authorization_requests = true;
+  if (rec.profile === 'fapi2') Object.assign(md, fapi2Metadata());
   if (rec.backchannelLogoutUri) {
     md.backchannel_logout_uri = rec.backchannelLogoutUri;
     md.backchannel_logout_session_required = true;

@@ -7,6 +7,7 @@ import { guardedFetch } from '../http/outbound.ts';
 import { SIGNING_ALGS } from '../keys/index.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { adapterDatabase } from './adapter.ts';
+import { assertJwtClaimsAndHeader, assertJwtClientAuthClaimsAndHeader, extraClientMetadata, fapi, FAPI2_CODE_TTL_SECONDS, profileOf } from './fapi.ts';
 import { refreshRotation } from './refresh-rotation.ts';
 import { installPatches, type Patch } from './seam.ts';
 import { singleUsePatches } from './single-use.ts';
@@ -34,6 +35,8 @@ export interface ProviderDeps {
   issueRefreshToken?: Configuration['issueRefreshToken'];
   ttl?: Partial<NonNullable<Configuration['ttl']>>;
   acrValues?: string[];
+  /** the device flow's pages (RFC 8628 user code entry, confirmation, success) */
+  devicePages?: Pick<NonNullable<Features['deviceFlow']>, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>;
   /** the domains' replacements of oidc-provider methods, for this provider (seam.ts installs them) */
   patches?: (provider: Provider) => Patch[];
   /** for what the provider's own hooks log (default: a logger at config.logLevel) */
@@ -100,7 +103,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code'],
     pkce: {
       // S256 only (oidc-provider never accepts `plain`); public clients must use it.
-      required: (_ctx, client) => client.tokenEndpointAuthMethod === 'none',
+      // FAPI 2.0 clients too (oidc-provider's default rule; this one replaces it).
+      required: (ctx, client) => client.tokenEndpointAuthMethod === 'none' || Boolean(ctx.oidc.isFapi('2.0')),
     },
     features: {
       devInteractions: { enabled: false },
@@ -118,13 +122,28 @@ export function buildProvider(deps: ProviderDeps): Provider {
       resourceIndicators: deps.resourceIndicators ?? { enabled: false },
       registration: { enabled: false },
       claimsParameter: { enabled: true },
+      // RFC 8628. User codes: 8 characters of 20 consonants (no vowels, so no
+      // words; no look-alike digits), 20^8 ≈ 2^34.6, shown as BCDF-GHJK; the
+      // entry forgives case and dashes (oidc-provider normalises). Guessing is
+      // throttled per address (src/interactions/device.ts); polling answers
+      // slow_down (src/oidc/device.ts).
+      // RFC 9126: for every client; required for clients with requirePar
+      // (require_pushed_authorization_requests, src/oidc/clients.ts).
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      // RFC 9101 request objects, verified with the client's registered keys
+      // (jwks / jwks_uri); asymmetric algorithms only (enabledJWA above).
+      requestObjects: { enabled: true, requireSignedRequestObject: false, assertJwtClaimsAndHeader },
+      // FAPI 2.0 per client (--profile fapi2): src/oidc/fapi.ts
+      fapi,
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...deps.devicePages },
     },
     interactions: {
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
       ...(deps.interactionPolicy ? { policy: deps.interactionPolicy } : {}),
     },
     extraTokenClaims: deps.extraTokenClaims,
-    extraClientMetadata: deps.extraClientMetadata,
+    extraClientMetadata: deps.extraClientMetadata ?? extraClientMetadata,
+    assertJwtClientAuthClaimsAndHeader,
     ...(deps.loadExistingGrant ? { loadExistingGrant: deps.loadExistingGrant } : {}),
     ...(deps.issueRefreshToken ? { issueRefreshToken: deps.issueRefreshToken } : {}),
     ...(deps.renderError ? { renderError: deps.renderError } : {}),
@@ -138,7 +157,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // A resource's (or the client's) TTL wins; 300 s is for audience-less tokens.
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300,
-      AuthorizationCode: 60,
+      AuthorizationCode: (_ctx, _code, client) => (profileOf(client as unknown as Parameters<typeof profileOf>[0]) === 'fapi2' ? FAPI2_CODE_TTL_SECONDS : 60),
       IdToken: 3600,
       Interaction: 3600,
       Session: 14 * 86400,

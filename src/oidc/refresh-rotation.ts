@@ -252,7 +252,8 @@ async function markAnswered(pool: pg.Pool, jti: string, delivered: boolean): Pro
   await pool.query(
     delivered
       ? `UPDATE oidc_payloads SET delivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND delivered_at IS NULL`
-      : `UPDATE oidc_payloads SET undelivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND delivered_at IS NULL AND undelivered_at IS NULL`,
+      : // only a token that was used: a rotation that failed before it was written left the token unused (adapter.ts)
+        `UPDATE oidc_payloads SET undelivered_at = now() WHERE model = 'RefreshToken' AND id = $1 AND consumed_at IS NOT NULL AND delivered_at IS NULL AND undelivered_at IS NULL`,
     [jti],
   );
 }

@@ -16,8 +16,15 @@
 // Revoking also catches what the winner stores after the loser revoked: the
 // winner's tokens point at a grant that no longer exists, and every door
 // checks the grant (refresh: oidc-provider; JWT access tokens: introspection.ts).
+//
+// A refresh token rotated by a refresh_token grant request is consumed in the
+// same statement that stores its successor and the new access token (issue
+// 18, adapter.ts): its consume() is deferred, and the access token's save()
+// writes it. The race is decided there, by the same conditional UPDATE, so a
+// lost race surfaces from AccessToken#save and gets the same answer.
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
-import { SecondUseError } from './adapter.ts';
+import { deferNextConsume, flushDeferredConsume, SecondUseError } from './adapter.ts';
 import { currentRequest, revokeGrant } from './internals.ts';
 import type { Patch } from './seam.ts';
 
@@ -38,14 +45,24 @@ const SECOND_USE: Record<ModelName, () => Error> = {
   PushedAuthorizationRequest: () => new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used'),
 };
 
-/** The consume() of every consumable model, made single-use (installed by seam.ts). */
+/** A refresh_token grant request of oidc-provider's token endpoint. */
+function isRefreshGrant(ctx: KoaContextWithOIDC | undefined): ctx is KoaContextWithOIDC {
+  return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token';
+}
+
+/** The consume() of every consumable model, made single-use, and the save that writes a deferred one (installed by seam.ts). */
 export function singleUsePatches(): Patch[] {
-  return (Object.keys(SECOND_USE) as ModelName[]).map((name) => ({
+  const consumes: Patch[] = (Object.keys(SECOND_USE) as ModelName[]).map((name) => ({
     method: `${name}#consume` as const,
     why: 'a lost race for a single-use value is a second use: revoke, refuse',
     wrap: (consume) =>
       async function consumeOnce(this: Consumable) {
         try {
+          if (name === 'RefreshToken') {
+            // rotation: written with the successor and the access token by AccessToken#save below
+            const ctx = currentRequest();
+            if (isRefreshGrant(ctx)) deferNextConsume(ctx);
+          }
           await consume.call(this);
         } catch (err) {
           if (!(err instanceof SecondUseError)) throw err;
@@ -54,6 +71,26 @@ export function singleUsePatches(): Patch[] {
         }
       },
   }));
+  const writeRotation: Patch = {
+    method: 'AccessToken#save',
+    why: 'a rotated refresh token is consumed in the statement that stores its successor and this access token',
+    wrap: (save) =>
+      async function saveWithRotation(this: unknown, ...args: unknown[]) {
+        const ctx = currentRequest();
+        try {
+          const value: unknown = await save.apply(this, args);
+          // a JWT access token is not stored by the adapter: the rotation is written here
+          if (ctx) await flushDeferredConsume(ctx);
+          return value;
+        } catch (err) {
+          if (!(err instanceof SecondUseError) || err.model !== 'RefreshToken' || !isRefreshGrant(ctx)) throw err;
+          const rotated = ctx.oidc.entities.RotatedRefreshToken as Consumable | undefined;
+          if (rotated) await lostRace('RefreshToken', rotated);
+          throw SECOND_USE.RefreshToken();
+        }
+      },
+  };
+  return [...consumes, writeRotation];
 }
 
 async function lostRace(name: ModelName, value: Consumable): Promise<void> {

@@ -1,7 +1,8 @@
 // oidc-provider answers some token-endpoint cases with `invalid_request`
 // where RFC 6749 §5.2 names a more precise error. Clients and the contract
 // rely on the precise codes, so they are rewritten here (at /token and at the
-// introspection and revocation endpoints, which authenticate clients alike).
+// introspection, revocation, device authorization and pushed authorization
+// request endpoints, which authenticate clients alike).
 import type { Context } from 'koa';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -41,6 +42,8 @@ const REWRITES: Rewrite[] = [
   },
   // an authenticated client using a grant it was not given is unauthorized_client
   { description: /^requested grant type is not allowed for this client$/, error: 'unauthorized_client', status: 400 },
+  // the same at the device authorization endpoint (RFC 8628 §3.2 uses RFC 6749 §5.2's codes)
+  { description: /^urn:ietf:params:oauth:grant-type:device_code is not allowed for this client$/, error: 'unauthorized_client', status: 400 },
 ];
 
 function rewriteFor(ctx: Context, error: unknown, description: unknown): Rewrite | undefined {
@@ -57,7 +60,7 @@ export function preciseErrorCode(ctx: Context, error: unknown, description: unkn
   return rewriteFor(ctx, error, description)?.error ?? error;
 }
 
-const ENDPOINTS = new Set(['/token', '/token/introspection', '/token/revocation']);
+const ENDPOINTS = new Set(['/token', '/token/introspection', '/token/revocation', '/device/auth', '/request']);
 
 /** The rewrite of the provider's answers (mountProvider's `rewrites`). */
 export function preciseTokenErrors(issuerPath: string): (ctx: Context) => void {

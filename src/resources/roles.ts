@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { publishChange } from '../db/changes.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.ts';
 import { inTransaction, isForeignKeyViolation, isUniqueViolation, type DbOrTx } from '../kernel/tx.ts';
+import { pageLimit, toPage, type Page, type PageRequest } from '../kernel/pagination.ts';
 import { ScopeToken, assertPlainInput, checkResourceIdentifier, checked, parseWith, unique } from '../kernel/validation.ts';
 
 export const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
@@ -138,6 +139,11 @@ export async function getRole(db: DbOrTx, name: string): Promise<RoleView> {
   return toView(row);
 }
 
+/** How many roles there are (the console's overview). */
+export async function countRoles(db: DbOrTx): Promise<number> {
+  return db.role.count();
+}
+
 /** Every role (optionally those of one resource), by name. */
 export async function listRoles(db: DbOrTx, opts: { resource?: string } = {}): Promise<RoleView[]> {
   const rows = await db.role.findMany({
@@ -182,6 +188,22 @@ export async function removeRoleFromAccount(db: DbOrTx, accountId: string, roleN
     await publishChange(tx, 'account', accountId);
     return true;
   });
+}
+
+/** The ids of the accounts holding a role, one page at a time (by account id). NotFoundError for an unknown role. */
+export async function roleMemberIds(db: DbOrTx, roleName: string, opts: PageRequest = {}): Promise<Page<string>> {
+  const limit = pageLimit(opts.limit);
+  const role = await db.role.findUnique({ where: { name: roleName }, select: { id: true } });
+  if (!role) throw new NotFoundError('role', roleName);
+  const cursor = opts.cursor !== undefined && UUID.test(opts.cursor) ? opts.cursor : undefined;
+  if (opts.cursor !== undefined && cursor === undefined) return { items: [], nextCursor: null };
+  const rows = await db.accountRole.findMany({
+    where: { roleId: role.id, ...(cursor !== undefined && { accountId: { gt: cursor } }) },
+    orderBy: { accountId: 'asc' },
+    take: limit + 1,
+    select: { accountId: true },
+  });
+  return toPage(rows.map((r) => r.accountId), limit, (id) => id);
 }
 
 /** The account's roles (optionally only those on one resource), by name. */

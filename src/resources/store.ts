@@ -61,6 +61,7 @@ const field = {
   signingAlg: z.enum(SIGNING_ALGS),
   servedBy: z.array(ClientId).max(100, 'at most 100 clients'),
   requireRoles: z.boolean({ error: 'must be true or false' }),
+  sensitiveScopes: z.array(ScopeToken).max(500, 'at most 500 scopes'),
 };
 
 /** A new resource: the fields of the apply file and of `resources create`. */
@@ -72,6 +73,7 @@ export const ResourceInput = z.strictObject({
   signingAlg: field.signingAlg.default('RS256'),
   servedBy: field.servedBy.default([]),
   requireRoles: field.requireRoles.default(false),
+  sensitiveScopes: field.sensitiveScopes.default([]),
 });
 export type ResourceInput = z.input<typeof ResourceInput>;
 
@@ -84,6 +86,7 @@ export const ResourcePatch = z.strictObject({
   signingAlg: field.signingAlg.optional(),
   servedBy: field.servedBy.optional(),
   requireRoles: field.requireRoles.optional(),
+  sensitiveScopes: field.sensitiveScopes.optional(),
 });
 export type ResourcePatch = z.input<typeof ResourcePatch>;
 
@@ -96,6 +99,8 @@ export interface ResourceRecord {
   signingAlg: ResourceSigningAlg;
   servedBy: string[];
   requireRoles: boolean;
+  /** scopes marked sensitive for the access map (a subset of `scopes`) */
+  sensitiveScopes: string[];
   builtIn: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -113,6 +118,7 @@ export function toResourceRecord(row: Resource): ResourceRecord {
     signingAlg: (SIGNING_ALGS as readonly string[]).includes(row.signingAlg) ? (row.signingAlg as ResourceSigningAlg) : 'RS256',
     servedBy: row.servedBy,
     requireRoles: row.requireRoles,
+    sensitiveScopes: row.sensitiveScopes,
     builtIn: row.builtIn,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -141,7 +147,8 @@ export async function createResource(db: DbOrTx, input: ResourceInput, opts: Res
   if (r.identifier.toLowerCase().startsWith(RESERVED_PREFIX)) {
     throw new ValidationError('identifier', `the ${RESERVED_PREFIX} namespace is reserved for built-in resources`);
   }
-  const data = { ...r, name: r.name ?? null, scopes: unique(r.scopes), servedBy: unique(r.servedBy) };
+  const data = { ...r, name: r.name ?? null, scopes: unique(r.scopes), servedBy: unique(r.servedBy), sensitiveScopes: unique(r.sensitiveScopes) };
+  assertSensitiveOffered(data.sensitiveScopes, data.scopes);
   return inTransaction(db, async (tx) => {
     if (await tx.resource.findUnique({ where: { identifier: data.identifier }, select: { identifier: true } })) {
       throw new ConflictError(`resource '${data.identifier}' already exists`);
@@ -159,7 +166,13 @@ export async function createResource(db: DbOrTx, input: ResourceInput, opts: Res
 }
 
 /** Only these may change on a built-in resource. */
-const BUILT_IN_MUTABLE = new Set(['name', 'accessTokenTtl', 'signingAlg']);
+const BUILT_IN_MUTABLE = new Set(['name', 'accessTokenTtl', 'signingAlg', 'sensitiveScopes']);
+
+/** A sensitive scope must be one the resource offers. */
+function assertSensitiveOffered(sensitive: readonly string[], scopes: readonly string[]): void {
+  const missing = sensitive.find((s) => !scopes.includes(s));
+  if (missing !== undefined) throw new ValidationError('sensitiveScopes', `'${missing}' is not a scope of this resource (it offers: ${scopes.join(' ')})`);
+}
 
 const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -193,7 +206,9 @@ export async function updateResource(
       ...(p.signingAlg !== undefined && { signingAlg: p.signingAlg }),
       ...(p.servedBy !== undefined && { servedBy: unique(p.servedBy) }),
       ...(p.requireRoles !== undefined && { requireRoles: p.requireRoles }),
+      ...(p.sensitiveScopes !== undefined && { sensitiveScopes: unique(p.sensitiveScopes) }),
     };
+    assertSensitiveOffered(changes.sensitiveScopes ?? current.sensitiveScopes, changes.scopes ?? current.scopes);
     if (current.builtIn) {
       for (const [key, value] of Object.entries(changes)) {
         if (!BUILT_IN_MUTABLE.has(key) && !sameValue(value, current[key as keyof ResourceRecord])) {
@@ -247,6 +262,11 @@ export async function getResource(db: DbOrTx, identifier: string): Promise<Resou
 export async function getResourceRecord(db: DbOrTx, identifier: string): Promise<ResourceRecord | undefined> {
   const row = await db.resource.findUnique({ where: { identifier } });
   return row ? toResourceRecord(row) : undefined;
+}
+
+/** How many API resources there are, the built-in one included (the console's overview). */
+export async function countResources(db: DbOrTx): Promise<number> {
+  return db.resource.count();
 }
 
 /** Resources ordered by identifier, one page at a time (src/kernel/pagination.ts). */

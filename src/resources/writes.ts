@@ -8,8 +8,13 @@
 // Authority (authority.ts): only an actor holding gatehouse:admin changes the
 // built-in admin API resource; a role, a role change or a role assignment
 // that gives an admin-API permission needs an actor holding it.
+//
+// Access policies (src/access): the last step of a create or update is
+// guardWrite(tx) (src/kernel/guard.ts), which evaluates the stored policies on
+// the transaction's state; a violation rolls the whole change back.
 import { auditChange, changedFields } from '../audit/audit.ts';
 import { FULL_ADMIN_SCOPE, assertHolds, type Actor, type WriteOptions } from '../kernel/actor.ts';
+import { guardWrite } from '../kernel/guard.ts';
 import { inTransaction, type DbOrTx } from '../kernel/tx.ts';
 import { adminScopesOfRoles } from './authority.ts';
 import {
@@ -46,6 +51,7 @@ export async function createResourceAs(db: DbOrTx, actor: Actor, input: Resource
     // New resources cannot be built in (the urn:gatehouse: namespace is reserved): they carry no admin-API permission.
     const created = await createResource(tx, input, opts);
     await auditChange(tx, actor, 'resource.create', { type: 'resource', id: created.identifier }, { ...via(opts), after: created });
+    await guardWrite(tx);
     return created;
   });
 }
@@ -64,6 +70,7 @@ export async function updateResourceAs(
     const after = await updateResource(tx, identifier, patch, { ...opts, expectedVersion: opts.expectedVersion ?? before.version });
     const changes = changedFields(asRecord(before), asRecord(after));
     await auditChange(tx, actor, 'resource.update', { type: 'resource', id: identifier }, { ...via(opts), before, after, changes });
+    await guardWrite(tx);
     return after;
   });
 }
@@ -85,6 +92,7 @@ export async function createRoleAs(db: DbOrTx, actor: Actor, input: RoleInput, o
     const created = await createRole(tx, input);
     assertHolds(actor, adminScopesOfRoles([created]));
     await auditChange(tx, actor, 'role.create', { type: 'role', id: created.name }, { ...via(opts), after: created });
+    await guardWrite(tx);
     return created;
   });
 }
@@ -98,6 +106,7 @@ export async function updateRoleAs(db: DbOrTx, actor: Actor, name: string, patch
     assertHolds(actor, adminScopesOfRoles([after]).filter((s) => !had.has(s)));
     const changes = changedFields(asRecord(before), asRecord(after));
     await auditChange(tx, actor, 'role.update', { type: 'role', id: name }, { ...via(opts), before, after, changes });
+    await guardWrite(tx);
     return after;
   });
 }

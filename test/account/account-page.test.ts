@@ -114,6 +114,23 @@ describe('the account page', () => {
     await openAccount(fresh, 'pw@example.com', 'a new password 1');
   });
 
+  it('asks to change the email (current password needed): a link to the new address, audited', async () => {
+    const { id } = await createUser(t, 'mail@example.com');
+    const b = new Browser(t);
+    let p = await openAccount(b, 'mail@example.com');
+    expect(p.html).toContain('New email address');
+    p = page(await post(b, p, 'email', { email: 'new@example.com', current: 'wrong password!' }));
+    expect(p.status).toBe(400);
+    expect(p.html).toContain('Your current password is not right.');
+    p = page(await post(b, p, 'email', { email: 'not an address', current: PASSWORD }));
+    expect(p.status).toBe(400);
+    p = page(await post(b, p, 'email', { email: 'new@example.com', current: PASSWORD }));
+    expect(p.html).toContain('We sent a confirmation link to the new address.');
+    expect(await audits('user.email_change_request', id)).toHaveLength(1);
+    // the address changes only when the link is opened
+    expect((await t.gatehouse.db.prisma.account.findUniqueOrThrow({ where: { id } })).email).toBe('mail@example.com');
+  });
+
   it('adds, renames and removes passkeys; never the last second factor; recovery codes', async () => {
     const { id } = await createUser(t, 'keys@example.com');
     const b = new Browser(t);

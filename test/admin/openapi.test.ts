@@ -73,6 +73,7 @@ describe('admin API: OpenAPI document', () => {
       logger: gh.logger,
       backchannel: async () => [],
       dpopReplay: { add: () => true },
+      mailer: gh.mailer,
       keyring: () => {
         throw new Error('not used');
       },

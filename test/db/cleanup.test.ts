@@ -20,7 +20,7 @@ const startCleanupJob = (on: Db, opts: CleanupJobOptions<Table>) => startJob(on,
 const instances = twoInstances();
 let db: Db;
 
-const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, webauthnChallenges: 0, sessionActivity: 0, auditEvents: 0 };
+const EMPTY: Counts = { oidcPayloads: 0, revokedTokens: 0, loginThrottles: 0, signingKeys: 0, webauthnChallenges: 0, sessionActivity: 0, auditEvents: 0, actionTokens: 0 };
 
 /** Seeds every table; returns how many rows of each cleanup must remove. */
 async function seed(expiredPerTable: number): Promise<Counts> {
@@ -77,7 +77,18 @@ async function seed(expiredPerTable: number): Promise<Counts> {
       (now(), 'recent', 'system'),
       (now() - interval '89 days', 'within-retention', 'system')`;
 
-  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, webauthnChallenges: n, sessionActivity: n, auditEvents: n };
+  // action_tokens: links expired more than a day ago go (used or not); a recently expired and a live one stay
+  await db.$executeRaw`
+    INSERT INTO action_tokens (id, purpose, email, digest, expires_at, consumed_at)
+    SELECT gen_random_uuid(), 'reset', 'old-' || i || '@example.com', 'old-' || i, now() - interval '25 hours',
+           CASE WHEN i % 2 = 0 THEN now() - interval '26 hours' END
+    FROM generate_series(1, ${n}::int) AS i`;
+  await db.$executeRaw`
+    INSERT INTO action_tokens (id, purpose, email, digest, expires_at) VALUES
+      (gen_random_uuid(), 'reset', 'recent@example.com', 'recent', now() - interval '1 hour'),
+      (gen_random_uuid(), 'invite', 'live@example.com', 'live', now() + interval '1 hour')`;
+
+  return { oidcPayloads: n, revokedTokens: n, loginThrottles: n, signingKeys: n, webauthnChallenges: n, sessionActivity: n, auditEvents: n, actionTokens: n };
 }
 
 async function remaining(): Promise<Record<string, string[]>> {
@@ -89,8 +100,9 @@ async function remaining(): Promise<Record<string, string[]>> {
     UNION ALL SELECT 'challenge', digest FROM webauthn_challenges
     UNION ALL SELECT 'activity', session_uid FROM session_activity
     UNION ALL SELECT 'audit', action FROM audit_events
+    UNION ALL SELECT 'link', email FROM action_tokens
     ORDER BY 1, 2`;
-  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], challenge: [], activity: [], audit: [] };
+  const out: Record<string, string[]> = { oidc: [], revoked: [], throttle: [], key: [], challenge: [], activity: [], audit: [], link: [] };
   for (const r of rows) out[r.t]!.push(r.k);
   return out;
 }
@@ -103,6 +115,7 @@ const SURVIVORS = {
   challenge: ['live'],
   activity: ['live-session', 'recent'],
   audit: ['recent', 'within-retention'],
+  link: ['live@example.com', 'recent@example.com'],
 };
 
 beforeAll(() => {
@@ -111,7 +124,7 @@ beforeAll(() => {
 });
 
 beforeEach(async () => {
-  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, webauthn_challenges, session_activity, audit_events`;
+  await db.$executeRaw`TRUNCATE oidc_payloads, revoked_tokens, login_throttles, signing_keys, webauthn_challenges, session_activity, audit_events, action_tokens`;
 });
 
 describe('runCleanup', () => {
@@ -133,6 +146,7 @@ describe('runCleanup', () => {
       webauthnChallenges: 4,
       sessionActivity: 4,
       auditEvents: 4,
+      actionTokens: 4,
     });
     expect(await runCleanup(db, { batchSize: 2, maxBatches: 2 })).toEqual({
       oidcPayloads: 3,
@@ -142,6 +156,7 @@ describe('runCleanup', () => {
       webauthnChallenges: 3,
       sessionActivity: 3,
       auditEvents: 3,
+      actionTokens: 3,
     });
     expect(await remaining()).toEqual(SURVIVORS);
   });
@@ -167,6 +182,7 @@ describe('runCleanup', () => {
       webauthnChallenges: sum('webauthnChallenges'),
       sessionActivity: sum('sessionActivity'),
       auditEvents: sum('auditEvents'),
+      actionTokens: sum('actionTokens'),
     }).toEqual(expected);
     expect(await remaining()).toEqual(SURVIVORS);
   });
@@ -192,9 +208,9 @@ describe('runCleanup', () => {
     await seed(1);
     const r = await runCleanup(db);
     // the keys label the metric and the log line: they must not change
-    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'webauthnChallenges', 'sessionActivity', 'auditEvents']);
+    expect(Object.keys(r)).toEqual(['oidcPayloads', 'revokedTokens', 'loginThrottles', 'signingKeys', 'webauthnChallenges', 'sessionActivity', 'auditEvents', 'actionTokens']);
     const reversed = await runSteps(db, [...steps].reverse());
-    expect(Object.keys(reversed)).toEqual(['auditEvents', 'sessionActivity', 'webauthnChallenges', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
+    expect(Object.keys(reversed)).toEqual(['actionTokens', 'auditEvents', 'sessionActivity', 'webauthnChallenges', 'signingKeys', 'loginThrottles', 'revokedTokens', 'oidcPayloads']);
   });
 
   it('refuses two steps of the same name', async () => {

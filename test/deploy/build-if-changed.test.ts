@@ -16,7 +16,7 @@ describe('build only when the sources changed', () => {
   let root: string;
   const builds = () => (existsSync(path.join(root, 'builds.log')) ? readFileSync(path.join(root, 'builds.log'), 'utf8').split('\n').filter(Boolean).length : 0);
   // the stand-in build: writes the output and counts itself
-  const BUILD = `mkdir -p dist/cli && echo built > dist/cli/main.js && echo build >> builds.log`;
+  const BUILD = `mkdir -p dist/cli dist/console && echo built > dist/cli/main.js && echo built > dist/console/index.html && echo build >> builds.log`;
   const start = (...extra: string[]) => {
     const r = spawnSync(process.execPath, [SCRIPT, '--root', root, '--build-command', BUILD, ...extra], { encoding: 'utf8', cwd: os.tmpdir() });
     expect(r.status, r.stderr).toBe(0);
@@ -66,6 +66,9 @@ describe('build only when the sources changed', () => {
       ['prisma/schema.prisma', 'model A { id Int @id\n name String }\n'],
       ['tsconfig.json', '{ "compilerOptions": {} }\n'],
       ['package-lock.json', '{ "lockfileVersion": 3 }\n'],
+      // the admin console's sources (built by Vite into dist/console/)
+      ['console/src/main.tsx', 'export const b = 1;\n'],
+      ['console/src/main.tsx', 'export const b = 2;\n'],
     ];
     let n = builds();
     for (const [file, text] of cases) {
@@ -76,13 +79,17 @@ describe('build only when the sources changed', () => {
     }
   });
 
-  it('rebuilds when dist/ is gone, and on --force', () => {
-    const n = builds();
+  it("rebuilds when dist/ is gone, or the console's page is, and on --force", () => {
+    let n = builds();
     rmSync(path.join(root, 'dist'), { recursive: true, force: true });
     start();
-    expect(builds()).toBe(n + 1);
+    expect(builds()).toBe(++n);
+    rmSync(path.join(root, 'dist', 'console'), { recursive: true, force: true });
+    start();
+    expect(builds()).toBe(++n);
+    expect(start()).toMatch(/up to date/);
     start('--force');
-    expect(builds()).toBe(n + 2);
+    expect(builds()).toBe(n + 1);
   });
 
   it('a failing build fails the start and leaves no stamp', () => {

@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../../src/db/embedded.ts';
 import { migrate } from '../../src/db/migrate.ts';
+import { ensureConsoleBuilt } from './console-build.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -28,6 +29,8 @@ export function withDatabase(url: string, db: string): string {
 }
 
 export async function setup(project: TestProject): Promise<void> {
+  // the admin console's bundle, which the app serves at /console (test/console/)
+  ensureConsoleBuilt();
   if (process.env.TEST_DATABASE_URL) {
     serverUrl = process.env.TEST_DATABASE_URL;
   } else {

@@ -60,6 +60,9 @@ describe('route labels', () => {
       ['POST', '/token/revocation', '/token/revocation'],
       ['GET', '/session/end', '/session/end'],
       ['POST', '/request', '/request'],
+      ['POST', '/device/auth', '/device/auth'],
+      ['GET', '/device', '/device'],
+      ['POST', '/device', '/device'],
       ['GET', '/healthz', '/healthz'],
       ['GET', '/readyz', '/readyz'],
       ['GET', '/admin/v1/openapi.json', '/admin/v1/openapi.json'],
@@ -69,7 +72,7 @@ describe('route labels', () => {
     ];
     const before = routesSeen((await t.request.get('/metrics').expect(200)).text).get('GET unmatched') ?? 0;
     for (const [method, path] of served) await (method === 'GET' ? t.request.get(path) : t.request.post(path).type('form').send({}));
-    for (const path of ['/no/such/page', '/favicon.ico', '/device']) await t.request.get(path).expect(404);
+    for (const path of ['/no/such/page', '/favicon.ico', '/devices']) await t.request.get(path).expect(404);
     const seen = routesSeen((await t.request.get('/metrics').expect(200)).text);
     for (const [method, , label] of served) expect(seen.get(`${method} ${label}`), `${method} ${label}`).toBeGreaterThanOrEqual(1);
     const unmatched = [...seen.keys()].filter((k) => k.endsWith(' unmatched'));

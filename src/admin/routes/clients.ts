@@ -2,7 +2,7 @@
 import { ClientInput, ClientPatch, getClient, listClients, type ClientView } from '../../clients/store.ts';
 import { createClientAs, deleteClientAs, rotateClientSecretAs, updateClientAs } from '../../clients/writes.ts';
 import { setNextLink } from '../http.ts';
-import { PageQuery, SecretRotationInput } from '../schemas.ts';
+import { ClientQuery, SecretRotationInput } from '../schemas.ts';
 import { actorOf, defineRoute, location, reply, versionedWrite, type AdminRoute } from '../route.ts';
 
 const READ = 'gatehouse:clients:read';
@@ -25,12 +25,12 @@ export const clientRoutes: AdminRoute[] = [
     operationId: 'listClients',
     tag,
     summary: 'List clients',
-    description: 'Clients ordered by id, one page at a time.',
+    description: 'Clients ordered by id, one page at a time; `q` and `status` narrow the list.',
     scope: READ,
-    query: PageQuery,
+    query: ClientQuery,
     responses: [{ status: 200, description: 'a page of clients', schema: 'ClientPage', headers: ['Link'] }],
     async handle({ ctx, deps, query }) {
-      const page = await listClients(deps.db, { cursor: query.cursor, limit: query.limit });
+      const page = await listClients(deps.db, { cursor: query.cursor, limit: query.limit, q: query.q, status: query.status });
       setNextLink(ctx, page.nextCursor);
       reply(ctx, 200, page);
     },

@@ -1,7 +1,8 @@
 // /admin/v1/resources (API resources) and /admin/v1/roles (roles on them).
 import { createHash } from 'node:crypto';
 import { ResourceInput, ResourcePatch, getResource, listResources } from '../../resources/store.ts';
-import { RoleInput, RolePatch, getRole, listRoles, type RoleView } from '../../resources/roles.ts';
+import { RoleInput, RolePatch, getRole, listRoles, roleMemberIds, type RoleView } from '../../resources/roles.ts';
+import { getAccount } from '../../accounts/store.ts';
 import { createResourceAs, createRoleAs, deleteResourceAs, deleteRoleAs, updateResourceAs, updateRoleAs } from '../../resources/writes.ts';
 import { pageLimit, toPage } from '../../kernel/pagination.ts';
 import { assertIfMatch, setNextLink } from '../http.ts';
@@ -177,6 +178,24 @@ export const roleRoutes: AdminRoute[] = [
     async handle({ ctx, deps, params }) {
       const r = await getRole(deps.db, params.name!);
       reply(ctx, 200, r, { etag: roleTag(r) });
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/roles/{name}/members',
+    operationId: 'listRoleMembers',
+    tag: 'roles',
+    summary: 'List the people holding a role',
+    description: 'People ordered by id, one page at a time. It names people, so it needs the people read scope.',
+    scope: 'gatehouse:users:read',
+    query: PageQuery,
+    responses: [{ status: 200, description: 'a page of people', schema: 'UserPage', headers: ['Link'] }],
+    async handle({ ctx, deps, params, query }) {
+      const ids = await roleMemberIds(deps.db, params.name!, { cursor: query.cursor, limit: query.limit });
+      const items = [];
+      for (const id of ids.items) items.push(await getAccount(deps.db, id).catch(() => undefined));
+      setNextLink(ctx, ids.nextCursor);
+      reply(ctx, 200, { items: items.filter((a) => a !== undefined), nextCursor: ids.nextCursor });
     },
   }),
   defineRoute({

@@ -1,7 +1,7 @@
 // /admin/v1/users: people, their passwords, sessions and roles.
 import { getAccount, listAccounts } from '../../accounts/store.ts';
 import { listFactors } from '../../accounts/passkeys.ts';
-import { createAccountAs, deleteAccountAs, removeFactorAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
+import { createAccountAs, deleteAccountAs, removeFactorAs, resetMfaAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
 import { listSessions } from '../../oidc/session-activity.ts';
 import { ValidationError } from '../../kernel/errors.ts';
 import { endAccountSessionRecords, endSessionAs, notifyApps, revokeSessionsAs } from '../../oidc/sessions.ts';
@@ -9,7 +9,8 @@ import { rolesForAccount } from '../../resources/roles.ts';
 import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { setNextLink } from '../http.ts';
 import { ProblemError } from '../problem.ts';
-import { PasswordInput, UserInput, UserPatch, UserQuery } from '../schemas.ts';
+import { InvitationInput, PasswordInput, UserInput, UserPatch, UserQuery } from '../schemas.ts';
+import { invite, resendInvitation, type Invitation, type Mailed } from '../../lifecycle/writes.ts';
 import { actorOf, defineRoute, location, reply, versionedWrite, type AdminDeps, type AdminRoute } from '../route.ts';
 
 const READ = 'gatehouse:users:read';
@@ -23,7 +24,46 @@ async function currentVersion(deps: AdminDeps, id: string): Promise<number | und
   );
 }
 
+function invitationBody(r: Mailed<Invitation>) {
+  return { user: r.result.account, roles: r.result.roles, expiresAt: r.result.expiresAt, mailed: r.mailed, ...(r.mailError ? { mailError: r.mailError } : {}) };
+}
+
 export const userRoutes: AdminRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/users/invitations',
+    operationId: 'inviteUser',
+    tag,
+    summary: 'Invite a person',
+    description:
+      'Creates the person (no password yet) with the given roles and mails them a single-use link, valid 7 days, to choose a password, verify their email and set up two-step verification where required. A role on the admin API needs a caller holding its permissions (403). 409 when the email is taken or mail is not set up (SMTP_URL). If the mail server refused the mail, the person exists and `mailed` is false: resend with POST /users/{id}/invitation:resend.',
+    scope: WRITE,
+    conflicts: true,
+    body: { schema: 'InvitationInput', required: true, zod: InvitationInput },
+    responses: [{ status: 201, description: 'the invitation', schema: 'InvitationView', headers: ['Location'] }],
+    async handle(call) {
+      const { ctx, deps, body } = call;
+      const r = await invite({ db: deps.db, mailer: deps.mailer, issuer: deps.config.issuer }, actorOf(call), body);
+      reply(ctx, 201, invitationBody(r), { location: location('users', r.result.account.id) });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/users/{id}/invitation:resend',
+    operationId: 'resendUserInvitation',
+    tag,
+    summary: 'Send a person a new invitation link',
+    description:
+      'For a person who has not accepted their invitation (no password): mails a new 7-day link; earlier links stop working. 409 once a password is set (they can reset it from the sign-in page) or when mail is not set up; 403 when the person holds admin-API permissions the caller lacks.',
+    scope: WRITE,
+    conflicts: true,
+    responses: [{ status: 200, description: 'the new invitation', schema: 'InvitationView' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const r = await resendInvitation({ db: deps.db, mailer: deps.mailer, issuer: deps.config.issuer }, actorOf(call), params.id!);
+      reply(ctx, 200, invitationBody(r));
+    },
+  }),
   defineRoute({
     method: 'get',
     path: '/users',
@@ -151,6 +191,23 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const a = await setPasswordAs(deps.db, actorOf(call), id, body.password);
       reply(ctx, 200, a, { etag: a.version });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/users/{id}/mfa:reset',
+    operationId: 'resetUserMfa',
+    tag,
+    summary: "Reset a person's second factor",
+    description:
+      'Turns the person\'s MFA off (a lost phone) and removes their recovery codes: they enrol again at their next sign-in that needs a second factor, within the enrolment window. Audited as user.reset_mfa.',
+    scope: WRITE,
+    responses: [{ status: 200, description: 'the person', schema: 'UserView', headers: ['ETag'] }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      const a = await resetMfaAs(deps.db, actorOf(call), params.id!);
+      const { mfaEnrolmentUntil: _until, ...view } = a;
+      reply(ctx, 200, view, { etag: view.version });
     },
   }),
   defineRoute({

@@ -75,6 +75,8 @@ const FLAG_OF: Record<string, string> = {
   jwks: '--jwks-file',
   jwksUri: '--jwks-uri',
   requireDpop: '--require-dpop',
+  requirePar: '--require-par',
+  profile: '--profile',
   firstParty: '--first-party',
   requireMfa: '--require-mfa',
   backchannelLogoutUri: '--backchannel-logout-uri',
@@ -95,6 +97,8 @@ const settingFlags: OptionSpec = {
   resource: { type: 'string', multiple: true },
   'auth-method': { type: 'string' },
   'require-dpop': { type: 'boolean' },
+  'require-par': { type: 'boolean' },
+  profile: { type: 'string' },
   'first-party': { type: 'boolean' },
   'require-mfa': { type: 'boolean' },
   'backchannel-logout-uri': { type: 'string' },
@@ -115,6 +119,10 @@ const SETTINGS_USAGE = `  --name N                         display name (require
   --auth-method M                  client_secret_basic (default) | client_secret_post | private_key_jwt | none (public)
   --jwks-uri U | --jwks-file F     the client's public keys (required for private_key_jwt)
   --require-dpop                   tokens must be DPoP-bound
+  --require-par                    authorization requests must be pushed first (PAR, RFC 9126)
+  --profile fapi2                  hold the client to the FAPI 2.0 Security Profile: PAR, PKCE S256,
+                                   private_key_jwt, DPoP, PS256/ES256 only (turns on --require-par
+                                   and --require-dpop); --profile none removes it (update)
   --first-party                    skip the consent screen
   --require-mfa                    people must pass MFA to sign in to this client
   --backchannel-logout-uri U       OIDC back-channel logout endpoint
@@ -153,11 +161,14 @@ async function settingsFromFlags(values: ParsedValues, mode: 'create' | 'update'
   set('authMethod', flags.str(values, 'auth-method'));
   for (const [key, flag] of [
     ['requireDpop', 'require-dpop'],
+    ['requirePar', 'require-par'],
     ['firstParty', 'first-party'],
     ['requireMfa', 'require-mfa'],
   ] as const) {
     set(key, mode === 'create' ? flags.bool(values, flag) || undefined : toggle(values, flag, `no-${flag}`));
   }
+  const profile = flags.str(values, 'profile');
+  if (profile !== undefined) out.profile = profile === '' || profile === 'none' ? null : profile;
   set('backchannelLogoutUri', optStr(values, 'backchannel-logout-uri'));
   set('jwksUri', optStr(values, 'jwks-uri'));
   const jwksFile = flags.str(values, 'jwks-file');
@@ -194,6 +205,8 @@ function clientText(c: ClientView): string {
     ['jwks', c.jwks ? `${c.jwks.keys.length} key(s)` : '-'],
     ['jwks uri', show.opt(c.jwksUri)],
     ['require dpop', show.yes(c.requireDpop)],
+    ['require par', show.yes(c.requirePar)],
+    ['profile', show.opt(c.profile)],
     ['first party', show.yes(c.firstParty)],
     ['require mfa', show.yes(c.requireMfa)],
     ['backchannel logout', show.opt(c.backchannelLogoutUri)],
@@ -279,12 +292,13 @@ ${SETTINGS_USAGE}`,
   optional value. Only the flags given change.
   --disable | --enable             turn the client off (invalid_client, its tokens inactive) or back on
   --no-public                      make a public client confidential (a secret is generated and printed once)
-  --no-require-dpop | --no-first-party | --no-require-mfa
+  --no-require-dpop | --no-require-par | --no-first-party | --no-require-mfa
 ${SETTINGS_USAGE}`,
     options: {
       ...settingFlags,
       'no-public': { type: 'boolean' },
       'no-require-dpop': { type: 'boolean' },
+      'no-require-par': { type: 'boolean' },
       'no-first-party': { type: 'boolean' },
       'no-require-mfa': { type: 'boolean' },
       disable: { type: 'boolean' },

@@ -7,8 +7,10 @@ import { resourceCommands } from './resources.ts';
 import { roleCommands } from './roles.ts';
 import { userCommands } from './users.ts';
 import { keyCommands } from './keys.ts';
+import { idpCommands } from './idps.ts';
 import { auditCommands } from './audit.ts';
 import { applyCommands } from './apply.ts';
+import { accessCommands } from './access.ts';
 
 export const commands: Command[] = [
   ...serverCommands,
@@ -16,7 +18,9 @@ export const commands: Command[] = [
   ...resourceCommands,
   ...roleCommands,
   ...userCommands,
+  ...idpCommands,
   ...keyCommands,
   ...auditCommands,
   ...applyCommands,
+  ...accessCommands,
 ];

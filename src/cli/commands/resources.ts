@@ -2,7 +2,7 @@
 //
 // --json output: the ResourceView of src/resources/store.ts (camelCase:
 // identifier, name, scopes, accessTokenTtl, signingAlg, servedBy,
-// requireRoles, builtIn, createdAt, updatedAt, version).
+// requireRoles, sensitiveScopes, builtIn, createdAt, updatedAt, version).
 import { CliError, flags, type Command, type OptionSpec, type ParsedValues } from '../command.ts';
 import { SIGNING_ALGS } from '../../keys/index.ts';
 import { everyPage } from '../../kernel/pagination.ts';
@@ -19,6 +19,7 @@ const FLAG_OF: Record<string, string> = {
   signingAlg: '--alg',
   servedBy: '--served-by',
   requireRoles: '--require-roles',
+  sensitiveScopes: '--sensitive',
 };
 
 const settingFlags: OptionSpec = {
@@ -27,6 +28,7 @@ const settingFlags: OptionSpec = {
   alg: { type: 'string' },
   'served-by': { type: 'string', multiple: true },
   'require-roles': { type: 'boolean' },
+  sensitive: { type: 'string', multiple: true },
   name: { type: 'string' },
 };
 
@@ -35,6 +37,8 @@ const SETTINGS_USAGE = `  --scope S                repeatable; each value may ho
   --alg ALG                access token signing algorithm: ${SIGNING_ALGS.join(' | ')} (default RS256)
   --served-by CLIENT_ID    repeatable: the clients that are this API's own services
   --require-roles          people get only the scopes their roles on this API grant
+  --sensitive S            repeatable: scopes to mark sensitive for the access map
+                           (gatehouse access-map; --sensitive '' clears the list)
   --name N                 display name
   --json                   print the resource as JSON (camelCase fields)`;
 
@@ -47,6 +51,7 @@ function settingsFromFlags(values: ParsedValues, mode: 'create' | 'update'): Rec
   set('accessTokenTtl', flags.int(values, 'ttl', RESOURCE_TTL.min, RESOURCE_TTL.max));
   set('signingAlg', flags.str(values, 'alg'));
   set('servedBy', uriList(values, 'served-by'));
+  set('sensitiveScopes', flags.words(values, 'sensitive'));
   set('requireRoles', mode === 'create' ? flags.bool(values, 'require-roles') || undefined : toggle(values, 'require-roles', 'no-require-roles'));
   const name = flags.str(values, 'name');
   if (name !== undefined) out.name = name === '' ? null : name;
@@ -62,6 +67,7 @@ function resourceText(r: ResourceView): string {
     ['signing alg', r.signingAlg],
     ['served by', show.list(r.servedBy)],
     ['require roles', show.yes(r.requireRoles)],
+    ['sensitive', show.list(r.sensitiveScopes)],
     ['built in', show.yes(r.builtIn)],
     ['version', String(r.version)],
     ['created', show.date(r.createdAt)],

@@ -1,5 +1,5 @@
-// gatehouse users create | list | show | disable | enable | set-password | reset-mfa |
-//   factors | remove-factor | sessions | end-session |
+// gatehouse users create | invite | resend-invite | list | show | disable | enable |
+//   set-password | reset-mfa | factors | remove-factor | sessions | end-session |
 //   add-role | remove-role | roles | revoke-sessions | delete
 //
 // Passwords never come from argv (it shows in `ps` and shell history): only
@@ -15,6 +15,44 @@ import { rolesForAccount } from '../../resources/roles.ts';
 import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { everyPage } from '../../kernel/pagination.ts';
 import { table } from '../format.ts';
+import { createLogger } from '../../logging/logger.ts';
+import { createMailer, type Mailer } from '../../mail/mailer.ts';
+import { invite, resendInvitation, type Invitation, type Mailed } from '../../lifecycle/writes.ts';
+
+/**
+ * The mailer of an invitation command. Without SMTP_URL (development) the
+ * mail is written to DATA_DIR/mail/ and its file and link are logged on
+ * standard error, so the operator can pass the link on.
+ */
+function cliMailer(ctx: CommandContext): Mailer {
+  const destination = { write: (line: string) => ctx.io.stderr(line) };
+  const logger = createLogger(ctx.config.mail.smtpUrl ? 'silent' : 'info', destination);
+  return createMailer(ctx.config, logger);
+}
+
+async function withMailer<T>(ctx: CommandContext, fn: (m: Mailer) => Promise<T>): Promise<T> {
+  const mailer = cliMailer(ctx);
+  try {
+    return await fn(mailer);
+  } finally {
+    await mailer.close();
+  }
+}
+
+/** Human and JSON output of a sent (or not sent) invitation. */
+function printInvitation(ctx: CommandContext, verb: string, r: Mailed<Invitation>): number | void {
+  const { account, roles, expiresAt } = r.result;
+  const rolesText = roles.length > 0 ? ` with role${roles.length === 1 ? '' : 's'} ${roles.join(', ')}` : '';
+  const mailText = r.mailed
+    ? `the link expires ${expiresAt.toISOString()}`
+    : `but the mail could not be sent (${r.mailError ?? 'unknown error'}); fix the mail set-up and run \`gatehouse users resend-invite ${account.email}\``;
+  ctx.print(`${verb} ${account.email} (${account.id})${rolesText}; ${mailText}`, {
+    ...jsonView(account),
+    roles,
+    invitation: { expiresAt, mailed: r.mailed, ...(r.mailError ? { mailError: r.mailError } : {}) },
+  });
+  return r.mailed ? undefined : 1;
+}
 
 /** What --json prints for an account. */
 function jsonView(a: AccountView) {
@@ -130,6 +168,39 @@ export const userCommands: Command[] = [
       } else {
         ctx.print(`created account ${a.email} (${a.id})${password ? '' : `\n${note}`}`, null);
       }
+    },
+  },
+  {
+    name: 'users invite',
+    summary: 'invite a person: mails a 7-day single-use link to set a password, verify the email and enrol MFA where required',
+    usage: `--email EMAIL [--name NAME] [--role ROLE]...
+
+  --email EMAIL   the person's email (the invitation goes there)
+  --name NAME     display name (the "name" claim)
+  --role ROLE     a role to give them (repeatable); roles on the admin API need an actor holding their permissions
+
+  Needs mail (SMTP_URL; outside production without it the mail is written to DATA_DIR/mail/).
+  A new link for someone who has not accepted yet: gatehouse users resend-invite EMAIL`,
+    options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', multiple: true } },
+    async run(ctx, values) {
+      const email = flags.required(values, 'email');
+      const name = flags.str(values, 'name');
+      const roles = flags.list(values, 'role') ?? [];
+      const db = await ctx.db();
+      const r = await withMailer(ctx, (mailer) => invite({ db, mailer, issuer: ctx.config.issuer }, ctx.actor, { email, ...(name !== undefined ? { name } : {}), roles }));
+      return printInvitation(ctx, 'invited', r);
+    },
+  },
+  {
+    name: 'users resend-invite',
+    summary: 'mail a new invitation link to a person who has not accepted yet (earlier links stop working)',
+    usage: REF_USAGE,
+    positionals: 1,
+    async run(ctx, _values, [ref]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      const r = await withMailer(ctx, (mailer) => resendInvitation({ db, mailer, issuer: ctx.config.issuer }, ctx.actor, a.id));
+      return printInvitation(ctx, 'invitation sent again to', r);
     },
   },
   {

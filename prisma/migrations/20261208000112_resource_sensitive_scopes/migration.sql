@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "resources" ADD COLUMN     "sensitive_scopes" TEXT[] DEFAULT ARRAY[]::TEXT[];
