@@ -195,7 +195,7 @@ function loginFlowScenario(target: TargetName): Scenario {
 /**
  * The passwordless sign-in with a passkey, once per iteration: GET /auth →
  * login page → a software authenticator (ES256, in the bench process) signs
- * the page's challenge → POST passkey → code → POST /token. Beside the
+ * the page's challenge → POST passkey → code → POST /token → GET /me. Beside the
  * password flow: no argon2 on this path.
  */
 function passkeyFlowScenario(target: TargetName): Scenario {
@@ -215,7 +215,7 @@ function passkeyFlowScenario(target: TargetName): Scenario {
           await passkeyLoginFlow(t, web, users[next++ % users.length]!);
         },
         notes: [
-          `one flow = GET /auth → login page → passkey assertion (ES256, signed in the bench process) → POST passkey → code → POST /token (sample ${Math.round(Object.values(sample.timings).reduce((a, b) => a + b, 0))} ms)`,
+          `one flow = GET /auth → login page → passkey assertion (ES256, signed in the bench process) → POST passkey → code → POST /token → GET /me (sample ${Math.round(Object.values(sample.timings).reduce((a, b) => a + b, 0))} ms)`,
         ],
         after(r) {
           const perCore = r.cpu?.serverCores ? (r.requestsPerSec ?? 0) / r.cpu.serverCores : 0;

@@ -140,7 +140,7 @@ export async function openLoginPage(t: RunningTarget, web: WebFixtures, scope: s
  * One whole passwordless sign-in with a passkey: GET /auth → login page (its
  * WebAuthn request options) → the software authenticator signs the challenge
  * (ES256, counter 0 like a synced passkey, user verified) → POST …/passkey →
- * redirect with the code → POST /token (PKCE). No argon2 anywhere.
+ * redirect with the code → POST /token (PKCE) → GET /me. No argon2 anywhere.
  */
 export async function passkeyLoginFlow(t: RunningTarget, web: WebFixtures, user: NonNullable<WebFixtures['passkeyUsers']>[number]): Promise<{ tokens: TokenSet; timings: FlowTimings }> {
   const t0 = performance.now();
@@ -165,7 +165,10 @@ export async function passkeyLoginFlow(t: RunningTarget, web: WebFixtures, user:
   if (tokenRes.status !== 200) throw new IterationError(`code exchange: HTTP ${tokenRes.status}: ${tokenText.slice(0, 160)}`, tokenRes.status);
   const tokens = JSON.parse(tokenText) as TokenSet;
   const t3 = performance.now();
-  return { tokens, timings: { authorize: t1 - t0, login: t2 - t1, token: t3 - t2, userinfo: 0 } };
+  // GET /me as well, so that one flow does what the password flow does, bar argon2
+  await userinfo(t, tokens.access_token);
+  const t4 = performance.now();
+  return { tokens, timings: { authorize: t1 - t0, login: t2 - t1, token: t3 - t2, userinfo: t4 - t3 } };
 }
 
 /**

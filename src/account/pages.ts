@@ -28,6 +28,9 @@ export interface AccountView {
   clientNames: Record<string, string>;
   /** mail is set up: the "Email" section (change of address) is shown */
   emailChange: boolean;
+  /** why a passkey cannot be added from this page session (and where to sign in with a second factor) */
+  addRefused?: string;
+  stepUpHref?: string;
 }
 
 function emailSection(v: AccountView): SafeHtml {
@@ -99,7 +102,9 @@ function passkeysSection(v: AccountView): SafeHtml {
 <h2 id="passkeys-title">Passkeys</h2>
 <p class="muted">A passkey signs you in with your device's screen lock or security key, without a password.</p>
 ${v.passkeys.length ? html`<ul class="items" id="passkey-list">${items}</ul>` : html`<p>You have no passkeys yet.</p>`}
-<form method="post" action="${v.action('passkey-add')}" class="stack" id="passkey-add" data-passkey-register data-options="${v.registrationOptions}" data-status="passkey-add-status" data-unsupported="passkey-unsupported">
+${v.addRefused
+  ? html`<p class="muted" id="passkey-add-refused">${v.addRefused}${v.stepUpHref && v.passkeys.length + (v.totp ? 1 : 0) > 0 ? html` <a href="${v.stepUpHref}">Sign in with your second factor</a>` : ''}</p>`
+  : html`<form method="post" action="${v.action('passkey-add')}" class="stack" id="passkey-add" data-passkey-register data-options="${v.registrationOptions}" data-status="passkey-add-status" data-unsupported="passkey-unsupported">
   ${hidden(v.csrf)}<input type="hidden" name="response" value="">
   <div class="field">
     <label for="passkey-name">Name of the new passkey</label>
@@ -108,7 +113,7 @@ ${v.passkeys.length ? html`<ul class="items" id="passkey-list">${items}</ul>` : 
   <button type="submit" class="button primary">Add a passkey</button>
   <p id="passkey-add-status" class="hint" role="status"></p>
 </form>
-<p id="passkey-unsupported" class="muted" hidden>This browser cannot create passkeys.</p>
+<p id="passkey-unsupported" class="muted" hidden>This browser cannot create passkeys.</p>`}
 </section>`;
 }
 

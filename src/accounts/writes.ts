@@ -110,8 +110,12 @@ export async function addPasskeyAs(db: DbOrTx, actor: Actor, passkey: NewPasskey
   return inTransaction(db, async (tx) => {
     await getAccount(tx, passkey.accountId);
     if (actor.id !== passkey.accountId) await assertMayTakeOver(tx, actor, passkey.accountId);
+    const before = await getAccount(tx, passkey.accountId);
+    const first = !before.mfaEnabled && (await countPasskeys(tx, passkey.accountId)) === 0;
     const created = await insertPasskey(tx, passkey);
-    await auditChange(tx, actor, 'passkey.add', target(passkey.accountId), { ...via(opts), passkey: created });
+    // a first second factor closes the enrolment window, as an authenticator app's enrolment does
+    if (first) await tx.account.updateMany({ where: { id: passkey.accountId }, data: { mfaEnrolmentUntil: null } });
+    await auditChange(tx, actor, 'passkey.add', target(passkey.accountId), { ...via(opts), passkey: created, first });
     return created;
   });
 }
