@@ -225,6 +225,12 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
     if (who.totp || passkeys > 0) return 'sign-in-with-factor';
     return (await mfaEnrolmentOpen(db, who.accountId)) ? 'yes' : 'no-window';
   }
+  /** Changing second factors (remove, new recovery codes) needs a sign-in that used one, when the person has any. */
+  async function factorChangeRefused(ctx: Context, who: Who): Promise<boolean> {
+    if (who.mfa || (!who.totp && (await listPasskeys(db, who.accountId)).length === 0)) return false;
+    await show(ctx, who, 403, { error: 'To change your second factors, sign in again with your second factor.' });
+    return true;
+  }
   const ADD_REFUSED = {
     'sign-in-with-factor': 'To add a passkey, sign in again with your second factor.',
     'no-window': 'Your account has no second factor yet, and the window to set up the first one with only your password is closed. Ask your administrator.',
@@ -317,10 +323,12 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       return done(ctx, 'email');
     },
     async 'totp-remove'(ctx, who) {
+      if (await factorChangeRefused(ctx, who)) return;
       await removeTotpAs(db, actorOf(ctx, who), who.accountId);
       return done(ctx, 'totp-remove');
     },
     async 'recovery-codes'(ctx, who) {
+      if (await factorChangeRefused(ctx, who)) return;
       const codes = await regenerateRecoveryCodesAs(db, actorOf(ctx, who), who.accountId);
       return show(ctx, who, 200, { newRecoveryCodes: codes });
     },
@@ -341,6 +349,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       return done(ctx, 'passkey-rename');
     },
     async 'passkey-remove'(ctx, who, form) {
+      if (await factorChangeRefused(ctx, who)) return;
       await removePasskeyAs(db, actorOf(ctx, who), who.accountId, form.get('id') ?? '');
       return done(ctx, 'passkey-remove');
     },

@@ -152,6 +152,10 @@ describe('the account page', () => {
     expect(p.html).not.toContain('/account/passkey-add');
     const refused = page(await b.post('/account/passkey-add', { csrf: csrfOf(p.html), name: 'X', response: '{}' }));
     expect(refused.status).toBe(403);
+    const [only] = await t.gatehouse.db.prisma.passkey.findMany({ where: { accountId: id } });
+    const removal = page(await b.post('/account/passkey-remove', { csrf: csrfOf(p.html), id: only!.id }));
+    expect(removal.status).toBe(403);
+    expect(removal.html).toContain('sign in again with your second factor');
     const verify = page(await b.get('/account?mfa=1'));
     expect(verify.html).not.toContain('name="password"');
     p = page(await b.post(formAction(verify.html, '/mfa-passkey'), { csrf: csrfOf(verify.html), response: JSON.stringify(laptop.assert(pageOptions(verify.html, '/mfa-passkey').challenge)) }));
