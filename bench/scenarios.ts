@@ -6,10 +6,10 @@
 // To add one, push an object here; a new server kind goes into TargetName + targets.ts.
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { ARGON2_PARAMS } from '../src/accounts/passwords.ts';
-import { loginFlow, refreshTokens, userinfo } from './lib/browser.ts';
+import { loginFlow, passkeyLoginFlow, refreshTokens, userinfo } from './lib/browser.ts';
 import type { LoadSettings } from './lib/load.ts';
 import { clientCredentialsRequest, discovery, endpointPath, introspectionRequest, basicAuth, sampleAccessToken, send } from './lib/oauth.ts';
-import { ALGS, type Alg, type RunningTarget, type Scenario, type TargetName, type WebFixtures } from './lib/types.ts';
+import { ALGS, SkipScenario, type Alg, type RunningTarget, type Scenario, type TargetName, type WebFixtures } from './lib/types.ts';
 
 /** Scenario names show 'gatehouse' whatever the Gatehouse target (gatehouse-w2 …); run.ts adds the [wN] suffix. */
 const label = (target: TargetName) => (target.startsWith('gatehouse') ? 'gatehouse' : target);
@@ -192,6 +192,41 @@ function loginFlowScenario(target: TargetName): Scenario {
   };
 }
 
+/**
+ * The passwordless sign-in with a passkey, once per iteration: GET /auth →
+ * login page → a software authenticator (ES256, in the bench process) signs
+ * the page's challenge → POST passkey → code → POST /token → GET /me. Beside the
+ * password flow: no argon2 on this path.
+ */
+function passkeyFlowScenario(target: TargetName): Scenario {
+  return {
+    name: `${label(target)} passkey login flow`,
+    target,
+    compareKey: 'passkey login flow',
+    async setup(t) {
+      const web = webOf(t);
+      const users = web.passkeyUsers ?? [];
+      if (users.length === 0) throw new SkipScenario('this target has no passkey users');
+      const sample = await passkeyLoginFlow(t, web, users[0]!);
+      let next = 0;
+      return {
+        unit: 'flow',
+        iteration: async () => {
+          await passkeyLoginFlow(t, web, users[next++ % users.length]!);
+        },
+        notes: [
+          `one flow = GET /auth → login page → passkey assertion (ES256, signed in the bench process) → POST passkey → code → POST /token → GET /me (sample ${Math.round(Object.values(sample.timings).reduce((a, b) => a + b, 0))} ms)`,
+        ],
+        after(r) {
+          const perCore = r.cpu?.serverCores ? (r.requestsPerSec ?? 0) / r.cpu.serverCores : 0;
+          r.extra = { flowsPerCoreSec: Math.round(perCore * 10) / 10 };
+          r.notes.push(`${perCore.toFixed(1)} flows per server core-second`);
+        },
+      };
+    },
+  };
+}
+
 /** GET of a public endpoint (e.g. /jwks). */
 export function getEndpoint(target: TargetName, name: string, pick: 'jwks_uri'): Scenario {
   return {
@@ -216,6 +251,7 @@ export function gatehouseExtras(target: TargetName): Scenario[] {
     userinfoScenario(target),
     getEndpoint(target, 'jwks', 'jwks_uri'),
     loginFlowScenario(target),
+    passkeyFlowScenario(target),
   ];
 }
 

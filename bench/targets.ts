@@ -10,7 +10,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { insertPasskey, userHandleOf } from '../src/accounts/passkeys.ts';
 import { createAccount } from '../src/accounts/store.ts';
+import { SoftAuthenticator } from '../test/helpers/webauthn.ts';
 import { createClient } from '../src/clients/store.ts';
 import { openDb } from '../src/db/client.ts';
 import { createResource } from '../src/resources/store.ts';
@@ -91,7 +93,26 @@ async function registerFixtures(databaseUrl: string): Promise<Fixtures> {
     for (let i = 0; i < users.length; i += 4) {
       await Promise.all(users.slice(i, i + 4).map((email) => createAccount(handle.prisma, { email, name: null, password, emailVerified: true })));
     }
-    const webFixtures: WebFixtures = { clientId: web.client.id, clientSecret: web.clientSecret, redirectUri: BENCH_REDIRECT_URI, users, password };
+    // passkey users: no password; a software ES256 authenticator each (test/helpers/webauthn.ts).
+    // RP ID 127.0.0.1 on every instance; each assertion names the origin of the instance it goes to.
+    const passkeyUsers: NonNullable<WebFixtures['passkeyUsers']> = [];
+    for (let i = 0; i < BENCH_USERS; i++) {
+      const email = `bench-passkey-${i}@bench.gatehouse.test`;
+      const account = await createAccount(handle.prisma, { email, name: null, emailVerified: true });
+      const authenticator = new SoftAuthenticator('127.0.0.1', 'http://127.0.0.1', userHandleOf(account.id));
+      await insertPasskey(handle.prisma, {
+        accountId: account.id,
+        credentialId: authenticator.credentialId,
+        publicKey: authenticator.cosePublicKey().toString('base64url'),
+        counter: 0,
+        transports: ['internal'],
+        name: 'bench',
+        backedUp: true,
+        deviceType: 'multiDevice',
+      });
+      passkeyUsers.push({ email, authenticator });
+    }
+    const webFixtures: WebFixtures = { clientId: web.client.id, clientSecret: web.clientSecret, redirectUri: BENCH_REDIRECT_URI, users, password, passkeyUsers };
     return { clientId: client.id, clientSecret, resources, scope: SCOPE, web: webFixtures };
   } finally {
     await handle.close();

@@ -328,7 +328,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<Gateho
         lifecycleRoutes({ db: db.prisma, config, logger, mailer, clients, backchannel: backchannelSender(() => holder.current) }),
         deviceRoutes(interactionDeps),
         consoleRoutes({ issuer: config.issuer }),
-        accountRoutes({ config, db: db.prisma, logger, clients, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
+        accountRoutes({ config, db: db.prisma, logger, clients, mailer, provider: () => holder.current, backchannel: backchannelSender(() => holder.current) }),
         adminRoutes({
           db: db.prisma,
           config,

@@ -108,6 +108,8 @@ export interface LoginPage {
   /** PKCE verifier and state of the authorization request */
   verifier: string;
   state: string;
+  /** the login page's markup (its passkey form and WebAuthn options) */
+  html: string;
 }
 
 /** GET /auth → the login page (redirects followed, cookies kept). Throws IterationError if there is none. */
@@ -131,7 +133,42 @@ export async function openLoginPage(t: RunningTarget, web: WebFixtures, scope: s
   const action = formAction(start.page.html, '/login');
   const csrf = /name="csrf" value="([^"]*)"/.exec(start.page.html)?.[1];
   if (!action || csrf === undefined) throw new IterationError(`no login form at ${start.page.url}`);
-  return { jar, action, csrf, verifier, state };
+  return { jar, action, csrf, verifier, state, html: start.page.html };
+}
+
+/**
+ * One whole passwordless sign-in with a passkey: GET /auth → login page (its
+ * WebAuthn request options) → the software authenticator signs the challenge
+ * (ES256, counter 0 like a synced passkey, user verified) → POST …/passkey →
+ * redirect with the code → POST /token (PKCE) → GET /me. No argon2 anywhere.
+ */
+export async function passkeyLoginFlow(t: RunningTarget, web: WebFixtures, user: NonNullable<WebFixtures['passkeyUsers']>[number]): Promise<{ tokens: TokenSet; timings: FlowTimings }> {
+  const t0 = performance.now();
+  const { jar, csrf, verifier, state, html } = await openLoginPage(t, web, 'openid profile email');
+  const m = /<form[^>]*action="([^"]*\/passkey)"[^>]*data-options="([^"]*)"/.exec(html);
+  if (!m) throw new IterationError('no passkey form on the login page');
+  const options = JSON.parse(m[2]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as { challenge: string };
+  const answer = user.authenticator.assert(options.challenge, { counter: 0, origin: new URL(t.url).origin });
+  const t1 = performance.now();
+  const after = await follow(t.url, jar, await navigate(t.url, jar, 'POST', m[1]!, { csrf, response: JSON.stringify(answer) }));
+  if (!after.leave) throw new IterationError(`after the passkey: a page at ${after.page!.url} instead of the redirect: ${after.page!.html.slice(0, 160)}`);
+  const code = after.leave.searchParams.get('code');
+  if (!code || after.leave.searchParams.get('state') !== state) throw new IterationError(`callback without code/state: ${after.leave.href.slice(0, 200)}`);
+  const t2 = performance.now();
+  const tokenRes = await fetch(`${t.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(web.clientId, web.clientSecret) },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: web.redirectUri }).toString(),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  const tokenText = await tokenRes.text();
+  if (tokenRes.status !== 200) throw new IterationError(`code exchange: HTTP ${tokenRes.status}: ${tokenText.slice(0, 160)}`, tokenRes.status);
+  const tokens = JSON.parse(tokenText) as TokenSet;
+  const t3 = performance.now();
+  // GET /me as well, so that one flow does what the password flow does, bar argon2
+  await userinfo(t, tokens.access_token);
+  const t4 = performance.now();
+  return { tokens, timings: { authorize: t1 - t0, login: t2 - t1, token: t3 - t2, userinfo: t4 - t3 } };
 }
 
 /**

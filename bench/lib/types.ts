@@ -1,3 +1,4 @@
+import type { SoftAuthenticator } from '../../test/helpers/webauthn.ts';
 // The benchmark's vocabulary: targets (servers under load), scenarios (one
 // kind of request against one target) and their measured results.
 import type { Iteration, LoadSettings } from './load.ts';
@@ -28,6 +29,8 @@ export interface WebFixtures {
   /** e-mail addresses of accounts that all have `password` */
   users: string[];
   password: string;
+  /** accounts without a password, each with a passkey held by a software authenticator in the bench process */
+  passkeyUsers?: { email: string; authenticator: SoftAuthenticator }[];
 }
 
 export interface ProcessRss {

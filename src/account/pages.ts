@@ -26,6 +26,24 @@ export interface AccountView {
   currentSession: string;
   grants: (GrantInfo & { clientName: string; redirectHost: string | null })[];
   clientNames: Record<string, string>;
+  /** mail is set up: the "Email" section (change of address) is shown */
+  emailChange: boolean;
+  /** why a passkey cannot be added from this page session (and where to sign in with a second factor) */
+  addRefused?: string;
+  stepUpHref?: string;
+}
+
+function emailSection(v: AccountView): SafeHtml {
+  return html`<section aria-labelledby="email-title" class="section">
+<h2 id="email-title">Email</h2>
+<p>Your address is <strong>${v.email}</strong> (${v.emailVerified ? 'verified' : 'not verified'}). A new one is confirmed by a link we mail to it.</p>
+<form method="post" action="${v.action('email')}" class="stack">
+  ${hidden(v.csrf)}
+  <div class="field"><label for="new-email">New email address</label><input id="new-email" name="email" type="email" autocomplete="email" maxlength="254" required></div>
+  <div class="field"><label for="email-password">Current password</label><input id="email-password" name="current" type="password" autocomplete="current-password" maxlength="1024"></div>
+  <button type="submit" class="button secondary">Change email</button>
+</form>
+</section>`;
 }
 
 const DATE = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
@@ -84,7 +102,9 @@ function passkeysSection(v: AccountView): SafeHtml {
 <h2 id="passkeys-title">Passkeys</h2>
 <p class="muted">A passkey signs you in with your device's screen lock or security key, without a password.</p>
 ${v.passkeys.length ? html`<ul class="items" id="passkey-list">${items}</ul>` : html`<p>You have no passkeys yet.</p>`}
-<form method="post" action="${v.action('passkey-add')}" class="stack" id="passkey-add" data-passkey-register data-options="${v.registrationOptions}" data-status="passkey-add-status" data-unsupported="passkey-unsupported">
+${v.addRefused
+  ? html`<p class="muted" id="passkey-add-refused">${v.addRefused}${v.stepUpHref && v.passkeys.length + (v.totp ? 1 : 0) > 0 ? html` <a href="${v.stepUpHref}">Sign in with your second factor</a>` : ''}</p>`
+  : html`<form method="post" action="${v.action('passkey-add')}" class="stack" id="passkey-add" data-passkey-register data-options="${v.registrationOptions}" data-status="passkey-add-status" data-unsupported="passkey-unsupported">
   ${hidden(v.csrf)}<input type="hidden" name="response" value="">
   <div class="field">
     <label for="passkey-name">Name of the new passkey</label>
@@ -93,7 +113,7 @@ ${v.passkeys.length ? html`<ul class="items" id="passkey-list">${items}</ul>` : 
   <button type="submit" class="button primary">Add a passkey</button>
   <p id="passkey-add-status" class="hint" role="status"></p>
 </form>
-<p id="passkey-unsupported" class="muted" hidden>This browser cannot create passkeys.</p>
+<p id="passkey-unsupported" class="muted" hidden>This browser cannot create passkeys.</p>`}
 </section>`;
 }
 
@@ -149,6 +169,7 @@ ${v.grants.length ? html`<ul class="items" id="grant-list">${items}</ul>` : html
 
 export function accountContent(v: AccountView): SafeHtml {
   const sections: HtmlValue[] = [
+    v.emailChange ? emailSection(v) : '',
     html`<section aria-labelledby="password-title" class="section">
 <h2 id="password-title">Password</h2>
 <form method="post" action="${v.action('password')}" class="stack">

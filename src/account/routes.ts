@@ -19,6 +19,7 @@
 //   GET  /account              the page (or the sign-in, when there is no session)
 //   GET  /account/callback     the end of the sign-in
 //   POST /account/password     current + new password
+//   POST /account/email        a new email address (+ current password): src/lifecycle mails a link
 //   POST /account/totp-remove  remove the authenticator app (only while a passkey remains)
 //   POST /account/recovery-codes  new recovery codes, shown once
 //   POST /account/passkey-add | passkey-rename | passkey-remove
@@ -33,7 +34,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { unusedRecoveryCodes } from '../accounts/mfa.ts';
+import { mfaEnrolmentOpen, unusedRecoveryCodes } from '../accounts/mfa.ts';
+import { ACR_MFA } from '../interactions/mfa.ts';
 import { listPasskeys, registrationOptions, relyingPartyOf, validatePasskeyName, verifyRegistration } from '../accounts/passkeys.ts';
 import { authenticate } from '../accounts/store.ts';
 import {
@@ -60,6 +62,8 @@ import { GatehouseError } from '../kernel/errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { listSessions } from '../oidc/session-activity.ts';
 import { endSessionAs, listGrants, revokeGrantAs, revokeSessionsAs, type BackchannelSender } from '../oidc/sessions.ts';
+import { requestEmailChange } from '../lifecycle/writes.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import { clearCookie, LOGIN_COOKIE, readCookie, seal, SESSION_COOKIE, setCookie, unseal } from './cookie.ts';
 import { accountContent, type AccountView } from './pages.ts';
 
@@ -70,6 +74,8 @@ export interface AccountPageDeps {
   clients: ClientRegistry;
   provider: () => Provider;
   backchannel: BackchannelSender;
+  /** outgoing mail (src/mail): with it, the page's "Email" section changes the address (src/lifecycle) */
+  mailer?: Mailer;
 }
 
 /** How old the sign-in behind the account page may be (max_age), and how long its cookie lasts. */
@@ -84,6 +90,7 @@ const STATUS: Record<string, string> = {
   'totp-remove': 'The authenticator app is removed.',
   'session-end': 'That session is signed out.',
   'grant-revoke': "The application's access is revoked.",
+  email: 'We sent a confirmation link to the new address. Your email changes when you open it; your current address was told.',
 };
 
 interface PageSession {
@@ -97,6 +104,8 @@ interface Who extends PageSession {
   emailVerified: boolean;
   totp: boolean;
   hasPassword: boolean;
+  /** the sign-in behind the page used a second factor (acr urn:gatehouse:acr:mfa) */
+  mfa: boolean;
 }
 
 const epochNow = () => Math.floor(Date.now() / 1000);
@@ -131,7 +140,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
 
   // ---------------------------------------------------------- sign-in
 
-  function startSignIn(ctx: Context): void {
+  function startSignIn(ctx: Context, mfa = false): void {
     const state = randomBytes(24).toString('base64url');
     const verifier = randomBytes(32).toString('base64url');
     setCookie(ctx, LOGIN_COOKIE, seal(keys, LOGIN_COOKIE, { st: state, v: verifier, e: epochNow() + LOGIN_SECONDS }), LOGIN_SECONDS, cookieOpts);
@@ -144,6 +153,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       code_challenge: b64sha256(verifier),
       code_challenge_method: 'S256',
       max_age: String(ACCOUNT_SESSION_SECONDS),
+      ...(mfa ? { acr_values: ACR_MFA } : {}),
     });
     redirect(ctx, `${base}/auth?${q.toString()}`);
   }
@@ -179,13 +189,14 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
     }
     const authTime = typeof code.authTime === 'number' ? code.authTime : epochNow();
     const expires = Math.min(authTime + ACCOUNT_SESSION_SECONDS, epochNow() + ACCOUNT_SESSION_SECONDS);
-    setCookie(ctx, SESSION_COOKIE, seal(keys, SESSION_COOKIE, { a: code.accountId, s: code.sessionUid, e: expires }), Math.max(1, expires - epochNow()), cookieOpts);
+    const mfa = code.acr === ACR_MFA;
+    setCookie(ctx, SESSION_COOKIE, seal(keys, SESSION_COOKIE, { a: code.accountId, s: code.sessionUid, e: expires, m: mfa }), Math.max(1, expires - epochNow()), cookieOpts);
     redirect(ctx, accountUrl);
   }
 
   /** The account page's session, if its cookie is good and the Gatehouse session it came from still lives. */
   async function current(ctx: Context): Promise<Who | undefined> {
-    const v = unseal(keys, SESSION_COOKIE, readCookie(ctx, SESSION_COOKIE)) as { a?: unknown; s?: unknown; e?: unknown } | undefined;
+    const v = unseal(keys, SESSION_COOKIE, readCookie(ctx, SESSION_COOKIE)) as { a?: unknown; s?: unknown; e?: unknown; m?: unknown } | undefined;
     if (!v || typeof v.a !== 'string' || typeof v.s !== 'string' || typeof v.e !== 'number' || v.e < epochNow()) return undefined;
     const [row] = await db.$queryRaw<{ email: string; name: string | null; email_verified: boolean; totp: boolean; has_password: boolean }[]>`
       SELECT a.email, a.name, a.email_verified, a.totp_enabled_at IS NOT NULL AS totp, a.password_hash IS NOT NULL AS has_password
@@ -197,10 +208,33 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       return [];
     });
     if (!row) return undefined;
-    return { accountId: v.a, sessionUid: v.s, email: row.email, name: row.name, emailVerified: row.email_verified, totp: row.totp, hasPassword: row.has_password };
+    return { accountId: v.a, sessionUid: v.s, email: row.email, name: row.name, emailVerified: row.email_verified, totp: row.totp, hasPassword: row.has_password, mfa: v.m === true };
   }
 
   const binding = (who: PageSession) => `account:${who.sessionUid}`;
+
+  /**
+   * May this page session add a second factor? After a sign-in with a second
+   * factor, yes. Otherwise (a password only) only a person without any
+   * factor, inside their enrolment window: whoever knows just the password
+   * must not add their own factor (the rule of the sign-in enrolment,
+   * src/accounts/mfa.ts). A person with a factor signs in with it first.
+   */
+  async function mayAddFactor(who: Who, passkeys: number): Promise<'yes' | 'sign-in-with-factor' | 'no-window'> {
+    if (who.mfa) return 'yes';
+    if (who.totp || passkeys > 0) return 'sign-in-with-factor';
+    return (await mfaEnrolmentOpen(db, who.accountId)) ? 'yes' : 'no-window';
+  }
+  /** Changing second factors (remove, new recovery codes) needs a sign-in that used one, when the person has any. */
+  async function factorChangeRefused(ctx: Context, who: Who): Promise<boolean> {
+    if (who.mfa || (!who.totp && (await listPasskeys(db, who.accountId)).length === 0)) return false;
+    await show(ctx, who, 403, { error: 'To change your second factors, sign in again with your second factor.' });
+    return true;
+  }
+  const ADD_REFUSED = {
+    'sign-in-with-factor': 'To add a passkey, sign in again with your second factor.',
+    'no-window': 'Your account has no second factor yet, and the window to set up the first one with only your password is closed. Ask your administrator.',
+  } as const;
   const actorOf = (ctx: Context, who: PageSession): Actor => ({
     type: 'user',
     id: who.accountId,
@@ -213,13 +247,14 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
   // ------------------------------------------------------------- page
 
   async function show(ctx: Context, who: Who, status: number, extra: { error?: string; status?: string; newRecoveryCodes?: string[] } = {}): Promise<void> {
-    const [passkeys, sessions, grants, unused, options] = await Promise.all([
+    const [passkeys, sessions, grants, unused] = await Promise.all([
       listPasskeys(db, who.accountId),
       listSessions(db, who.accountId),
       listGrants(db, who.accountId),
       unusedRecoveryCodes(db, who.accountId),
-      registrationOptions(db, rp, binding(who), { id: who.accountId, email: who.email, name: who.name }).catch(() => undefined),
     ]);
+    const may = await mayAddFactor(who, passkeys.length);
+    const options = may === 'yes' ? await registrationOptions(db, rp, binding(who), { id: who.accountId, email: who.email, name: who.name }).catch(() => undefined) : undefined;
     const clientNames: Record<string, string> = {};
     const hosts: Record<string, string | null> = {};
     for (const id of new Set([...sessions.flatMap((s) => s.clients), ...grants.map((g) => g.clientId)])) {
@@ -244,6 +279,8 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
         .filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)
         .map((g) => ({ ...g, clientName: clientNames[g.clientId] ?? g.clientId, redirectHost: hosts[g.clientId] ?? null })),
       clientNames,
+      emailChange: deps.mailer?.enabled === true,
+      ...(may === 'yes' ? {} : { addRefused: ADD_REFUSED[may], stepUpHref: `${accountUrl}?mfa=1` }),
       ...extra,
     };
     page(ctx, status, 'Your account', accountContent(view), ['/static/webauthn.js', '/static/passkey.js', '/static/codes.js']);
@@ -252,7 +289,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
   async function showPage(ctx: Context): Promise<void> {
     ctx.state.route = '/account';
     const who = await current(ctx);
-    if (!who) return startSignIn(ctx);
+    if (!who || (ctx.query.mfa === '1' && !who.mfa)) return startSignIn(ctx, ctx.query.mfa === '1');
     const done = typeof ctx.query.done === 'string' ? STATUS[ctx.query.done] : undefined;
     return show(ctx, who, 200, done ? { status: done } : {});
   }
@@ -273,15 +310,31 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       await setPasswordAs(db, actorOf(ctx, who), who.accountId, next);
       return done(ctx, 'password');
     },
+    /** the email change (src/lifecycle): a link to the new address, a notice to the old one; the current password first */
+    async email(ctx, who, form) {
+      if (!deps.mailer?.enabled) return show(ctx, who, 409, { error: 'Changing the email address is not available here (mail is not set up).' });
+      const next = (form.get('email') ?? '').trim();
+      if (!next) return show(ctx, who, 400, { error: 'Enter the new email address.' });
+      if (who.hasPassword) {
+        const check = await authenticate(db, who.email, form.get('current') ?? '', { ip: ctx.ip, policy: config.login, secondFactor: () => true });
+        if (!check.ok || check.account.id !== who.accountId) return show(ctx, who, 400, { error: 'Your current password is not right.' });
+      }
+      await requestEmailChange({ db, mailer: deps.mailer, issuer: config.issuer }, actorOf(ctx, who), who.accountId, next);
+      return done(ctx, 'email');
+    },
     async 'totp-remove'(ctx, who) {
+      if (await factorChangeRefused(ctx, who)) return;
       await removeTotpAs(db, actorOf(ctx, who), who.accountId);
       return done(ctx, 'totp-remove');
     },
     async 'recovery-codes'(ctx, who) {
+      if (await factorChangeRefused(ctx, who)) return;
       const codes = await regenerateRecoveryCodesAs(db, actorOf(ctx, who), who.accountId);
       return show(ctx, who, 200, { newRecoveryCodes: codes });
     },
     async 'passkey-add'(ctx, who, form) {
+      const may = await mayAddFactor(who, (await listPasskeys(db, who.accountId)).length);
+      if (may !== 'yes') return show(ctx, who, 403, { error: ADD_REFUSED[may] });
       const name = validatePasskeyName(form.get('name'));
       const r = await verifyRegistration(db, rp, { binding: binding(who), accountId: who.accountId, response: form.get('response'), name });
       if (!r.ok) {
@@ -296,6 +349,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       return done(ctx, 'passkey-rename');
     },
     async 'passkey-remove'(ctx, who, form) {
+      if (await factorChangeRefused(ctx, who)) return;
       await removePasskeyAs(db, actorOf(ctx, who), who.accountId, form.get('id') ?? '');
       return done(ctx, 'passkey-remove');
     },

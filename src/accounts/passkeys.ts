@@ -405,3 +405,33 @@ export async function completePasskeyLogin(db: Db, accountId: string, opts: { ip
   const a = await db.account.findUnique({ where: { id: accountId }, select: { email: true } });
   opts.onEvent?.({ type: 'login.success', accountId, email: (a?.email ?? '').slice(0, 320), ...(opts.ip ? { ip: opts.ip } : {}), factor: 'passkey' });
 }
+
+// -------------------------------------------------------------- factors
+
+export interface FactorView {
+  /** 'totp' for the authenticator app, the passkey's id for a passkey */
+  id: string;
+  type: 'totp' | 'passkey';
+  name: string;
+  createdAt: Date | null;
+  lastUsedAt: Date | null;
+  backedUp?: boolean;
+  deviceType?: string;
+}
+
+export interface AccountFactors {
+  emailVerified: boolean;
+  items: FactorView[];
+  recoveryCodesLeft: number;
+}
+
+/** A person's second factors (what an administrator sees; no secrets). */
+export async function listFactors(db: DbOrTx, accountId: string): Promise<AccountFactors> {
+  const a = isAccountId(accountId) ? await db.account.findUnique({ where: { id: accountId }, select: { emailVerified: true, totpEnabledAt: true } }) : null;
+  if (!a) throw new NotFoundError('account', accountId, `no account matches '${accountId}'`);
+  const [passkeys, recoveryCodesLeft] = await Promise.all([listPasskeys(db, accountId), db.recoveryCode.count({ where: { accountId, usedAt: null } })]);
+  const items: FactorView[] = [];
+  if (a.totpEnabledAt) items.push({ id: 'totp', type: 'totp', name: 'Authenticator app', createdAt: a.totpEnabledAt, lastUsedAt: null });
+  for (const p of passkeys) items.push({ id: p.id, type: 'passkey', name: p.name, createdAt: p.createdAt, lastUsedAt: p.lastUsedAt, backedUp: p.backedUp, deviceType: p.deviceType });
+  return { emailVerified: a.emailVerified, items, recoveryCodesLeft };
+}

@@ -110,8 +110,12 @@ export async function addPasskeyAs(db: DbOrTx, actor: Actor, passkey: NewPasskey
   return inTransaction(db, async (tx) => {
     await getAccount(tx, passkey.accountId);
     if (actor.id !== passkey.accountId) await assertMayTakeOver(tx, actor, passkey.accountId);
+    const before = await getAccount(tx, passkey.accountId);
+    const first = !before.mfaEnabled && (await countPasskeys(tx, passkey.accountId)) === 0;
     const created = await insertPasskey(tx, passkey);
-    await auditChange(tx, actor, 'passkey.add', target(passkey.accountId), { ...via(opts), passkey: created });
+    // a first second factor closes the enrolment window, as an authenticator app's enrolment does
+    if (first) await tx.account.updateMany({ where: { id: passkey.accountId }, data: { mfaEnrolmentUntil: null } });
+    await auditChange(tx, actor, 'passkey.add', target(passkey.accountId), { ...via(opts), passkey: created, first });
     return created;
   });
 }
@@ -135,6 +139,7 @@ export async function removePasskeyAs(db: DbOrTx, actor: Actor, accountId: strin
   return inTransaction(db, async (tx) => {
     const account = await getAccount(tx, accountId);
     await getPasskey(tx, accountId, passkeyId);
+    if (actor.id !== accountId) await assertMayTakeOver(tx, actor, accountId);
     const others = (await countPasskeys(tx, accountId)) - 1;
     if (actor.type === 'user' && actor.id === accountId && others === 0 && (!account.mfaEnabled || !account.hasPassword)) {
       throw new ConflictError('this is your last second factor: add another passkey or an authenticator app before removing it');
@@ -164,6 +169,7 @@ export async function removeTotpAs(db: DbOrTx, actor: Actor, accountId: string, 
   return inTransaction(db, async (tx) => {
     const before = await getAccount(tx, accountId);
     if (!before.mfaEnabled) throw new ConflictError('no authenticator app is set up');
+    if (actor.id !== accountId) await assertMayTakeOver(tx, actor, accountId);
     if (actor.type === 'user' && actor.id === accountId && (await countPasskeys(tx, accountId)) === 0) {
       throw new ConflictError('this is your last second factor: add a passkey before removing the authenticator app');
     }
@@ -171,4 +177,18 @@ export async function removeTotpAs(db: DbOrTx, actor: Actor, accountId: string, 
     await auditChange(tx, actor, 'user.totp_remove', target(accountId), via(opts));
     return after;
   });
+}
+
+/**
+ * An administrator removes a lost factor: 'totp' (the authenticator app) or
+ * a passkey's id. Audited (user.totp_remove / passkey.remove). The person's
+ * other factors and recovery codes stay; `users reset-mfa` removes them all.
+ */
+export async function removeFactorAs(db: DbOrTx, actor: Actor, accountId: string, factorId: string, opts: WriteOptions = {}): Promise<{ id: string; type: 'totp' | 'passkey' }> {
+  if (factorId === 'totp') {
+    await removeTotpAs(db, actor, accountId, opts);
+    return { id: 'totp', type: 'totp' };
+  }
+  const removed = await removePasskeyAs(db, actor, accountId, factorId, opts);
+  return { id: removed.id, type: 'passkey' };
 }

@@ -237,6 +237,42 @@ export const KeyRotationResult = z
   .strictObject({ kid: z.string(), alg: z.enum(SIGNING_ALGS), activatesAt: dateTime })
   .meta({ description: 'The new key: published in /jwks at once, signs from activatesAt.' });
 
+export const FactorView = z
+  .strictObject({
+    id: z.string().meta({ description: "'totp' for the authenticator app, the passkey's id for a passkey" }),
+    type: z.enum(['totp', 'passkey']),
+    name: z.string(),
+    createdAt: dateTime.nullable(),
+    lastUsedAt: dateTime.nullable(),
+    backedUp: z.boolean().optional().meta({ description: 'passkeys: synced (backed up) by its provider' }),
+    deviceType: z.string().optional().meta({ description: 'passkeys: singleDevice or multiDevice' }),
+  })
+  .meta({ description: 'A second factor of a person (no secret).' });
+
+export const UserFactors = z
+  .strictObject({
+    emailVerified: z.boolean(),
+    items: z.array(FactorView),
+    recoveryCodesLeft: z.number().int().meta({ description: 'unused recovery codes' }),
+  })
+  .meta({ description: "A person's verification state and second factors." });
+
+export const SessionView = z
+  .strictObject({
+    uid: z.string().meta({ description: 'the session id used by DELETE /users/{id}/sessions/{sessionId}' }),
+    loginAt: dateTime.nullable(),
+    expiresAt: dateTime.nullable(),
+    clients: z.array(z.string()).meta({ description: 'client ids signed in through this session' }),
+    acr: z.string().nullable(),
+    amr: z.array(z.string()),
+    userAgent: z.string().nullable(),
+    ip: z.string().nullable(),
+    lastUsedAt: dateTime.nullable(),
+  })
+  .meta({ description: 'A live sign-in session of a person (device, address, last use).' });
+
+export const UserSessions = z.strictObject({ items: z.array(SessionView) }).meta({ description: "A person's live sessions, most recently used first." });
+
 export const InvitationView = z
   .strictObject({
     user: UserView,

@@ -5,7 +5,7 @@ import type { Account, Configuration, Grant, KoaContextWithOIDC, RefreshToken } 
 import type Provider from 'oidc-provider';
 import { loadAccountForOidc } from '../accounts/claims.ts';
 import type { ProviderDeps } from '../oidc/provider.ts';
-import { stylesheetUrl } from './assets.ts';
+import { basePath, stylesheetUrl } from './assets.ts';
 import { applyAccess, resolveRequestedAccess } from './grants.ts';
 import { trusted } from './html.ts';
 import type { InteractionDeps } from './index.ts';
@@ -53,7 +53,7 @@ export function providerHooks(deps: InteractionDeps): Partial<ProviderDeps> {
 
   const renderError: Configuration['renderError'] = (ctx, out) => {
     const requestId = typeof ctx.state.requestId === 'string' ? ctx.state.requestId : undefined;
-    sendHtml(ctx, layout('Error', errorContent(out, requestId), css));
+    sendHtml(ctx, layout('Error', errorContent(out, requestId, `${basePath(deps.config.issuer)}/account`), css));
   };
 
   /**

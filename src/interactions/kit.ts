@@ -20,7 +20,7 @@ import type { Form } from './form.ts';
 import type { HtmlValue, SafeHtml } from './html.ts';
 import type { InteractionDeps } from './index.ts';
 import { ACR_MFA, ACR_PWD, AMR_PASSWORD, AMR_RECOVERY, AMR_TOTP, mfaRequested } from './mfa.ts';
-import { messageContent, sendPage } from './pages.ts';
+import { messageContent, sendPage, wayBack } from './pages.ts';
 
 /** The metrics and log label of every interaction page and form (PRODUCT.md: the login pages' route). */
 export const INTERACTION_ROUTE = '/interaction/:uid';
@@ -88,6 +88,7 @@ export class StepKit {
       'This sign-in request has expired',
       'It was completed already, it timed out, or it was started in another browser.',
       'Go back to the application and sign in again.',
+      wayBack(`${this.base}/account`),
     );
   }
 
@@ -99,6 +100,7 @@ export class StepKit {
       'This form was not accepted',
       'It did not come from this sign-in page, or the page is out of date.',
       'Go back, reload the page and try again.',
+      wayBack(`${this.base}/account`),
     );
   }
 

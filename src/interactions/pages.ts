@@ -239,6 +239,10 @@ export interface ConsentView {
   csrf: string;
   clientName: string;
   accountLabel: string;
+  /** the host of the redirect URI: where the application lives */
+  redirectHost: string | undefined;
+  /** "Not you?": the request again, with prompt=login */
+  switchHref: string;
   oidcScopes: string[];
   claims: string[];
   resources: ResourceAccess[];
@@ -262,7 +266,9 @@ export function consentContent(v: ConsentView): SafeHtml {
   if (sections.length === 0) sections.push(html`<p>It is not asking for anything beyond signing you in.</p>`);
   return renderView('consent', {
     clientName: v.clientName,
+    where: v.redirectHost ? html` <span class="muted">(at <strong>${v.redirectHost}</strong>)</span>` : '',
     accountLabel: v.accountLabel,
+    switchHref: v.switchHref,
     sections,
     action: v.action,
     csrf: v.csrf,
@@ -305,7 +311,7 @@ const ERROR_TEXT: Record<string, string> = {
 };
 
 /** The page for an OAuth error (oidc-provider's renderError): code and description, never internals. */
-export function errorContent(out: { error?: unknown; error_description?: unknown }, requestId: string | undefined): SafeHtml {
+export function errorContent(out: { error?: unknown; error_description?: unknown }, requestId: string | undefined, accountHref?: string): SafeHtml {
   const code = typeof out.error === 'string' ? out.error : 'server_error';
   const description = typeof out.error_description === 'string' && code !== 'server_error' ? out.error_description : undefined;
   return messageContent(
@@ -313,5 +319,11 @@ export function errorContent(out: { error?: unknown; error_description?: unknown
     ERROR_TEXT[code] ?? 'The request could not be completed.',
     html`Go back to the application and try again. If this keeps happening, contact its administrator${requestId ? html` and mention request id <code>${requestId}</code>` : ''}.`,
     html`<span class="details">Error: <code>${code}</code>${description ? html` — ${description}` : ''}</span>`,
+    accountHref ? wayBack(accountHref) : '',
   );
+}
+
+/** The way back from a dead end: the person's account page (which signs them in if needed). */
+export function wayBack(accountHref: string): SafeHtml {
+  return html`<a href="${accountHref}">Go to your Gatehouse account</a>`;
 }

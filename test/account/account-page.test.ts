@@ -114,6 +114,23 @@ describe('the account page', () => {
     await openAccount(fresh, 'pw@example.com', 'a new password 1');
   });
 
+  it('asks to change the email (current password needed): a link to the new address, audited', async () => {
+    const { id } = await createUser(t, 'mail@example.com');
+    const b = new Browser(t);
+    let p = await openAccount(b, 'mail@example.com');
+    expect(p.html).toContain('New email address');
+    p = page(await post(b, p, 'email', { email: 'new@example.com', current: 'wrong password!' }));
+    expect(p.status).toBe(400);
+    expect(p.html).toContain('Your current password is not right.');
+    p = page(await post(b, p, 'email', { email: 'not an address', current: PASSWORD }));
+    expect(p.status).toBe(400);
+    p = page(await post(b, p, 'email', { email: 'new@example.com', current: PASSWORD }));
+    expect(p.html).toContain('We sent a confirmation link to the new address.');
+    expect(await audits('user.email_change_request', id)).toHaveLength(1);
+    // the address changes only when the link is opened
+    expect((await t.gatehouse.db.prisma.account.findUniqueOrThrow({ where: { id } })).email).toBe('mail@example.com');
+  });
+
   it('adds, renames and removes passkeys; never the last second factor; recovery codes', async () => {
     const { id } = await createUser(t, 'keys@example.com');
     const b = new Browser(t);
@@ -129,6 +146,20 @@ describe('the account page', () => {
     const laptop = await add('Laptop');
     expect(p.html).toContain('Your passkey is added.');
     expect(p.html).toContain('Laptop');
+    // the first factor closed the enrolment window; with a password-only sign-in behind the page no
+    // further factor may be added: sign in with the second factor first (?mfa=1, a step-up)
+    expect(p.html).toContain('To add a passkey, sign in again with your second factor.');
+    expect(p.html).not.toContain('/account/passkey-add');
+    const refused = page(await b.post('/account/passkey-add', { csrf: csrfOf(p.html), name: 'X', response: '{}' }));
+    expect(refused.status).toBe(403);
+    const [only] = await t.gatehouse.db.prisma.passkey.findMany({ where: { accountId: id } });
+    const removal = page(await b.post('/account/passkey-remove', { csrf: csrfOf(p.html), id: only!.id }));
+    expect(removal.status).toBe(403);
+    expect(removal.html).toContain('sign in again with your second factor');
+    const verify = page(await b.get('/account?mfa=1'));
+    expect(verify.html).not.toContain('name="password"');
+    p = page(await b.post(formAction(verify.html, '/mfa-passkey'), { csrf: csrfOf(verify.html), response: JSON.stringify(laptop.assert(pageOptions(verify.html, '/mfa-passkey').challenge)) }));
+    expect(p.html).toContain('Your account');
     // a registration answer is single-use
     const again = page(await post(b, p, 'passkey-add', { name: 'Again', response: JSON.stringify(laptop.register(pageOptions(p.html, '/account/passkey-add').challenge)) }));
     expect(again.status).toBe(400);
@@ -158,6 +189,17 @@ describe('the account page', () => {
     expect(p.html).toContain('id="copy-codes"');
     const actions = (await t.gatehouse.db.prisma.auditEvent.findMany({ where: { targetId: id } })).map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['passkey.add', 'passkey.rename', 'passkey.remove', 'user.recovery_codes_regenerate']));
+  });
+
+  it('a password-only sign-in cannot add a first factor once the enrolment window is closed', async () => {
+    const { id } = await createUser(t, 'late@example.com');
+    await t.gatehouse.db.prisma.account.update({ where: { id }, data: { mfaEnrolmentUntil: null } });
+    const b = new Browser(t);
+    const p = await openAccount(b, 'late@example.com');
+    expect(p.html).toContain('Ask your administrator.');
+    const res = page(await b.post('/account/passkey-add', { csrf: csrfOf(p.html), name: 'Mine', response: '{}' }));
+    expect(res.status).toBe(403);
+    expect(await t.gatehouse.db.prisma.passkey.count({ where: { accountId: id } })).toBe(0);
   });
 
   it("revokes an application's access: its refresh token is refused", async () => {

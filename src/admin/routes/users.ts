@@ -1,8 +1,10 @@
 // /admin/v1/users: people, their passwords, sessions and roles.
 import { getAccount, listAccounts } from '../../accounts/store.ts';
-import { createAccountAs, deleteAccountAs, resetMfaAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
+import { listFactors } from '../../accounts/passkeys.ts';
+import { createAccountAs, deleteAccountAs, removeFactorAs, resetMfaAs, setPasswordAs, updateAccountAs } from '../../accounts/writes.ts';
+import { listSessions } from '../../oidc/session-activity.ts';
 import { ValidationError } from '../../kernel/errors.ts';
-import { endAccountSessionRecords, notifyApps, revokeSessionsAs } from '../../oidc/sessions.ts';
+import { endAccountSessionRecords, endSessionAs, notifyApps, revokeSessionsAs } from '../../oidc/sessions.ts';
 import { rolesForAccount } from '../../resources/roles.ts';
 import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { setNextLink } from '../http.ts';
@@ -223,6 +225,65 @@ export const userRoutes: AdminRoute[] = [
       const id = params.id!;
       const revoked = await revokeSessionsAs(deps.db, actorOf(call), id, deps.backchannel);
       reply(ctx, 200, revoked);
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/users/{id}/factors',
+    operationId: 'listUserFactors',
+    tag,
+    summary: "A person's verification state and second factors",
+    description: "Whether the email is verified, the authenticator app ('totp') and each passkey (name, created, last used), and how many recovery codes are left. No secrets.",
+    scope: READ,
+    responses: [{ status: 200, description: 'the factors', schema: 'UserFactors' }],
+    async handle({ ctx, deps, params }) {
+      reply(ctx, 200, await listFactors(deps.db, params.id!));
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/users/{id}/factors/{factorId}',
+    operationId: 'removeUserFactor',
+    tag,
+    summary: 'Remove a lost factor',
+    description:
+      "Removes the authenticator app (factorId 'totp') or one passkey (its id). Audited (user.totp_remove, passkey.remove). Other factors and recovery codes stay; POST /users/{id}/password or `gatehouse users reset-mfa` cover the rest. 403 for a person whose roles give admin-API scopes the caller lacks.",
+    scope: WRITE,
+    responses: [{ status: 204, description: 'removed' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      await removeFactorAs(deps.db, actorOf(call), params.id!, params.factorId!);
+      reply(ctx, 204, undefined);
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/users/{id}/sessions',
+    operationId: 'listUserSessions',
+    tag,
+    summary: "A person's live sessions",
+    description: 'Each live sign-in session: when it began, the applications signed in through it, acr/amr, and its device (user agent), address and last use.',
+    scope: READ,
+    responses: [{ status: 200, description: 'the sessions', schema: 'UserSessions' }],
+    async handle({ ctx, deps, params }) {
+      const id = params.id!;
+      await getAccount(deps.db, id);
+      reply(ctx, 200, { items: await listSessions(deps.db, id) });
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/users/{id}/sessions/{sessionId}',
+    operationId: 'endUserSession',
+    tag,
+    summary: 'End one session of a person',
+    description:
+      'Ends the session (its uid, from GET /users/{id}/sessions), revokes the grants it holds and everything issued under them, and sends back-channel logout to its apps. Audited (user.session_end). POST /users/{id}/sessions:revoke ends them all.',
+    scope: WRITE,
+    responses: [{ status: 200, description: 'what was revoked', schema: 'SessionsRevoked' }],
+    async handle(call) {
+      const { ctx, deps, params } = call;
+      reply(ctx, 200, await endSessionAs(deps.db, actorOf(call), params.id!, params.sessionId!, deps.backchannel));
     },
   }),
   defineRoute({

@@ -1,13 +1,16 @@
 // gatehouse users create | invite | resend-invite | change-email | list | show | disable | enable |
-//   set-password | reset-mfa | add-role | remove-role | roles | revoke-sessions | delete
+//   set-password | reset-mfa | factors | remove-factor | sessions | end-session |
+//   add-role | remove-role | roles | revoke-sessions | delete
 //
 // Passwords never come from argv (it shows in `ps` and shell history): only
 // from standard input with --password-stdin, or from an interactive prompt.
 import { CliError, flags, type Command, type CommandContext, type ParsedValues } from '../command.ts';
 import { listAccounts, resolveAccount, type AccountView } from '../../accounts/store.ts';
 import { validatePassword } from '../../accounts/passwords.ts';
-import { createAccountAs, resetMfaAs, setPasswordAs } from '../../accounts/writes.ts';
-import { deletePersonAs, revokeSessionsAs, updatePersonAs, type EndedSessions } from '../../oidc/sessions.ts';
+import { listFactors } from '../../accounts/passkeys.ts';
+import { createAccountAs, removeFactorAs, resetMfaAs, setPasswordAs } from '../../accounts/writes.ts';
+import { listSessions } from '../../oidc/session-activity.ts';
+import { deletePersonAs, endSessionAs, revokeSessionsAs, updatePersonAs, type EndedSessions } from '../../oidc/sessions.ts';
 import { rolesForAccount } from '../../resources/roles.ts';
 import { addRoleToAccountAs, removeRoleFromAccountAs } from '../../resources/writes.ts';
 import { everyPage } from '../../kernel/pagination.ts';
@@ -282,6 +285,57 @@ export const userCommands: Command[] = [
       ctx.print(`signed ${a.email} out everywhere${endedText(r)}`, { id: a.id, email: a.email, ...r });
     },
   ),
+  refCommand('factors', "show a person's email verification and second factors (authenticator app, passkeys, recovery codes left)", async (ctx, a) => {
+    const f = await listFactors(await ctx.db(), a.id);
+    const when = (d: Date | null) => d?.toISOString() ?? '-';
+    const lines = [
+      `${a.email}: email ${f.emailVerified ? 'verified' : 'not verified'}; ${f.recoveryCodesLeft} recovery code${f.recoveryCodesLeft === 1 ? '' : 's'} left`,
+      f.items.length === 0
+        ? 'no second factor'
+        : table(
+            ['ID', 'TYPE', 'NAME', 'CREATED', 'LAST USED'],
+            f.items.map((x) => [x.id, x.type, x.name, when(x.createdAt), when(x.lastUsedAt)]),
+          ),
+    ];
+    ctx.print(lines.join('\n'), { id: a.id, email: a.email, ...f });
+  }),
+  {
+    name: 'users remove-factor',
+    summary: "remove a person's lost factor: 'totp' (the authenticator app) or a passkey id from `users factors` (audited)",
+    usage: `${REF_USAGE} FACTOR_ID`,
+    positionals: 2,
+    async run(ctx, _values, [ref, factorId]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      const removed = await removeFactorAs(db, ctx.actor, a.id, factorId!);
+      ctx.print(`removed ${removed.type === 'totp' ? 'the authenticator app' : `passkey ${removed.id}`} of ${a.email}`, { id: a.id, email: a.email, removed });
+    },
+  },
+  refCommand('sessions', "list a person's live sessions (device, address, last use, applications)", async (ctx, a) => {
+    const sessions = await listSessions(await ctx.db(), a.id);
+    const when = (d: Date | null) => d?.toISOString() ?? '-';
+    ctx.print(
+      sessions.length === 0
+        ? `${a.email} has no live session`
+        : table(
+            ['SESSION', 'SIGNED IN', 'LAST USED', 'ADDRESS', 'DEVICE', 'APPS'],
+            sessions.map((s) => [s.uid, when(s.loginAt), when(s.lastUsedAt), s.ip ?? '-', (s.userAgent ?? '-').slice(0, 40), s.clients.join(' ')]),
+          ),
+      sessions,
+    );
+  }),
+  {
+    name: 'users end-session',
+    summary: 'end one session of a person (its grants and tokens too; back-channel logout to its apps)',
+    usage: `${REF_USAGE} SESSION`,
+    positionals: 2,
+    async run(ctx, _values, [ref, session]) {
+      const db = await ctx.db();
+      const a = await resolveAccount(db, ref!);
+      const r = await endSessionAs(db, ctx.actor, a.id, session!, ctx.backchannel);
+      ctx.print(`ended session ${session} of ${a.email}${endedText(r)}`, { id: a.id, email: a.email, ...r });
+    },
+  },
   refCommand('roles', "list a person's roles", async (ctx, a) => {
     const roles = await rolesForAccount(await ctx.db(), a.id);
     ctx.print(roles.length === 0 ? `${a.email} holds no roles` : table(['ROLE', 'RESOURCE', 'SCOPES'], roles.map((r) => [r.name, r.resource, r.scopes.join(' ')])), roles);

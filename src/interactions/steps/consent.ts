@@ -17,6 +17,23 @@ function missingClaims(i: Interaction): string[] {
   return Array.isArray(details.missingOIDCClaims) ? details.missingOIDCClaims.filter((c): c is string => typeof c === 'string') : [];
 }
 
+/** Where the application lives: the host its redirect URI names (where the browser goes next). */
+function redirectHost(i: Interaction): string | undefined {
+  const uri = i.params.redirect_uri;
+  return typeof uri === 'string' && URL.canParse(uri) ? new URL(uri).host || new URL(uri).protocol : undefined;
+}
+
+/**
+ * "Not you?": the same authorization request again with prompt=login, so
+ * the login form is shown and whoever signs in replaces this session's person.
+ */
+function switchAccountHref(kit: StepKit, i: Interaction): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(i.params)) if (typeof v === 'string' && k !== 'prompt') q.set(k, v);
+  q.set('prompt', 'login');
+  return `${kit.base}/auth?${q.toString()}`;
+}
+
 export function consentStep(kit: StepKit): InteractionStep {
   const { deps } = kit;
 
@@ -83,6 +100,8 @@ export function consentStep(kit: StepKit): InteractionStep {
         csrf: kit.csrf(i),
         clientName: client.name,
         accountLabel: account.account.email,
+        redirectHost: redirectHost(i),
+        switchHref: switchAccountHref(kit, i),
         oidcScopes: access.oidcScopes,
         claims: access.claims,
         resources: access.resources,
