@@ -118,7 +118,7 @@ describe.skipIf(!runBrowserTest)('browser: reset, sign-up and invitation with a 
     await page.goto(authUrl());
     await page.getByLabel('Email address').fill(email);
     await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL((u) => u.href.startsWith(callbackUrl));
     expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
   }
@@ -201,7 +201,7 @@ describe.skipIf(!runBrowserTest)('browser: reset, sign-up and invitation with a 
     await page.goto(authUrl());
     await page.getByLabel('Email address').fill('ada@example.com');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').waitFor();
     await signIn(page, 'ada@example.com', NEW_PASSWORD);
 
@@ -234,7 +234,7 @@ describe.skipIf(!runBrowserTest)('browser: reset, sign-up and invitation with a 
     await page.goto(authUrl());
     await page.getByLabel('Email address').fill('grace@example.com');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     expect(await page.getByRole('alert').innerText()).toContain('verify your email first');
 
     const mail = await smtp!.waitForMail('grace@example.com');
