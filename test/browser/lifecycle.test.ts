@@ -11,10 +11,9 @@
 // in light and dark, at 390 px wide with nothing to scroll sideways. With
 // UPDATE_SCREENSHOTS=1 the pages are also saved to docs/screens/ (light and
 // dark); otherwise screenshots go to test-results/browser/.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -22,36 +21,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../../src/accounts/store.ts';
 import { invite } from '../../src/lifecycle/writes.ts';
 import { operator } from '../../src/kernel/actor.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { linkIn, startSmtpServer, type TestSmtp } from '../helpers/smtp.ts';
 import { createWebClient, type TestClient } from '../sso/flow.ts';
+import { BROWSER_ARGS, CHROMIUM, listen, runBrowserTest, serveGatehouse, stop } from './kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 8_000;
 const PHONE = { width: 390, height: 844 };
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 const DOCS = fileURLToPath(new URL('../../docs/screens/', import.meta.url));
 const updateDocs = process.env.UPDATE_SCREENSHOTS === '1';
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const PASSWORD = 'old horse battery staple';
 const NEW_PASSWORD = 'new zebra battery staple';
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function stop(server: http.Server | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve();
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 interface AxeViolation {
   id: string;
@@ -127,21 +110,14 @@ describe.skipIf(!runBrowserTest)('browser: reset, sign-up and invitation with a 
     mkdirSync(SHOTS, { recursive: true });
     if (updateDocs) mkdirSync(DOCS, { recursive: true });
     smtp = await startSmtpServer();
-    let handler: http.RequestListener = (_req, res) => {
-      res.writeHead(503);
-      res.end();
-    };
-    gatehouse = http.createServer((req, res) => handler(req, res));
-    issuer = `http://127.0.0.1:${await listen(gatehouse)}`;
-    t = await createTestApp({ env: { ISSUER: issuer, SMTP_URL: smtp.url, SIGNUP: 'open' } });
-    handler = t.gatehouse.app.callback();
+    ({ t, server: gatehouse, issuer } = await serveGatehouse('127.0.0.1', { SMTP_URL: smtp.url, SIGNUP: 'open' }));
     rp = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Notes</title></head><body><h1>Notes</h1></body></html>');
     });
     callbackUrl = `http://127.0.0.1:${await listen(rp)}/callback`;
     client = await createWebClient(t, { name: 'Acme Notes', redirectUris: [callbackUrl], firstParty: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BROWSER_ARGS, timeout: 20_000 });
   });
 
   afterAll(async () => {

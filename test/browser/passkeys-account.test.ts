@@ -16,50 +16,22 @@
 //   - consent shows "Not you?" and the application's host;
 //   - axe-core (injected) finds nothing serious or critical on the pages, in
 //     light and dark, at 390 px; screenshots go to docs/screens/.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { basic, createUser, createWebClient, pkce, type TestClient } from '../sso/flow.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { basic, createUser, createWebClient, type TestClient } from '../sso/flow.ts';
+import { addPasskey, BROWSER_ARGS, CHROMIUM, codeFlow, type CodeFlow, listen, pageWithAuthenticator, relyingParty, runBrowserTest, signOutHere, serveGatehouse, stop } from './kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 8_000;
 const SCREENS = fileURLToPath(new URL('../../docs/screens/', import.meta.url));
 const AXE = readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 const PASSWORD = 'correct horse battery staple';
-
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function stop(server: http.Server | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve();
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-/** The relying party: a page at /callback showing what came back. */
-function relyingParty() {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    res.writeHead(url.pathname === '/callback' ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><html lang="en"><head><title>App</title></head><body><h1>App</h1><p id="result">${url.searchParams.get('code') ? 'Signed in' : `Error ${url.searchParams.get('error') ?? ''}`}</p></body></html>`);
-  });
-  return server;
-}
 
 describe.skipIf(!runBrowserTest)('browser: passkeys and the account page in headless Chromium', () => {
   let t: TestApp;
@@ -70,6 +42,8 @@ describe.skipIf(!runBrowserTest)('browser: passkeys and the account page in head
   let callbackUrl: string;
   let web: TestClient;
   let strict: TestClient;
+  let authUrl: CodeFlow['authUrl'];
+  let exchange: CodeFlow['exchange'];
   const problems: string[] = [];
 
   async function newContext(opts: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' } = {}): Promise<BrowserContext> {
@@ -80,21 +54,6 @@ describe.skipIf(!runBrowserTest)('browser: passkeys and the account page in head
       if (/content security policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
     });
     return context;
-  }
-
-  /** A page with a virtual authenticator (user-verifying platform authenticator with resident keys). */
-  async function pageWithAuthenticator(context: BrowserContext): Promise<Page & { setUserVerified(v: boolean): Promise<void> }> {
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
-    return Object.assign(page, {
-      setUserVerified: async (v: boolean) => {
-        await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: v });
-      },
-    });
   }
 
   /** axe-core, injected through CDP (not subject to the page's CSP): no serious or critical violation. */
@@ -112,28 +71,6 @@ describe.skipIf(!runBrowserTest)('browser: passkeys and the account page in head
     expect(widths.scroll, `${where}: horizontal scrolling`).toBeLessThanOrEqual(widths.inner);
   }
 
-  function authUrl(client: TestClient, extra: Record<string, string> = {}): { url: string; verifier: string } {
-    const { verifier, challenge } = pkce();
-    const u = new URL('/auth', issuer);
-    for (const [k, v] of Object.entries({ client_id: client.id, redirect_uri: callbackUrl, response_type: 'code', scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', ...extra })) {
-      u.searchParams.set(k, v);
-    }
-    return { url: u.href, verifier };
-  }
-
-  async function exchange(client: TestClient, page: Page, verifier: string): Promise<Record<string, unknown>> {
-    await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: WAIT_MS });
-    const code = new URL(page.url()).searchParams.get('code');
-    expect(code, page.url()).toBeTruthy();
-    const res = await t.request
-      .post('/token')
-      .type('form')
-      .set('Authorization', basic(client.id, client.secret!))
-      .send({ grant_type: 'authorization_code', code: code!, code_verifier: verifier, redirect_uri: callbackUrl });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return res.body as Record<string, unknown>;
-  }
-
   async function passwordSignIn(page: Page, email: string): Promise<void> {
     await page.getByLabel('Email address').fill(email);
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
@@ -146,33 +83,15 @@ describe.skipIf(!runBrowserTest)('browser: passkeys and the account page in head
     await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
   }
 
-  async function addPasskey(page: Page, name: string): Promise<void> {
-    await page.getByLabel('Name of the new passkey').fill(name);
-    await page.getByRole('button', { name: 'Add a passkey' }).click();
-    await page.getByText('Your passkey is added.').waitFor();
-    expect(await page.locator('#passkey-list').innerText()).toContain(name);
-  }
-
-  async function signOutHere(page: Page): Promise<void> {
-    await page.getByRole('button', { name: 'Sign out of Gatehouse on this device' }).click();
-    await page.getByRole('heading', { level: 1, name: 'You are signed out' }).waitFor();
-  }
-
   beforeAll(async () => {
     mkdirSync(SCREENS, { recursive: true });
-    let handler: http.RequestListener = (_req, res) => {
-      res.writeHead(503);
-      res.end();
-    };
-    gatehouse = http.createServer((req, res) => handler(req, res));
-    issuer = `http://localhost:${await listen(gatehouse)}`;
-    t = await createTestApp({ env: { ISSUER: issuer } });
-    handler = t.gatehouse.app.callback();
+    ({ t, server: gatehouse, issuer } = await serveGatehouse('localhost'));
     rp = relyingParty();
     callbackUrl = `http://127.0.0.1:${await listen(rp)}/callback`;
+    ({ authUrl, exchange } = codeFlow(t, issuer, callbackUrl, WAIT_MS));
     web = await createWebClient(t, { name: 'Acme Notes', redirectUris: [callbackUrl], scopes: ['openid', 'email', 'offline_access'] });
     strict = await createWebClient(t, { name: 'Payroll', redirectUris: [callbackUrl], firstParty: true, requireMfa: true, scopes: ['openid', 'email'] });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 20_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BROWSER_ARGS, timeout: 20_000 });
   });
 
   afterAll(async () => {
