@@ -11,18 +11,15 @@
 // stylesheet in force in dark mode, nothing wider than 390 px, axe-core's
 // WCAG 2.2 A/AA rules with no violation on every page, and no console error,
 // CSP violation or failed request.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/clients/store.ts';
 import { DEVICE_MESSAGES } from '../../src/interactions/device.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createUser } from '../sso/flow.ts';
+import { AXE_SOURCE, CHROMIUM, listen, runBrowserTest } from './kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 5_000;
 const PHONE = { width: 390, height: 844 };
@@ -32,7 +29,6 @@ const PASSWORD = 'cobol compiler 1959';
 const TV = 'Living room TV';
 
 /** axe-core, evaluated in the page through the DevTools protocol (the pages' CSP allows no injected script). */
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 interface AxeViolation {
   id: string;
@@ -51,16 +47,6 @@ async function axeViolations(page: Page): Promise<string[]> {
   // axe really looked: contrast, labels, landmarks, language … passed
   expect(passes, 'axe rules that passed').toBeGreaterThanOrEqual(8);
   return violations.map((v) => `${v.id} (${v.impact ?? '?'}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-}
-
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
 }
 
 interface Basics {

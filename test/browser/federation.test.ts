@@ -10,10 +10,8 @@
 // Also: the login page with its provider button at 390 px in dark mode
 // (nothing to scroll sideways, the button named and on screen), and no
 // console error, CSP violation or script error on the way.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
@@ -23,8 +21,8 @@ import { createIdp } from '../../src/federation/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { basic, createWebClient, pkce, type TestClient } from '../sso/flow.ts';
 import { startUpstream, type Upstream } from '../federation/upstream.ts';
+import { AXE_SOURCE, CHROMIUM, listen, runBrowserTest, stop } from './kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 5_000;
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
@@ -32,7 +30,6 @@ const CLIENT_NAME = 'Acme Notes';
 const IDP_NAME = 'Example SSO';
 
 /** axe-core, evaluated through the DevTools protocol (the pages' CSP allows no injected script, and needs not). */
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 
 /** The WCAG 2.2 A/AA violations axe-core finds on the page: "rule: target" lines. */
@@ -42,22 +39,6 @@ async function axeViolations(page: Page): Promise<string[]> {
     .then((r) => ({ passes: r.passes.length, violations: r.violations.flatMap((v) => v.nodes.map((n) => v.id + ': ' + n.target.join(' '))) }))`);
   expect(r.passes, 'axe-core ran its rules').toBeGreaterThan(5);
   return r.violations;
-}
-
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function stop(server: http.Server | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve();
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 describe.skipIf(!runBrowserTest)('browser: "Continue with …" through an upstream identity provider in headless Chromium', () => {

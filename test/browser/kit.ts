@@ -3,6 +3,7 @@
 //
 //   - CHROMIUM, BROWSER_ARGS, runBrowserTest: where Chromium is, how it is
 //     launched, and whether the browser tests run here (always in CI);
+//   - AXE_SOURCE: axe-core to inject for the WCAG checks;
 //   - listen / stop: an http.Server on 127.0.0.1 and a free port;
 //   - serveGatehouse(host, env): the real app (createTestApp) on a port,
 //     its ISSUER being that port's address;
@@ -16,8 +17,9 @@
 //     resident keys, user verification);
 //   - addPasskey / signOutHere: the account page's passkey form and its
 //     "sign out on this device" button, as a person uses them.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
@@ -27,9 +29,11 @@ import { basic, pkce, type TestClient } from '../sso/flow.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
+export const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
 /** Chromium is here, or this is CI (where a missing Chromium must fail, not skip). */
 export const runBrowserTest = existsSync(CHROMIUM) || inCi;
+/** axe-core's source, injected with page.addScriptTag({ content }) (the pages' CSP allows no remote script). */
+export const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 export function listen(server: http.Server): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -14,9 +14,8 @@
 // Skipped only when /usr/bin/chromium is missing outside CI; in CI (.ci/run
 // installs Debian's chromium) it always runs. Playwright never downloads a
 // browser here: it only ever starts the executable given.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -26,8 +25,8 @@ import { LOGIN_FAILED } from '../../src/interactions/pages.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { basic, createUser, createWebClient, pkce, type TestClient } from '../sso/flow.ts';
 import { readPng } from './png.ts';
+import { CHROMIUM, listen, runBrowserTest, stop } from './kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -49,24 +48,7 @@ const EMAIL = 'ada@example.com';
 const PASSWORD = 'analytical engine 1843';
 const CLIENT_NAME = 'Acme Notes';
 
-/** In CI the test always runs, and fails when the browser is missing. */
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
-
 // ------------------------------------------------------------- servers
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function stop(server: http.Server | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve();
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 interface Callback {
   code: string | null;
@@ -356,7 +338,6 @@ describe.skipIf(!runBrowserTest)('browser: login → consent → redirect in hea
     for (const between of stops.slice(1, -1)) expect(between).toMatchObject({ tag: 'input', type: 'checkbox' });
     // and the focused button shows it (a visible focus ring)
     expect(await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
-
 
     // ---- a wrong email and a wrong password look the same: one generic message, the form again, the email kept
     const messages: string[] = [];

@@ -15,9 +15,8 @@
 // weighs under 200 KB compressed (gzip of every response body, measured).
 // Screenshots go to test-results/console/, and to docs/console/ when
 // CONSOLE_SCREENSHOTS=docs.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -28,34 +27,17 @@ import { addRoleToAccount, createRole } from '../../src/resources/roles.ts';
 import { ADMIN_RESOURCE } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createUser, pkce } from '../sso/flow.ts';
+import { AXE_SOURCE, CHROMIUM, listen, runBrowserTest, stop } from '../browser/kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 8_000;
 const SHOTS = fileURLToPath(new URL('../../test-results/console/', import.meta.url));
 const DOCS_SHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url));
-const AXE = readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
-
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
 
 const ADMIN = { email: 'root@example.com', password: 'admin console passphrase 1' };
 const READER = { email: 'reader@example.com', password: 'reader console passphrase 2' };
 const PERSON = { email: 'ada@example.com', password: 'analytical engine 1843' };
 const API_ID = 'https://orders.example.com';
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function stop(server: http.Server | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve();
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 /** The web app's side: records what comes to /callback. */
 function relyingParty() {
@@ -146,7 +128,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
 
   async function axe(page: Page, name: string): Promise<void> {
     // evaluated through the DevTools protocol: the page's CSP (no inline script) stays in force
-    if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.evaluate(AXE);
+    if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.evaluate(AXE_SOURCE);
     const violations = await page.evaluate<{ id: string; impact: string; help: string; nodes: { target: string[] }[] }[]>(
       `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`,
     );

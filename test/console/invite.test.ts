@@ -3,30 +3,19 @@
 // arrives at a real SMTP server in this process; the colleague opens the
 // link, chooses a password, and signs in to the console, where they see
 // every section, and the invitation in the audit trail.
-import { existsSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addRoleToAccount } from '../../src/resources/roles.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { linkIn, startSmtpServer, type TestSmtp } from '../helpers/smtp.ts';
 import { createUser } from '../sso/flow.ts';
+import { CHROMIUM, listen, runBrowserTest } from '../browser/kit.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 8_000;
-const inCi = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const runBrowserTest = existsSync(CHROMIUM) || inCi;
 
 const ROOT = { email: 'root@example.com', password: 'root console passphrase 1' };
 const INVITED = { email: 'grace@example.com', name: 'Grace Hopper', password: 'cobol compiler 1959 passphrase' };
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
 
 describe.skipIf(!runBrowserTest)('console: sign in as an invited admin', () => {
   let t: TestApp | undefined;
