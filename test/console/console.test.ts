@@ -90,6 +90,8 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
   let admin: BrowserContext;
   let adminPage: Page;
   let serviceClientId: string;
+  /** a person with a passkey and a session left (after the factors and sessions test) */
+  let graceId: string;
   let webClient: { id: string; secret: string };
   const problems: string[] = [];
   /** statuses a page may get from the API on purpose (a refused field, a conflict) */
@@ -450,6 +452,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
     const db = t!.gatehouse.db.prisma;
     // Grace signs in to an app from two devices (two sessions), then registers two passkeys
     const grace = await createUser(t!, GRACE.email, { name: 'Grace Hopper' });
+    graceId = grace.id;
     const app = await createWebClient(t!, { firstParty: true, scopes: ['openid'] });
     for (let i = 0; i < 2; i++) await codeFlowTokens(new FormBrowser(t!), app, {}, { email: GRACE.email });
     const { hostname, origin } = new URL(issuer);
@@ -529,6 +532,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
       ['people-new', '/people/new', /Invite someone|Add a person/],
       ['role-new', '/roles/new', 'New role'],
       ['person', `/people/${adminId}`, 'Root Admin'],
+      ['person-factors', `/people/${graceId}`, 'Grace Hopper'],
       ['keys', '/keys', 'Signing keys'],
       ['audit', '/audit', 'Audit'],
     ];
