@@ -21,9 +21,8 @@ import { createIdp } from '../../src/federation/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { basic, createWebClient, pkce, type TestClient } from '../sso/flow.ts';
 import { startUpstream, type Upstream } from '../federation/upstream.ts';
-import { AXE_SOURCE, CHROMIUM, listen, runBrowserTest, stop } from './kit.ts';
+import { AXE_SOURCE, BROWSER_ARGS, CHROMIUM, listen, runBrowserTest, stop } from './kit.ts';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 5_000;
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 const CLIENT_NAME = 'Acme Notes';
@@ -103,7 +102,7 @@ describe.skipIf(!runBrowserTest)('browser: "Continue with …" through an upstre
       domains: ['partner.example'],
     });
     client = await createWebClient(t, { name: CLIENT_NAME, redirectUris: [callbackUrl], scopes: ['openid', 'email', 'profile'] });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BROWSER_ARGS, timeout: 20_000 });
   });
 
   afterAll(async () => {

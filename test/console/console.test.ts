@@ -8,7 +8,8 @@
 //   app, copy its secret, log a person in through it → rotate keys (planned,
 //   emergency) → find the audit events of all of it → a clients:read-only
 //   admin sees clients read-only and nothing else → two tabs edit one client:
-//   the second sees the conflict with both versions.
+//   the second sees the conflict with both versions → a person's factors and
+//   sessions: remove a lost passkey, end one session (confirmed, audited).
 //
 // On every page, light and dark: axe-core reports no serious or critical
 // violation; no console error, CSP violation or script error. The first load
@@ -23,13 +24,15 @@ import { gzipSync } from 'node:zlib';
 import { decodeJwt } from 'jose';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertPasskey, listFactors, userHandleOf } from '../../src/accounts/passkeys.ts';
+import { listSessions } from '../../src/oidc/session-activity.ts';
 import { addRoleToAccount, createRole } from '../../src/resources/roles.ts';
 import { ADMIN_RESOURCE } from '../../src/resources/store.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createUser, pkce } from '../sso/flow.ts';
-import { AXE_SOURCE, CHROMIUM, listen, runBrowserTest, stop } from '../browser/kit.ts';
+import { SoftAuthenticator } from '../helpers/webauthn.ts';
+import { Browser as FormBrowser, codeFlowTokens, createUser, createWebClient, pkce } from '../sso/flow.ts';
+import { AXE_SOURCE, BROWSER_ARGS, CHROMIUM, listen, runBrowserTest, stop } from '../browser/kit.ts';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT_MS = 8_000;
 const SHOTS = fileURLToPath(new URL('../../test-results/console/', import.meta.url));
 const DOCS_SHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url));
@@ -37,6 +40,7 @@ const DOCS_SHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url)
 const ADMIN = { email: 'root@example.com', password: 'admin console passphrase 1' };
 const READER = { email: 'reader@example.com', password: 'reader console passphrase 2' };
 const PERSON = { email: 'ada@example.com', password: 'analytical engine 1843' };
+const GRACE = { email: 'grace@example.com' };
 const API_ID = 'https://orders.example.com';
 
 /** The web app's side: records what comes to /callback. */
@@ -67,6 +71,8 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
   let admin: BrowserContext;
   let adminPage: Page;
   let serviceClientId: string;
+  /** a person with a passkey and a session left (after the factors and sessions test) */
+  let graceId: string;
   let webClient: { id: string; secret: string };
   const problems: string[] = [];
   /** statuses a page may get from the API on purpose (a refused field, a conflict) */
@@ -168,7 +174,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
     await addRoleToAccount(db, r.id, 'clients-reader');
     await createUser(t, PERSON.email, { name: 'Ada Lovelace', password: PERSON.password });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: BROWSER_ARGS, timeout: 20_000 });
   });
 
   afterAll(async () => {
@@ -423,6 +429,76 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
     expectNoProblems('conflict');
   });
 
+  it("shows a person's factors and sessions; removes a lost passkey and ends one session, each after a confirmation, audited", { timeout: 60_000 }, async () => {
+    const db = t!.gatehouse.db.prisma;
+    // Grace signs in to an app from two devices (two sessions), then registers two passkeys
+    const grace = await createUser(t!, GRACE.email, { name: 'Grace Hopper' });
+    graceId = grace.id;
+    const app = await createWebClient(t!, { firstParty: true, scopes: ['openid'] });
+    for (let i = 0; i < 2; i++) await codeFlowTokens(new FormBrowser(t!), app, {}, { email: GRACE.email });
+    const { hostname, origin } = new URL(issuer);
+    const passkey = async (name: string) => {
+      const auth = new SoftAuthenticator(hostname, origin, userHandleOf(grace.id));
+      const key = { accountId: grace.id, credentialId: auth.credentialId, publicKey: auth.cosePublicKey().toString('base64url'), counter: 0, transports: ['usb'] };
+      return insertPasskey(db, { ...key, name, backedUp: false, deviceType: 'singleDevice' });
+    };
+    const lost = await passkey('Lost YubiKey');
+    const kept = await passkey('Desk YubiKey');
+    const before = await listSessions(db, grace.id);
+    expect(before).toHaveLength(2);
+
+    const page = adminPage;
+    await open(page, `/people/${grace.id}`, 'Grace Hopper');
+    const factors = page.getByRole('table', { name: 'Second factors' });
+    await factors.waitFor();
+    expect(await factors.getByRole('row').allInnerTexts()).toEqual([
+      expect.stringMatching(/^Name\s+Kind\s+Added\s+Last used\s+Action$/),
+      expect.stringMatching(/^Lost YubiKey\s+Passkey \(this device only\)\s+\d/),
+      expect.stringMatching(/^Desk YubiKey\s+Passkey/),
+    ]);
+    const sessions = page.getByRole('table', { name: 'Sessions' });
+    expect(await sessions.getByRole('row').count()).toBe(3);
+    expect(await sessions.getByRole('row').nth(1).innerText()).toContain(app.id);
+    await axe(page, 'person with factors and sessions');
+    await shot(page, 'person-factors-light');
+
+    // removing a factor asks first; cancelling keeps it
+    await page.getByRole('button', { name: 'Remove the passkey “Lost YubiKey”' }).click();
+    let dialog = page.getByRole('dialog', { name: `Remove the passkey “Lost YubiKey” of ${GRACE.email}?` });
+    await dialog.waitFor();
+    await axe(page, 'remove factor dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect((await listFactors(db, grace.id)).items).toHaveLength(2);
+    await page.getByRole('button', { name: 'Remove the passkey “Lost YubiKey”' }).click();
+    await dialog.getByRole('button', { name: 'Remove passkey' }).click();
+    await page.getByRole('status').filter({ hasText: 'Removed the passkey “Lost YubiKey”.' }).waitFor();
+    await page.getByRole('button', { name: 'Remove the passkey “Lost YubiKey”' }).waitFor({ state: 'detached' });
+    expect(await factors.getByRole('row').count()).toBe(2);
+    expect((await listFactors(db, grace.id)).items.map((f) => f.id)).toEqual([kept.id]);
+
+    // ending one session (the first row) leaves the other
+    await sessions.getByRole('button', { name: /^End session from / }).first().click();
+    dialog = page.getByRole('dialog', { name: /^End this session from / });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'End session' }).click();
+    await page.getByRole('status').filter({ hasText: /^Ended the session from / }).waitFor();
+    await expect.poll(() => sessions.getByRole('row').count()).toBe(2);
+    const after = await listSessions(db, grace.id);
+    expect(after).toHaveLength(1);
+    expect(before.map((x) => x.uid)).toContain(after[0]!.uid);
+    await axe(page, 'person after removals');
+
+    const audit = await db.auditEvent.findMany({ where: { targetId: grace.id, action: { in: ['passkey.remove', 'user.session_end'] } }, orderBy: { id: 'asc' } });
+    // done as the signed-in admin, through the public admin API
+    expect(audit.map((e) => [e.action, e.actorType, e.actorId])).toEqual([
+      ['passkey.remove', 'user', adminId],
+      ['user.session_end', 'user', adminId],
+    ]);
+    expect(JSON.stringify(audit.map((e) => e.details))).toContain(lost.id);
+    expectNoProblems('person factors and sessions');
+  });
+
   it('every page passes axe-core (no serious or critical violation), light and dark', { timeout: 120_000 }, async () => {
     const pages: [string, string, string | RegExp][] = [
       ['overview', '/overview', 'Overview'],
@@ -437,6 +513,7 @@ describe.skipIf(!runBrowserTest)('admin console in headless Chromium', () => {
       ['people-new', '/people/new', /Invite someone|Add a person/],
       ['role-new', '/roles/new', 'New role'],
       ['person', `/people/${adminId}`, 'Root Admin'],
+      ['person-factors', `/people/${graceId}`, 'Grace Hopper'],
       ['keys', '/keys', 'Signing keys'],
       ['audit', '/audit', 'Audit'],
     ];

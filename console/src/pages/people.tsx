@@ -163,21 +163,46 @@ function Invite() {
   );
 }
 
-interface Item {
+/** GET /users/{id}/factors (UserFactors in the OpenAPI document) */
+interface Factor {
+  /** 'totp' for the authenticator app, the passkey's id for a passkey */
   id: string;
-  [k: string]: unknown;
+  type: 'totp' | 'passkey';
+  name: string;
+  createdAt: string | null;
+  lastUsedAt: string | null;
+  backedUp?: boolean;
+  deviceType?: string;
 }
+interface Factors {
+  emailVerified: boolean;
+  items: Factor[];
+  recoveryCodesLeft: number;
+}
+
+/** GET /users/{id}/sessions (SessionView): a session is named by its uid */
+interface SignInSession {
+  uid: string;
+  loginAt: string | null;
+  expiresAt: string | null;
+  clients: string[];
+  acr: string | null;
+  amr: string[];
+  userAgent: string | null;
+  ip: string | null;
+  lastUsedAt: string | null;
+}
+
+const factorLabel = (f: Factor) => (f.type === 'totp' ? 'the authenticator app' : `the passkey “${f.name}”`);
+const sessionLabel = (s: SignInSession) => `session from ${when(s.loginAt)}${s.userAgent ? ` on ${s.userAgent}` : ''}`;
 
 function PersonDetail({ id }: { id: string }) {
   const path = `/users/${encodeURIComponent(id)}`;
   const load = useLoad(() => call<Person>(path), id);
   const roles = useLoad(() => call<{ items: { name: string; resource: string; scopes: string[] }[] }>(`${path}/roles`).then((r) => r.body.items), `${id}|roles`);
-  const factors = useLoad(
-    async () => ((await offers('get', '/users/{id}/factors')) ? (await call<{ items: Item[] }>(`${path}/factors`)).body.items : undefined),
-    `${id}|factors`,
-  );
+  const factors = useLoad(async () => ((await offers('get', '/users/{id}/factors')) ? (await call<Factors>(`${path}/factors`)).body : undefined), `${id}|factors`);
   const sessions = useLoad(
-    async () => ((await offers('get', '/users/{id}/sessions')) ? (await call<{ items: Item[] }>(`${path}/sessions`)).body.items : undefined),
+    async () => ((await offers('get', '/users/{id}/sessions')) ? (await call<{ items: SignInSession[] }>(`${path}/sessions`)).body.items : undefined),
     `${id}|sessions`,
   );
   const resend = useLoad(() => offers('post', '/users/{id}/invitation:resend'), 'resend');
@@ -238,10 +263,24 @@ function PersonDetail({ id }: { id: string }) {
       return;
     await act(() => call(`${path}/sessions:revoke`, { method: 'POST' }), 'All sessions ended.');
   };
-  const removeItem = async (kind: 'factors' | 'sessions', item: Item) => {
-    const what = kind === 'factors' ? 'factor' : 'session';
-    if (!(await confirm({ title: `Remove this ${what}?`, body: <p>{show(item.type ?? item.id)}</p>, confirm: `Remove ${what}`, danger: true }))) return;
-    await act(() => call(`${path}/${kind}/${encodeURIComponent(item.id)}`, { method: 'DELETE' }), `The ${what} was removed.`);
+  const removeFactor = async (f: Factor) => {
+    const what = factorLabel(f);
+    if (
+      !(await confirm({
+        title: `Remove ${what} of ${p.email}?`,
+        body: <p>It stops working for their sign-in at once. Their other factors and recovery codes stay.</p>,
+        confirm: f.type === 'totp' ? 'Remove authenticator app' : 'Remove passkey',
+        danger: true,
+      }))
+    )
+      return;
+    await act(() => call(`${path}/factors/${encodeURIComponent(f.id)}`, { method: 'DELETE' }), `Removed ${what}.`);
+  };
+  const endSession = async (s: SignInSession) => {
+    const what = sessionLabel(s);
+    if (!(await confirm({ title: `End this ${what}?`, body: <p>That device is signed out, and the grants and refresh tokens of this session end now.</p>, confirm: 'End session', danger: true })))
+      return;
+    await act(() => call(`${path}/sessions/${encodeURIComponent(s.uid)}`, { method: 'DELETE' }), `Ended the ${what}.`);
   };
   return (
     <>
@@ -365,43 +404,89 @@ function PersonDetail({ id }: { id: string }) {
           </form>
         )}
       </section>
-      {factors.data && <Items title="Second factors" kind="factors" items={factors.data} writable={writable} remove={removeItem} />}
-      {sessions.data && <Items title="Sessions" kind="sessions" items={sessions.data} writable={writable} remove={removeItem} />}
+      {factors.data && <FactorList factors={factors.data} writable={writable} remove={removeFactor} />}
+      <ErrorBox error={factors.error} />
+      {sessions.data && <SessionList sessions={sessions.data} writable={writable} end={endSession} />}
+      <ErrorBox error={sessions.error} />
     </>
   );
 }
 
-function Items(props: { title: string; kind: 'factors' | 'sessions'; items: Item[]; writable: boolean; remove: (k: 'factors' | 'sessions', i: Item) => Promise<void> }) {
-  const cols = [...new Set(props.items.flatMap((i) => Object.keys(i)))].filter((k) => k !== 'id').slice(0, 5);
+function FactorList({ factors, writable, remove }: { factors: Factors; writable: boolean; remove: (f: Factor) => Promise<void> }) {
   return (
-    <section aria-labelledby={`${props.kind}-title`}>
-      <h2 id={`${props.kind}-title`}>{props.title}</h2>
-      {props.items.length === 0 ? (
-        <p class="muted">None.</p>
+    <section aria-labelledby="factors-title">
+      <h2 id="factors-title">Second factors</h2>
+      {factors.items.length === 0 ? (
+        <p class="muted">No authenticator app or passkey.</p>
       ) : (
         <table>
+          <caption class="sr-only">Second factors</caption>
           <thead>
             <tr>
-              <th scope="col">Id</th>
-              {cols.map((c) => (
-                <th scope="col" key={c}>
-                  {c}
-                </th>
-              ))}
-              {props.writable && <th scope="col">Action</th>}
+              <th scope="col">Name</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Added</th>
+              <th scope="col">Last used</th>
+              {writable && <th scope="col">Action</th>}
             </tr>
           </thead>
           <tbody>
-            {props.items.map((i) => (
-              <tr key={i.id}>
-                <td class="mono">{i.id.slice(0, 12)}</td>
-                {cols.map((c) => (
-                  <td key={c}>{/At$/.test(c) ? when(i[c]) : show(i[c])}</td>
-                ))}
-                {props.writable && (
+            {factors.items.map((f) => (
+              <tr key={f.id}>
+                <td>{f.name}</td>
+                <td>{f.type === 'totp' ? 'Authenticator app' : `Passkey${f.backedUp ? ' (synced)' : f.deviceType === 'singleDevice' ? ' (this device only)' : ''}`}</td>
+                <td>{when(f.createdAt)}</td>
+                <td>{when(f.lastUsedAt)}</td>
+                {writable && (
                   <td>
-                    <button type="button" class="small" onClick={() => void props.remove(props.kind, i)}>
+                    <button type="button" class="small" aria-label={`Remove ${factorLabel(f)}`} onClick={() => void remove(f)}>
                       Remove
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p class="muted">Recovery codes left: {factors.recoveryCodesLeft}</p>
+    </section>
+  );
+}
+
+function SessionList({ sessions, writable, end }: { sessions: SignInSession[]; writable: boolean; end: (s: SignInSession) => Promise<void> }) {
+  return (
+    <section aria-labelledby="sessions-title">
+      <h2 id="sessions-title">Sessions</h2>
+      {sessions.length === 0 ? (
+        <p class="muted">Not signed in anywhere.</p>
+      ) : (
+        <table>
+          <caption class="sr-only">Sessions</caption>
+          <thead>
+            <tr>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last used</th>
+              <th scope="col">Device</th>
+              <th scope="col">Address</th>
+              <th scope="col">Apps</th>
+              <th scope="col">Methods</th>
+              {writable && <th scope="col">Action</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {sessions.map((s) => (
+              <tr key={s.uid}>
+                <td>{when(s.loginAt)}</td>
+                <td>{when(s.lastUsedAt)}</td>
+                <td>{show(s.userAgent)}</td>
+                <td class="mono">{show(s.ip)}</td>
+                <td>{show(s.clients)}</td>
+                <td>{show(s.amr)}</td>
+                {writable && (
+                  <td>
+                    <button type="button" class="small" aria-label={`End ${sessionLabel(s)}`} onClick={() => void end(s)}>
+                      End session
                     </button>
                   </td>
                 )}
