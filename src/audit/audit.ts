@@ -6,7 +6,6 @@
 // An admin change is recorded by the domain's write function, in the change's
 // own transaction (auditChange): a change that cannot be audited does not
 // happen, and an audited change did.
-import type { LoginEvent } from '../accounts/store.ts';
 import type { Db } from '../db/client.ts';
 import type { Actor } from '../kernel/actor.ts';
 import { Prisma } from '../db/client.ts';
@@ -157,7 +156,23 @@ const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
  * name is kept only when it looks like an email address: people sometimes
  * type their password into the email field.
  */
-export async function auditLoginEvent(db: Executor, e: LoginEvent): Promise<void> {
+/**
+ * A login outcome as the audit trail records it. accounts/store.ts emits its
+ * LoginEvent, which has this shape; declared here so that audit/ imports no
+ * domain (the domains import audit/ to record their changes).
+ */
+export interface AuditedLoginEvent {
+  type: 'login.failure' | 'login.locked' | 'login.success';
+  accountId?: string;
+  email: string;
+  ip?: string;
+  reason?: string;
+  idp?: string;
+  /** the lockouts the attempt started */
+  lockouts?: readonly { kind: string; lockedUntil: Date; lockCount: number }[];
+}
+
+export async function auditLoginEvent(db: Executor, e: AuditedLoginEvent): Promise<void> {
   const actor = e.accountId ? { type: 'user' as const, id: e.accountId } : { type: 'anonymous' as const };
   const target = { type: 'user', id: e.accountId ?? null };
   const email = EMAIL_SHAPE.test(e.email) ? e.email : undefined;
