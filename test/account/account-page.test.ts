@@ -292,6 +292,29 @@ describe('the account page', () => {
     expect((await t.gatehouse.db.prisma.account.findUniqueOrThrow({ where: { id } })).totpEnabledAt).toBeNull();
   });
 
+  it('a person with a passkey sets up an authenticator app only after signing in with the passkey', async () => {
+    const { id } = await createUser(t, 'both@example.com');
+    const b = new Browser(t);
+    let p = await openAccount(b, 'both@example.com');
+    const { hostname, origin } = new URL(t.config.issuer);
+    const key = new SoftAuthenticator(hostname, origin, userHandleOf(id));
+    p = page(await post(b, p, 'passkey-add', { name: 'Laptop', response: JSON.stringify(key.register(pageOptions(p.html, '/account/passkey-add').challenge)) }));
+    expect(p.html).toContain('Your passkey is added.');
+    // the window is closed now, and this session used only the password
+    expect(p.html).toContain('To set up an authenticator app, sign in again with your second factor.');
+    const refused = page(await b.post('/account/totp-setup', { csrf: csrfOf(p.html) }));
+    expect(refused.status).toBe(403);
+    expect(refused.html).not.toContain('id="totp-secret"');
+    const verify = page(await b.get('/account?mfa=1'));
+    p = page(await b.post(formAction(verify.html, '/mfa-passkey'), { csrf: csrfOf(verify.html), response: JSON.stringify(key.assert(pageOptions(verify.html, '/mfa-passkey').challenge)) }));
+    p = page(await post(b, p, 'totp-setup'));
+    const secret = secretOf(p);
+    p = page(await post(b, p, 'totp-confirm', { setup: /name="setup" value="([^"]+)"/.exec(p.html)![1]!, code: await totp(secret) }));
+    expect(p.html).toContain('The authenticator app is set up');
+    expect(recoveryCodesOf(p)).toHaveLength(10);
+    expect(await audits('mfa.enrol', id)).toHaveLength(1);
+  });
+
   it("revokes an application's access: its refresh token is refused", async () => {
     await createUser(t, 'grants@example.com');
     const b = new Browser(t);
