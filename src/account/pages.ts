@@ -30,7 +30,11 @@ export interface AccountView {
   emailChange: boolean;
   /** why a passkey cannot be added from this page session (and where to sign in with a second factor) */
   addRefused?: string;
+  /** why an authenticator app cannot be set up from this page session */
+  totpRefused?: string;
   stepUpHref?: string;
+  /** an authenticator app being set up: its QR code (data: URI), setup key (grouped) and the sealed secret for the confirm form */
+  totpSetup?: { qr: string; secret: string; sealed: string };
 }
 
 function emailSection(v: AccountView): SafeHtml {
@@ -117,6 +121,32 @@ ${v.addRefused
 </section>`;
 }
 
+/** No app yet: the set-up button, the QR code and setup key with the confirm form, or why not from this session. */
+function totpSetupPart(v: AccountView): SafeHtml {
+  const s = v.totpSetup;
+  if (s) {
+    return html`<ol class="steps" id="totp-setup">
+  <li><p>Scan this QR code with an authenticator app (for example Google Authenticator, Microsoft Authenticator, 1Password or FreeOTP).</p>
+    <img class="qr" src="${s.qr}" width="200" height="200" alt="QR code for your authenticator app. If you cannot scan it, enter the setup key shown below."></li>
+  <li><p>Cannot scan it? Add an account in the app by hand with this setup key (time-based, 6 digits):</p>
+    <p><code class="secret" id="totp-secret">${s.secret}</code></p></li>
+  <li><p>Enter the 6-digit code the app now shows, to confirm.</p></li>
+</ol>
+<form method="post" action="${v.action('totp-confirm')}" class="stack" id="totp-confirm">
+  ${hidden(v.csrf)}<input type="hidden" name="setup" value="${s.sealed}">
+  <div class="field">
+    <label for="totp-code">Code from the app</label>
+    <input id="totp-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="16" required${v.error ? html` aria-describedby="form-error" aria-invalid="true"` : ''}>
+  </div>
+  <button type="submit" class="button primary">Turn on the authenticator app</button>
+</form>`;
+  }
+  if (v.totpRefused) {
+    return html`<p class="muted" id="totp-setup-refused">${v.totpRefused}${v.stepUpHref && v.passkeys.length > 0 ? html` <a href="${v.stepUpHref}">Sign in with your second factor</a>` : ''}</p>`;
+  }
+  return html`<form method="post" action="${v.action('totp-setup')}" class="inline-form">${hidden(v.csrf)}<button type="submit" class="button secondary">Set up an authenticator app</button></form>`;
+}
+
 function mfaSection(v: AccountView): SafeHtml {
   const codes = v.newRecoveryCodes
     ? html`<div class="alert success" role="status"><p>Your new recovery codes. Save them now: they are shown only this once, and your old codes no longer work.</p>
@@ -124,10 +154,10 @@ function mfaSection(v: AccountView): SafeHtml {
     : '';
   return html`<section aria-labelledby="mfa-title" class="section">
 <h2 id="mfa-title">Two-step verification</h2>
-<p>Authenticator app: <strong>${v.totp ? 'on' : 'not set up'}</strong>${v.totp ? '' : html` <span class="muted">(it is set up at your next sign-in to an application that requires it)</span>`}</p>
+<p>Authenticator app: <strong>${v.totp ? 'on' : 'not set up'}</strong></p>
 ${v.totp
   ? html`<form method="post" action="${v.action('totp-remove')}" class="inline-form">${hidden(v.csrf)}<button type="submit" class="button danger">Remove the authenticator app</button></form>`
-  : ''}
+  : totpSetupPart(v)}
 <p>Recovery codes left: <strong id="recovery-count">${v.unusedRecoveryCodes}</strong></p>
 ${codes}
 <form method="post" action="${v.action('recovery-codes')}" class="inline-form">${hidden(v.csrf)}<button type="submit" class="button secondary">Make new recovery codes</button></form>

@@ -20,6 +20,8 @@
 //   GET  /account/callback     the end of the sign-in
 //   POST /account/password     current + new password
 //   POST /account/email        a new email address (+ current password): src/lifecycle mails a link
+//   POST /account/totp-setup   set up an authenticator app: the QR code and setup key
+//   POST /account/totp-confirm a current code from it turns it on; the recovery codes, shown once
 //   POST /account/totp-remove  remove the authenticator app (only while a passkey remains)
 //   POST /account/recovery-codes  new recovery codes, shown once
 //   POST /account/passkey-add | passkey-rename | passkey-remove
@@ -34,8 +36,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { mfaEnrolmentOpen, unusedRecoveryCodes } from '../accounts/mfa.ts';
-import { ACR_MFA } from '../interactions/mfa.ts';
+import { confirmTotpEnrolment, mfaEnrolmentOpen, newTotpSecret, openString, sealString, totpUri, unusedRecoveryCodes } from '../accounts/mfa.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { ACR_MFA, groupSecret, qrDataUri } from '../interactions/mfa.ts';
 import { listPasskeys, registrationOptions, relyingPartyOf, validatePasskeyName, verifyRegistration } from '../accounts/passkeys.ts';
 import { authenticate } from '../accounts/store.ts';
 import {
@@ -81,6 +84,8 @@ export interface AccountPageDeps {
 /** How old the sign-in behind the account page may be (max_age), and how long its cookie lasts. */
 export const ACCOUNT_SESSION_SECONDS = 1800;
 const LOGIN_SECONDS = 600;
+/** How long a QR code / setup key shown on the page can be confirmed. */
+const TOTP_SETUP_SECONDS = 600;
 
 const STATUS: Record<string, string> = {
   password: 'Your password is changed.',
@@ -88,6 +93,7 @@ const STATUS: Record<string, string> = {
   'passkey-rename': 'Your passkey is renamed.',
   'passkey-remove': 'The passkey is removed.',
   'totp-remove': 'The authenticator app is removed.',
+  'totp-setup': 'The authenticator app is set up: your next sign-in that needs a second factor asks for its code.',
   'session-end': 'That session is signed out.',
   'grant-revoke': "The application's access is revoked.",
   email: 'We sent a confirmation link to the new address. Your email changes when you open it; your current address was told.',
@@ -231,10 +237,39 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
     await show(ctx, who, 403, { error: 'To change your second factors, sign in again with your second factor.' });
     return true;
   }
+  const NO_WINDOW = 'Your account has no second factor yet, and the window to set up the first one with only your password is closed. Ask your administrator.';
   const ADD_REFUSED = {
     'sign-in-with-factor': 'To add a passkey, sign in again with your second factor.',
-    'no-window': 'Your account has no second factor yet, and the window to set up the first one with only your password is closed. Ask your administrator.',
+    'no-window': NO_WINDOW,
   } as const;
+  const TOTP_REFUSED = {
+    'sign-in-with-factor': 'To set up an authenticator app, sign in again with your second factor.',
+    'no-window': NO_WINDOW,
+  } as const;
+
+  // The secret being set up travels in the confirm form, sealed (AES-256-GCM
+  // under KEY_ENCRYPTION_KEY) with an expiry, and bound to this account page
+  // session and account by the additional data: it does not open in another
+  // session, for another account, or once altered. It is used once: the
+  // enrolment's conditional UPDATE (… WHERE totp_enabled_at IS NULL) lets one
+  // confirmation through; a replayed form finds the app on already.
+  const setupAad = (who: PageSession) => `gatehouse/account-totp-setup/v1:${who.sessionUid}:${who.accountId}`;
+  const sealSetup = (who: PageSession, secret: string) =>
+    sealString(JSON.stringify({ s: secret, e: epochNow() + TOTP_SETUP_SECONDS }), config.keyEncryptionKey, setupAad(who));
+  function openSetup(who: PageSession, sealed: string | undefined): string | undefined {
+    if (!sealed || sealed.length > 1024) return undefined;
+    const json = openString(sealed, config.keyEncryptionKey, setupAad(who));
+    if (!json) return undefined;
+    try {
+      const v = JSON.parse(json) as { s?: unknown; e?: unknown };
+      return typeof v.s === 'string' && typeof v.e === 'number' && v.e >= epochNow() ? v.s : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  async function totpSetupView(who: Who, secret: string, sealed: string) {
+    return { qr: await qrDataUri(totpUri(secret, who.email)), secret: groupSecret(secret), sealed };
+  }
   const actorOf = (ctx: Context, who: PageSession): Actor => ({
     type: 'user',
     id: who.accountId,
@@ -246,7 +281,12 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
 
   // ------------------------------------------------------------- page
 
-  async function show(ctx: Context, who: Who, status: number, extra: { error?: string; status?: string; newRecoveryCodes?: string[] } = {}): Promise<void> {
+  async function show(
+    ctx: Context,
+    who: Who,
+    status: number,
+    extra: { error?: string; status?: string; newRecoveryCodes?: string[]; totpSetup?: AccountView['totpSetup'] } = {},
+  ): Promise<void> {
     const [passkeys, sessions, grants, unused] = await Promise.all([
       listPasskeys(db, who.accountId),
       listSessions(db, who.accountId),
@@ -280,7 +320,7 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
         .map((g) => ({ ...g, clientName: clientNames[g.clientId] ?? g.clientId, redirectHost: hosts[g.clientId] ?? null })),
       clientNames,
       emailChange: deps.mailer?.enabled === true,
-      ...(may === 'yes' ? {} : { addRefused: ADD_REFUSED[may], stepUpHref: `${accountUrl}?mfa=1` }),
+      ...(may === 'yes' ? {} : { addRefused: ADD_REFUSED[may], totpRefused: TOTP_REFUSED[may], stepUpHref: `${accountUrl}?mfa=1` }),
       ...extra,
     };
     page(ctx, status, 'Your account', accountContent(view), ['/static/webauthn.js', '/static/passkey.js', '/static/codes.js']);
@@ -321,6 +361,53 @@ export function accountRoutes(deps: AccountPageDeps): RouteGroup {
       }
       await requestEmailChange({ db, mailer: deps.mailer, issuer: config.issuer }, actorOf(ctx, who), who.accountId, next);
       return done(ctx, 'email');
+    },
+    /** a new secret: the QR code and setup key, and the confirm form carrying the secret sealed */
+    async 'totp-setup'(ctx, who) {
+      if (who.totp) return show(ctx, who, 409, { error: 'The authenticator app is on already. Remove it first to set up another one.' });
+      const may = await mayAddFactor(who, (await listPasskeys(db, who.accountId)).length);
+      if (may !== 'yes') return show(ctx, who, 403, { error: TOTP_REFUSED[may] });
+      const secret = newTotpSecret();
+      return show(ctx, who, 200, { totpSetup: await totpSetupView(who, secret, sealSetup(who, secret)) });
+    },
+    /** a current code of the app being set up turns it on (audited as the sign-in enrolment is); the recovery codes, once */
+    async 'totp-confirm'(ctx, who, form) {
+      if (who.totp) return show(ctx, who, 409, { error: 'The authenticator app is on already.' });
+      const may = await mayAddFactor(who, (await listPasskeys(db, who.accountId)).length);
+      if (may !== 'yes') return show(ctx, who, 403, { error: TOTP_REFUSED[may] });
+      const sealed = form.get('setup');
+      const secret = openSetup(who, sealed);
+      if (!secret || !sealed) return show(ctx, who, 400, { error: 'This set-up has expired or is not valid. Start again with "Set up an authenticator app".' });
+      const actor = actorOf(ctx, who);
+      const r = await confirmTotpEnrolment(
+        db,
+        { accountId: who.accountId, secret, code: (form.get('code') ?? '').trim() },
+        {
+          ip: ctx.ip,
+          kek: config.keyEncryptionKey,
+          // a sign-in with the second factor the person has is enough (mayAddFactor); without it, only inside the window
+          requireWindow: !who.mfa,
+          inTransaction: (tx) =>
+            recordAudit(tx, {
+              action: 'mfa.enrol',
+              actor: { type: 'user', id: who.accountId },
+              target: { type: 'user', id: who.accountId },
+              details: { method: 'totp', client: ACCOUNT_CLIENT_ID },
+              ip: actor.ip ?? null,
+              requestId: actor.requestId ?? null,
+            }),
+        },
+      );
+      if (r.ok) return show(ctx, { ...who, totp: true }, 200, { status: STATUS['totp-setup'], newRecoveryCodes: r.recoveryCodes });
+      if (r.reason === 'invalid') {
+        return show(ctx, who, 400, {
+          error: 'That code is not right. Enter the 6-digit code your authenticator app shows now.',
+          totpSetup: await totpSetupView(who, secret, sealed),
+        });
+      }
+      if (r.reason === 'enrolled') return show(ctx, { ...who, totp: true }, 409, { error: 'The authenticator app is on already.' });
+      if (r.reason === 'no-window') return show(ctx, who, 403, { error: NO_WINDOW });
+      return show(ctx, who, 400, { error: 'The authenticator app could not be set up. Try again.' });
     },
     async 'totp-remove'(ctx, who) {
       if (await factorChangeRefused(ctx, who)) return;

@@ -254,11 +254,18 @@ export type EnrolmentResult =
 export interface EnrolmentOptions extends Omit<SecondFactorOptions, 'policy'> {
   /** Runs inside the enrolment's transaction once it is written (for its audit event): both or neither. */
   inTransaction?: (tx: Prisma.TransactionClient, account: AccountView) => Promise<void>;
+  /**
+   * false: the caller has checked that the person signed in with a second
+   * factor they already have (the account page), so the enrolment window
+   * does not apply. Default true: only inside the window.
+   */
+  requireWindow?: boolean;
 }
 
 /**
  * Confirms an enrolment: `code` must be a current code of `secret` (the one
- * the person scanned), and the account's enrolment window must be open. Only
+ * the person scanned), and the account's enrolment window must be open
+ * (unless opts.requireWindow is false: see EnrolmentOptions). Only
  * then, in one transaction, is the secret stored (encrypted), MFA enabled,
  * the window closed, the confirming code's step claimed (so it cannot be
  * replayed to log in) and 10 recovery codes made (replacing any old ones);
@@ -277,12 +284,14 @@ export async function confirmTotpEnrolment(
   if (step === undefined) return { ok: false, reason: 'invalid' };
   const codes = generateRecoveryCodes();
   const sealed = sealString(secret, opts.kek, totpAad(accountId));
+  const windowNeeded = opts.requireWindow !== false;
   const account = await db.$transaction(async (tx) => {
     // The window is checked by the same statement that enrols (database clock).
     const rows = await tx.$queryRaw<{ id: string }[]>`
       UPDATE accounts SET totp_secret = ${sealed}, totp_enabled_at = now(), totp_last_step = ${step}::int,
         mfa_enrolment_until = NULL, version = version + 1, updated_at = now()
-      WHERE id = ${accountId}::uuid AND totp_enabled_at IS NULL AND NOT disabled AND mfa_enrolment_until > now()
+      WHERE id = ${accountId}::uuid AND totp_enabled_at IS NULL AND NOT disabled
+        AND (NOT ${windowNeeded}::boolean OR mfa_enrolment_until > now())
       RETURNING id`;
     if (rows.length === 0) return undefined;
     await tx.recoveryCode.deleteMany({ where: { accountId } });

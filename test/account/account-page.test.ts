@@ -24,6 +24,7 @@ import {
   type Page,
   type TestClient,
 } from '../sso/flow.ts';
+import { isVerifyPage, recoveryCodesOf, secretOf, submitCode, totp, wrongCode } from '../sso/mfa-flow.ts';
 
 let t: TestApp;
 let web: TestClient;
@@ -200,6 +201,118 @@ describe('the account page', () => {
     const res = page(await b.post('/account/passkey-add', { csrf: csrfOf(p.html), name: 'Mine', response: '{}' }));
     expect(res.status).toBe(403);
     expect(await t.gatehouse.db.prisma.passkey.count({ where: { accountId: id } })).toBe(0);
+  });
+
+  it('sets up an authenticator app inside the enrolment window: QR code, key, code, recovery codes; the next sign-in asks for it', async () => {
+    const { id } = await createUser(t, 'app@example.com');
+    const b = new Browser(t);
+    let p = await openAccount(b, 'app@example.com');
+    expect(p.html).toContain('Set up an authenticator app');
+    expect(p.html).not.toContain('it is set up at your next sign-in');
+    // the set-up form needs its CSRF token
+    expect((await b.request('POST', formAction(p.html, '/account/totp-setup'), { csrf: 'x'.repeat(43) })).status).toBe(403);
+    p = page(await post(b, p, 'totp-setup'));
+    expect(p.status).toBe(200);
+    expect(p.html).toMatch(/<img class="qr" src="data:image\/svg\+xml;base64,/);
+    const secret = secretOf(p);
+    const setup = /name="setup" value="([^"]+)"/.exec(p.html)![1]!;
+    // the secret travels sealed, never in clear in the form
+    expect(setup).not.toContain(secret);
+    // the confirm form needs its CSRF token too
+    const noCsrf = await b.request('POST', formAction(p.html, '/account/totp-confirm'), { csrf: 'x'.repeat(43), setup, code: await totp(secret) });
+    expect(noCsrf.status).toBe(403);
+    // a wrong code: the form again, with a message
+    const wrong = page(await post(b, p, 'totp-confirm', { setup, code: await wrongCode(secret) }));
+    expect(wrong.status).toBe(400);
+    expect(wrong.html).toContain('That code is not right.');
+    expect(secretOf(wrong)).toBe(secret);
+    // a sealed secret from another account-page session does not open here
+    const other = new Browser(t);
+    const otherPage = await openAccount(other, 'app@example.com');
+    const foreign = page(await other.post('/account/totp-confirm', { csrf: csrfOf(otherPage.html), setup, code: await totp(secret) }));
+    expect(foreign.status).toBe(400);
+    expect(foreign.html).toContain('expired or is not valid');
+    expect((await t.gatehouse.db.prisma.account.findUniqueOrThrow({ where: { id } })).totpEnabledAt).toBeNull();
+    // the right code turns it on; the recovery codes are shown once with the copy/download tools
+    const confirm = { csrf: csrfOf(wrong.html), setup, code: await totp(secret) };
+    p = page(await b.post(formAction(wrong.html, '/account/totp-confirm'), confirm));
+    expect(p.status).toBe(200);
+    expect(p.html).toContain('The authenticator app is set up');
+    expect(recoveryCodesOf(p)).toHaveLength(10);
+    expect(p.html).toContain('id="copy-codes"');
+    expect(p.html).toContain('Remove the authenticator app');
+    expect(await audits('mfa.enrol', id)).toHaveLength(1);
+    // the same form again does nothing: no second enrolment, no new codes
+    const replay = page(await b.post(formAction(wrong.html, '/account/totp-confirm'), confirm));
+    expect(replay.status).toBe(409);
+    expect(replay.html).toContain('on already');
+    expect(recoveryCodesOf(replay)).toHaveLength(0);
+    expect(await audits('mfa.enrol', id)).toHaveLength(1);
+    // the next sign-in asks for a code from the app
+    const next = new Browser(t);
+    const login = page(await next.get('/account'));
+    const asked = page(await submitLogin(next, login, 'app@example.com', PASSWORD));
+    expect(isVerifyPage(asked)).toBe(true);
+    const signedIn = page(await submitCode(next, asked, '/mfa', await totp(secret, 1)));
+    expect(signedIn.html).toContain('Your account');
+  });
+
+  it('replayed confirm forms racing: exactly one enrolment', async () => {
+    const { id } = await createUser(t, 'race-app@example.com');
+    const b = new Browser(t);
+    const p = page(await post(b, await openAccount(b, 'race-app@example.com'), 'totp-setup'));
+    const secret = secretOf(p);
+    const setup = /name="setup" value="([^"]+)"/.exec(p.html)![1]!;
+    const code = await totp(secret);
+    const results = await Promise.all(Array.from({ length: 10 }, () => post(b, p, 'totp-confirm', { setup, code })));
+    expect(results.map((r) => page(r).status).filter((s) => s === 200)).toHaveLength(1);
+    expect(results.every((r) => page(r).status < 500)).toBe(true);
+    expect(await audits('mfa.enrol', id)).toHaveLength(1);
+    expect(await t.gatehouse.db.prisma.recoveryCode.count({ where: { accountId: id } })).toBe(10);
+  });
+
+  it('outside the enrolment window a password-only sign-in cannot set up an authenticator app', async () => {
+    const { id } = await createUser(t, 'late-app@example.com');
+    const b = new Browser(t);
+    const inside = await openAccount(b, 'late-app@example.com');
+    // a set-up shown while the window was open, confirmed after it closed: refused too
+    const shown = page(await post(b, inside, 'totp-setup'));
+    await t.gatehouse.db.prisma.account.update({ where: { id }, data: { mfaEnrolmentUntil: null } });
+    const p = page(await b.get('/account'));
+    expect(p.html).not.toContain('/account/totp-setup');
+    expect(p.html).toContain('the window to set up the first one with only your password is closed. Ask your administrator.');
+    const res = page(await b.post('/account/totp-setup', { csrf: csrfOf(p.html) }));
+    expect(res.status).toBe(403);
+    expect(res.html).toContain('Ask your administrator.');
+    expect(res.html).not.toContain('id="totp-secret"');
+    const secret = secretOf(shown);
+    const late = page(await post(b, shown, 'totp-confirm', { setup: /name="setup" value="([^"]+)"/.exec(shown.html)![1]!, code: await totp(secret) }));
+    expect(late.status).toBe(403);
+    expect(late.html).toContain('Ask your administrator.');
+    expect((await t.gatehouse.db.prisma.account.findUniqueOrThrow({ where: { id } })).totpEnabledAt).toBeNull();
+  });
+
+  it('a person with a passkey sets up an authenticator app only after signing in with the passkey', async () => {
+    const { id } = await createUser(t, 'both@example.com');
+    const b = new Browser(t);
+    let p = await openAccount(b, 'both@example.com');
+    const { hostname, origin } = new URL(t.config.issuer);
+    const key = new SoftAuthenticator(hostname, origin, userHandleOf(id));
+    p = page(await post(b, p, 'passkey-add', { name: 'Laptop', response: JSON.stringify(key.register(pageOptions(p.html, '/account/passkey-add').challenge)) }));
+    expect(p.html).toContain('Your passkey is added.');
+    // the window is closed now, and this session used only the password
+    expect(p.html).toContain('To set up an authenticator app, sign in again with your second factor.');
+    const refused = page(await b.post('/account/totp-setup', { csrf: csrfOf(p.html) }));
+    expect(refused.status).toBe(403);
+    expect(refused.html).not.toContain('id="totp-secret"');
+    const verify = page(await b.get('/account?mfa=1'));
+    p = page(await b.post(formAction(verify.html, '/mfa-passkey'), { csrf: csrfOf(verify.html), response: JSON.stringify(key.assert(pageOptions(verify.html, '/mfa-passkey').challenge)) }));
+    p = page(await post(b, p, 'totp-setup'));
+    const secret = secretOf(p);
+    p = page(await post(b, p, 'totp-confirm', { setup: /name="setup" value="([^"]+)"/.exec(p.html)![1]!, code: await totp(secret) }));
+    expect(p.html).toContain('The authenticator app is set up');
+    expect(recoveryCodesOf(p)).toHaveLength(10);
+    expect(await audits('mfa.enrol', id)).toHaveLength(1);
   });
 
   it("revokes an application's access: its refresh token is refused", async () => {
