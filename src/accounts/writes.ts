@@ -138,8 +138,9 @@ export async function renamePasskeyAs(db: DbOrTx, actor: Actor, accountId: strin
 export async function removePasskeyAs(db: DbOrTx, actor: Actor, accountId: string, passkeyId: string, opts: WriteOptions = {}): Promise<PasskeyView> {
   return inTransaction(db, async (tx) => {
     const account = await getAccount(tx, accountId);
-    await getPasskey(tx, accountId, passkeyId);
+    // who may act comes before what exists: a caller without the right learns nothing about the factors
     if (actor.id !== accountId) await assertMayTakeOver(tx, actor, accountId);
+    await getPasskey(tx, accountId, passkeyId);
     const others = (await countPasskeys(tx, accountId)) - 1;
     if (actor.type === 'user' && actor.id === accountId && others === 0 && (!account.mfaEnabled || !account.hasPassword)) {
       throw new ConflictError('this is your last second factor: add another passkey or an authenticator app before removing it');
@@ -168,8 +169,8 @@ export async function regenerateRecoveryCodesAs(db: DbOrTx, actor: Actor, accoun
 export async function removeTotpAs(db: DbOrTx, actor: Actor, accountId: string, opts: WriteOptions = {}): Promise<AccountView> {
   return inTransaction(db, async (tx) => {
     const before = await getAccount(tx, accountId);
-    if (!before.mfaEnabled) throw new ConflictError('no authenticator app is set up');
     if (actor.id !== accountId) await assertMayTakeOver(tx, actor, accountId);
+    if (!before.mfaEnabled) throw new ConflictError('no authenticator app is set up');
     if (actor.type === 'user' && actor.id === accountId && (await countPasskeys(tx, accountId)) === 0) {
       throw new ConflictError('this is your last second factor: add a passkey before removing the authenticator app');
     }

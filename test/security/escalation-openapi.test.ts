@@ -149,6 +149,15 @@ const WIDENINGS: Record<string, Widenings> = {
       return [{ label: "turn a holder's MFA off", method: 'post', path: `/users/${await holderPerson(c, perm)}/mfa:reset` }];
     },
   },
+  removeUserFactor: {
+    // removing a holder's authenticator app would weaken their sign-in: refused like a takeover
+    async tries(perm, c) {
+      const id = await holderPerson(c, perm);
+      await db(c).account.update({ where: { id }, data: { totpSecret: 'sealed-secret', totpEnabledAt: new Date() } });
+      return [{ label: "remove a holder's authenticator app", method: 'delete', path: `/users/${id}/factors/totp` }];
+    },
+  },
+  endUserSession: { none: 'ending a session takes power away' },
   addUserRole: {
     async tries(perm, c) {
       const a = await createAccount(db(c), { email: `${c.id('p')}@example.com` });
