@@ -501,22 +501,28 @@ export function lifecycleRoutes(deps: LifecycleRouteDeps): RouteGroup {
     );
   }
 
-  async function showSignupLink(ctx: Context): Promise<void> {
+  /**
+   * The page a mailed confirmation link opens: opening never spends the link
+   * (mail scanners open links); the button on the page does.
+   */
+  async function showLinkConfirm(ctx: Context, purpose: Purpose, path: string, copy: { title: string; lead: (email: string) => SafeHtml; submit: string }): Promise<void> {
     const token = ctx.params.token!;
-    const link = await checkLink(db, 'signup', token);
-    if (!link.ok) return linkProblem(ctx, 'signup', link.reason);
+    const link = await checkLink(db, purpose, token);
+    if (!link.ok) return linkProblem(ctx, purpose, link.reason);
     page(
       ctx,
       200,
-      'Confirm your email address',
-      renderView('link-confirm', {
-        heading: 'Confirm your email address',
-        lead: html`Confirm that <strong>${link.link.email}</strong> is yours to finish creating your account.`,
-        action: `${base}/signup/${token}`,
-        csrf: csrf(ctx),
-        submit: 'Confirm and create my account',
-      }),
+      copy.title,
+      renderView('link-confirm', { heading: copy.title, lead: copy.lead(link.link.email), action: `${base}${path}/${token}`, csrf: csrf(ctx), submit: copy.submit }),
     );
+  }
+
+  function showSignupLink(ctx: Context): Promise<void> {
+    return showLinkConfirm(ctx, 'signup', '/signup', {
+      title: 'Confirm your email address',
+      lead: (email) => html`Confirm that <strong>${email}</strong> is yours to finish creating your account.`,
+      submit: 'Confirm and create my account',
+    });
   }
 
   async function confirmSignup(ctx: Context): Promise<void> {
@@ -537,22 +543,12 @@ export function lifecycleRoutes(deps: LifecycleRouteDeps): RouteGroup {
 
   // ------------------------------------------------------ email change
 
-  async function showEmailLink(ctx: Context): Promise<void> {
-    const token = ctx.params.token!;
-    const link = await checkLink(db, 'email-change', token);
-    if (!link.ok) return linkProblem(ctx, 'email-change', link.reason);
-    page(
-      ctx,
-      200,
-      'Confirm your new email address',
-      renderView('link-confirm', {
-        heading: 'Confirm your new email address',
-        lead: html`Use <strong>${link.link.email}</strong> as the email address of your account from now on.`,
-        action: `${base}/verify-email/${token}`,
-        csrf: csrf(ctx),
-        submit: 'Confirm the new address',
-      }),
-    );
+  function showEmailLink(ctx: Context): Promise<void> {
+    return showLinkConfirm(ctx, 'email-change', '/verify-email', {
+      title: 'Confirm your new email address',
+      lead: (email) => html`Use <strong>${email}</strong> as the email address of your account from now on.`,
+      submit: 'Confirm the new address',
+    });
   }
 
   async function confirmEmail(ctx: Context): Promise<void> {
