@@ -178,9 +178,13 @@ export function mfaEnrolContent(v: MfaEnrolView): SafeHtml {
     qr: v.qr,
     secret: v.secret,
     action: v.action,
-    abortAction: v.abortAction,
     csrf: v.csrf,
+    hiddenFields: '',
     codeAttrs: v.error ? html` aria-describedby="form-error" aria-invalid="true" autofocus` : html` autofocus`,
+    cancel: html`<form method="post" action="${v.abortAction}" class="secondary-action">
+  <input type="hidden" name="csrf" value="${v.csrf}">
+  <button type="submit" class="button link">Cancel and return to the application</button>
+</form>`,
     stepUp: stepUpNote(v.stepUp, 'This application needs two-step verification.'),
     switchForm: switchForm(v.stepUp, v.csrf),
   });

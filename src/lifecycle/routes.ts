@@ -369,7 +369,8 @@ export function lifecycleRoutes(deps: LifecycleRouteDeps): RouteGroup {
       ctx,
       status,
       'Set up two-step verification',
-      renderView('invite-enrol', {
+      // the sign-in enrolment's page, carrying the sealed state instead of an interaction
+      renderView('mfa-enrol', {
         lead: required
           ? 'Your password is set. Applications here require two-step verification: set it up now, once. From then on you sign in with your password and a code from your phone.'
           : 'Sign in with your password and a code from your phone from now on.',
@@ -378,8 +379,12 @@ export function lifecycleRoutes(deps: LifecycleRouteDeps): RouteGroup {
         secret: groupSecret(state.s),
         action: `${base}/invite/enrol`,
         csrf: csrf(ctx),
-        state: sealed,
+        hiddenFields: html`
+  <input type="hidden" name="state" value="${sealed}">`,
         codeAttrs: error ? html` aria-describedby="form-error" aria-invalid="true" autofocus` : html` autofocus`,
+        stepUp: '',
+        cancel: '',
+        switchForm: '',
       }),
     );
   }
